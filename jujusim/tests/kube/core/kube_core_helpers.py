@@ -68,6 +68,5 @@ def statefulset_resource(
     name: str = 'web', *, replicas: int = 3, labels: dict[str, str] | None = None
 ) -> StatefulSet:
     """``statefulset(...)`` as a lightkube model."""
-    return cast(
-        'StatefulSet', StatefulSet.from_dict(statefulset(name, replicas=replicas, labels=labels))
-    )
+    body = statefulset(name, replicas=replicas, labels=labels)
+    return cast('StatefulSet', StatefulSet.from_dict(body))  # pyright: ignore[reportUnknownMemberType]
