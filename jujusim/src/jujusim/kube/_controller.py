@@ -225,12 +225,15 @@ class StatefulSetController:
             'collisionCount': 0,
         }
         strategy = _json.dig(sts, 'spec', 'updateStrategy', 'type')
+        wanted = _json.dig(sts, 'spec', 'replicas')
         if (
             strategy == 'RollingUpdate'
-            and status['updatedReplicas'] == status['replicas']
+            and status['updatedReplicas'] == status['replicas'] == wanted
             and ready == status['replicas']
         ):
             # completeRollingUpdate: once every pod runs the update revision it is current.
+            # Real deletions are graceful, so a pod being replaced still counts; deletions here
+            # are immediate, hence the extra check against spec.replicas.
             status['currentRevision'] = update_rev
             status['currentReplicas'] = status['updatedReplicas']
         return status
