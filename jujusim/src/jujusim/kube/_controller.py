@@ -8,6 +8,7 @@ decides when the controller acts by calling ``step()``; every write goes through
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import _json, _log, _resources, _store
@@ -27,6 +28,7 @@ _POD = _resources.resource_for_kind('Pod')
 _REVISION = _resources.resource_for_kind('ControllerRevision')
 
 
+@functools.lru_cache(maxsize=256)
 def _fnv32a(data: bytes) -> int:
     h = 0x811C9DC5
     for byte in data:
