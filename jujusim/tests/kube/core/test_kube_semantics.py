@@ -163,6 +163,8 @@ def test_template_labels_must_keep_matching_the_selector(client: lightkube.Clien
             {'spec': {'template': {'metadata': {'labels': {'app.kubernetes.io/name': None}}}}},
         )
     assert err.value.status.code == 422
+    assert err.value.status.message is not None
+    assert err.value.status.message.startswith('StatefulSet.apps "web" is invalid: ')
     causes = err.value.status.details.causes  # type: ignore[union-attr]
     assert causes is not None
     assert [c.field for c in causes] == ['spec.template.metadata.labels']
