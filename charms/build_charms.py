@@ -113,7 +113,10 @@ def _applies(dep: Mapping[str, Any]) -> bool:
 
 def pinned_closure(lock: pathlib.Path, roots: Iterable[str]) -> dict[str, str]:
     """Return name -> locked version for ``roots`` and everything they need on the target."""
-    packages = _locked_packages(lock)
+    return _closure(_locked_packages(lock), roots)
+
+
+def _closure(packages: Mapping[str, Mapping[str, Any]], roots: Iterable[str]) -> dict[str, str]:
     pins: dict[str, str] = {}
     todo: list[tuple[str, tuple[str, ...]]] = [(name, ()) for name in roots]
     seen: set[tuple[str, tuple[str, ...]]] = set()
@@ -133,13 +136,12 @@ def pinned_closure(lock: pathlib.Path, roots: Iterable[str]) -> dict[str, str]:
     return dict(sorted(pins.items()))
 
 
-def charm_roots(layout: Layout) -> dict[str, list[str]]:
+def charm_roots(packages: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Each charm's direct runtime dependencies, as named in uv.lock."""
-    lib = _locked_packages(layout.lock)[LIB_PACKAGE]
     return {
         # The stub needs ops only; the consumer needs whatever the library needs.
         'beacon-stub': ['ops'],
-        'mesh-consumer': sorted(str(d['name']) for d in _dependencies(lib)),
+        'mesh-consumer': sorted(str(d['name']) for d in _dependencies(packages[LIB_PACKAGE])),
     }
 
 
@@ -153,9 +155,10 @@ def requirements_text(pins: Mapping[str, str]) -> str:
 
 def expected_requirements(layout: Layout) -> dict[str, str]:
     """Each charm's requirements file content as the lock dictates."""
+    packages = _locked_packages(layout.lock)
     return {
-        charm: requirements_text(pinned_closure(layout.lock, roots))
-        for charm, roots in charm_roots(layout).items()
+        charm: requirements_text(_closure(packages, roots))
+        for charm, roots in charm_roots(packages).items()
     }
 
 
