@@ -12,6 +12,7 @@ import pytest
 from ops import testing
 
 import beacon_stub
+import k8s_labels
 
 MESH = beacon_stub.MESH_ENDPOINT
 PEERS = beacon_stub.PEER_ENDPOINT
@@ -447,3 +448,56 @@ def test_override_load_rejects_malformed_records(text: str):
 def test_override_round_trips():
     record = beacon_stub.Override(action='a', databag={'k': 'v'}, config={'labels': ''})
     assert beacon_stub.Override.load(record.dump()) == record
+
+
+# --- the stub's syntax check agrees with the library's --------------------------------------
+
+SYNTAX_CORPUS = [
+    'a',
+    'A1',
+    'a.b-c_d',
+    'x' * 63,
+    'x' * 64,
+    '-a',
+    'a-',
+    '_a',
+    'a b',
+    'a/b/c',
+    '/a',
+    'a/',
+    '',
+    'example.com/x',
+    'Example.com/x',
+    'exa_mple.com/x',
+    '-example.com/x',
+    'example..com/x',
+    'p' * 254 + '/x',
+    ('p' * 63 + '.') * 3 + 'p' * 61 + '/name',
+    'istio.io/dataplane-mode',
+    'ünïcode',
+]
+
+
+@pytest.mark.parametrize('key', SYNTAX_CORPUS)
+def test_key_syntax_agrees_with_the_library(key: str):
+    # The stub checks syntax only; the library also refuses reserved keys. Where the key is
+    # not reserved, both must agree (two implementations of one Kubernetes rule).
+    prefix = key.rpartition('/')[0]
+    if key in k8s_labels.RESERVED_KEYS or prefix in k8s_labels.RESERVED_PREFIXES:
+        pytest.skip('reserved: the library refuses it whatever its syntax')
+    try:
+        k8s_labels.validate_labels({key: 'v'})
+        library_accepts = True
+    except k8s_labels.InvalidLabelsError:
+        library_accepts = False
+    assert (beacon_stub.label_key_problem(key) is None) == library_accepts
+
+
+@pytest.mark.parametrize('value', ['', 'a', 'A-b_c.d', 'v' * 63, 'v' * 64, '-a', 'a b', 'a/b'])
+def test_value_syntax_agrees_with_the_library(value: str):
+    try:
+        k8s_labels.validate_labels({'k': value})
+        library_accepts = True
+    except k8s_labels.InvalidLabelsError:
+        library_accepts = False
+    assert (beacon_stub.label_value_problem(value) is None) == library_accepts

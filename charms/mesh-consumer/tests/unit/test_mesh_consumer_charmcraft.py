@@ -6,7 +6,6 @@ import os
 import pathlib
 import runpy
 import subprocess
-from collections.abc import Iterator
 
 import pydantic
 import pytest
@@ -19,25 +18,8 @@ import mesh_consumer
 CHARM = pathlib.Path(mesh_consumer.__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope='module')
-def expanded(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[dict[str, subprocess.CompletedProcess[str]]]:
-    """charmcraft expand-extensions on the charm and on a broken copy, run side by side."""
-    scratch = tmp_path_factory.mktemp('charmcraft')
-    broken = tmp_path_factory.mktemp('broken-consumer')
-    project = charmcraft_checks.load(CHARM)
-    project['parts']['charm']['plugin'] = 'pythn'  # a plugin charmcraft does not have
-    (broken / 'charmcraft.yaml').write_text(yaml.safe_dump(project))
-    started = {
-        'charm': charmcraft_checks.start_expand_extensions(CHARM, scratch),
-        'broken': charmcraft_checks.start_expand_extensions(broken, scratch),
-    }
-    yield {name: charmcraft_checks.finish(process) for name, process in started.items()}
-
-
 def test_charmcraft_expands_the_project(expanded: dict[str, subprocess.CompletedProcess[str]]):
-    result = expanded['charm']
+    result = expanded['mesh-consumer']
     assert result.returncode == 0, result.stderr
     project = yaml.safe_load(result.stdout)
     assert project['name'] == 'mesh-consumer'
@@ -46,7 +28,7 @@ def test_charmcraft_expands_the_project(expanded: dict[str, subprocess.Completed
 
 
 def test_charmcraft_rejects_a_broken_copy(expanded: dict[str, subprocess.CompletedProcess[str]]):
-    result = expanded['broken']
+    result = expanded['mesh-consumer:broken']
     assert result.returncode != 0
     assert 'pythn' in result.stderr
 
