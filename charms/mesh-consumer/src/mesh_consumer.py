@@ -72,7 +72,8 @@ class MeshConsumerCharm(ops.CharmBase):
     kube_client_factory: Callable[[], lightkube.Client] | None = None
     """How the library reaches Kubernetes; None means the pod's service account (on Juju).
 
-    Tests set it to a client for a fake API. A copy of this charm can drop it.
+    Tests set it (as a ``staticmethod``) to build a client for a fake API. A copy of this
+    charm can drop it and pass nothing.
     """
 
     def __init__(self, framework: ops.Framework):
