@@ -8,6 +8,7 @@ SIGKILL, it unwinds through everything and the hook's local state is lost.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
@@ -155,6 +156,22 @@ class Env:
         self.kill: Kill | None = None
         self.before_request: Callable[[int], None] | None = None
 
+    def clone(self) -> Env:
+        """An independent copy of this environment: same objects, same resourceVersions.
+
+        Copies the fake's object store (reading ``FakeKube`` internals: it has no snapshot
+        API yet); the copy gets an empty request log, no faults and no armed kill.
+        """
+        twin = object.__new__(Env)
+        twin.api = kube.FakeKube(namespaces=[NS])
+        twin.api.store = copy.deepcopy(self.api.store)
+        twin.api.controller = type(self.api.controller)(twin.api.store, twin.api.log)
+        twin.policy = dataclasses.replace(self.policy)
+        twin.caller = twin.api.register_caller(TOKEN, twin.policy)
+        twin.kill = None
+        twin.before_request = None
+        return twin
+
     # -- clients and charms ------------------------------------------------------------------
 
     def client(
@@ -255,9 +272,9 @@ class Env:
         merge = 'application/merge-patch+json'
         self.api.patch(kind, NS, name, body, patch_type=merge, caller=caller)
 
-    def settle(self) -> None:
-        """Let the StatefulSet controller finish any rollout (pods recreated from the template)."""
-        self.api.settle()
+    def settle(self) -> int:
+        """Let the StatefulSet controller finish any rollout; return the actions it took."""
+        return self.api.settle()
 
     def writes(self) -> list[kube.LogEntry]:
         """The app's writes so far."""
@@ -346,7 +363,12 @@ def state(
 
 
 def iter_kills(total: int) -> Iterator[Kill]:
-    """Every kill point of a run of ``total`` requests: before and after each."""
+    """Every kill point of a run of ``total`` requests: before each, and after the last.
+
+    "After request k" (applied, response lost) leaves the API exactly as "before request
+    k+1" does, and the killed process's memory is gone either way, so these ``total + 1``
+    points cover every state a kill between two calls can leave, applied or not.
+    """
     for at in range(total):
         yield Kill(at)
-        yield Kill(at, after=True)
+    yield Kill(total - 1, after=True)
