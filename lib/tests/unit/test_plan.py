@@ -12,7 +12,7 @@ from k8s_labels import _ledger, _plan
 
 Entry = _ledger.Entry
 KeyPlan = _plan.KeyPlan
-ME = 'app/0@uid-a'
+ME = 'app/0'
 
 
 def e(*values: str, foreign: str | None = None) -> Entry:
@@ -144,15 +144,15 @@ def test_a_new_pod_inherits_the_template_entries_without_a_write():
 def test_a_new_writer_claims_with_one_write_when_no_batch_is_open():
     ledger = _settled({'a': '1'}, objects(app_0={}))
     done = objects({'a': '1'}, {'a': '1'}, app_0={'a': '1'})
-    plan = _plan.plan(ledger, {'a': '1'}, done, writer='app/1@uid-b')
+    plan = _plan.plan(ledger, {'a': '1'}, done, writer='app/1')
     assert plan.patches == () and plan.before is None
-    assert plan.after == dataclasses.replace(ledger, writer='app/1@uid-b', epoch=2)
+    assert plan.after == dataclasses.replace(ledger, writer='app/1', epoch=2)
 
 
 def test_a_new_writer_fences_every_object_when_a_batch_may_be_in_flight():
     ledger = dataclasses.replace(_settled({'a': '1'}, objects(app_0={})), open=True)
     done = objects({'a': '1'}, {'a': '1'}, app_0={'a': '1'})
-    plan = _plan.plan(ledger, {'a': '1'}, done, writer='app/1@uid-b')
+    plan = _plan.plan(ledger, {'a': '1'}, done, writer='app/1')
     assert len(plan.patches) == 3
     assert all(p.fence and not p.labels for p in plan.patches)
     assert plan.before is not None and plan.before.epoch == 2 == plan.after.epoch  # type: ignore[union-attr]
@@ -279,7 +279,7 @@ def test_kill_at_every_point_then_any_reconcile_converges(first: int):
         for kill_after in range(total + 1):
             world = World({k: dict(v) for k, v in probe.labels.items()}, probe.ledger)
             world.run(DESIREDS[second], ME, kill_after=kill_after)
-            writer = 'app/1@uid-b' if fresh_writer else ME
+            writer = 'app/1' if fresh_writer else ME
             world.run(DESIREDS[last], writer)
             assert world.labels == _expected(DESIREDS[last]), (second, kill_after, last)
             # And it stays put: a second reconcile changes nothing.
