@@ -80,9 +80,11 @@ class LabelManager:
             selected by ``app.kubernetes.io/name={app}``.
         client: a lightkube client allowed to read and patch those objects and to
             manage ConfigMaps in the namespace.
-        writer: who is writing: the unit name. Combined with the uid of ``writer_pod``
-            it tells one incarnation of a unit from the next.
-        writer_pod: the name of the pod this code runs in, if any.
+        writer: who is writing: the unit name. A writer other than the one the ledger
+            names claims the ledger before writing, and fences the objects if the other
+            writer's last batch may still be in flight. (A restarted pod of the same unit
+            need not: a StatefulSet runs at most one pod per identity, so the old process
+            is gone, https://kubernetes.io/docs/tasks/run-application/force-delete-stateful-set-pod/.)
         is_leader: called before each write batch and after every conflict; when it
             returns False the reconcile stops writing. On Juju pass
             ``charm.unit.is_leader``.
@@ -103,7 +105,6 @@ class LabelManager:
         app: str,
         client: lightkube.Client,
         writer: str,
-        writer_pod: str | None = None,
         is_leader: Callable[[], bool] = lambda: True,
         legacy_configmap: str | None = None,
         max_attempts: int = 5,
@@ -115,7 +116,6 @@ class LabelManager:
         self.app = app
         self.client = client
         self.writer = writer
-        self.writer_pod = writer_pod
         self.is_leader = is_leader
         self.legacy_configmap = legacy_configmap
         self.max_attempts = max_attempts
@@ -160,13 +160,7 @@ class LabelManager:
             snapshot = self._read()
             if snapshot is None:
                 return ReconcileResult(Outcome.GONE, attempt)
-            plan = _plan.plan(
-                snapshot.ledger,
-                wanted,
-                snapshot.objects,
-                writer=snapshot.writer,
-                legacy=snapshot.legacy,
-            )
+            plan = self._plan(snapshot, wanted)
             if plan.writes == 0:
                 return ReconcileResult(Outcome.UNCHANGED, attempt)
             if not self.is_leader():
@@ -180,6 +174,15 @@ class LabelManager:
         raise _errors.TransientError(
             f'{self.owner} labels: gave up after {self.max_attempts} attempts that each '
             'met a conflicting write (409)'
+        )
+
+    def _plan(self, snapshot: _Snapshot, desired: Mapping[str, str]) -> _plan.Plan:
+        return _plan.plan(
+            snapshot.ledger,
+            desired,
+            snapshot.objects,
+            writer=self.writer,
+            legacy=snapshot.legacy,
         )
 
     # Reading.
@@ -220,20 +223,15 @@ class LabelManager:
                 )
             ),
         )
-        writer = self.writer
         for pod in sorted(pods, key=lambda p: (p.metadata and p.metadata.name) or ''):
             meta = pod.metadata
-            if meta is not None and meta.name == self.writer_pod and meta.uid:
-                # One incarnation of the unit: a pod restart makes a new writer, which
-                # claims (and if need be fences) before trusting what it reads.
-                writer = f'{self.writer}@{meta.uid}'
             if meta is None or meta.deletionTimestamp is not None:
                 # Going away: its labels die with it.
                 continue
             objects.append(_observed(_plan.Kind.POD, meta, meta))
         owner_uid = sts.metadata.uid if sts.metadata and sts.metadata.uid else ''
         rv = cm.metadata.resourceVersion if cm is not None and cm.metadata else None
-        return _Snapshot(ledger, rv, legacy, objects, writer, owner_uid)
+        return _Snapshot(ledger, rv, legacy, objects, owner_uid)
 
     def _get(self, res: type[_Res], name: str) -> _Res | None:
         try:
@@ -395,7 +393,6 @@ class _Snapshot:
     ledger_rv: str | None
     legacy: tuple[str, dict[str, str]] | None
     objects: list[_plan.Observed]
-    writer: str
     owner_uid: str
 
 

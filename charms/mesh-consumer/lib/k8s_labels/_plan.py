@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from . import _ledger
 
@@ -163,6 +163,7 @@ def plan(
     *,
     writer: str,
     legacy: tuple[str, Mapping[str, str]] | None = None,
+    key_planner: Callable[[_ledger.Entry | None, str | None, str | None], KeyPlan] = plan_key,
 ) -> Plan:
     """Plan a reconcile.
 
@@ -176,6 +177,7 @@ def plan(
         legacy: the upstream library's ConfigMap name and its labels, read because the
             ledger does not exist; its keys are adopted as the owner's wherever an object
             still holds the value it records.
+        key_planner: plans one key (:func:`plan_key`; tests substitute broken variants).
 
     Returns:
         The plan; ``Plan.writes == 0`` when nothing needs to change.
@@ -197,7 +199,7 @@ def plan(
         before.append({})
         after.append({})
         for key in sorted(set(entries) | set(desired)):
-            key_plan = plan_key(entries.get(key), obj.labels.get(key), desired.get(key))
+            key_plan = key_planner(entries.get(key), obj.labels.get(key), desired.get(key))
             if key_plan.write:
                 changes[key] = key_plan.value
             if key_plan.before is not None:

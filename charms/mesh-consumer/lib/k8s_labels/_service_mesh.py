@@ -103,6 +103,9 @@ class ServiceMeshConsumer(ops.Object):
 
     _stored = ops.StoredState()
 
+    manager_class: type[_manager.LabelManager] = _manager.LabelManager
+    """The LabelManager class used; a subclass may replace it (the tests' broken variants)."""
+
     def __init__(
         self,
         charm: ops.CharmBase,
@@ -198,13 +201,12 @@ class ServiceMeshConsumer(ops.Object):
             if self._client_factory is not None
             else lightkube.Client(namespace=self.model.name, field_manager=f'{app}-k8s-labels')
         )
-        return _manager.LabelManager(
+        return self.manager_class(
             OWNER,
             namespace=self.model.name,
             app=app,
             client=client,
             writer=unit.name,
-            writer_pod=unit.name.replace('/', '-'),
             is_leader=unit.is_leader,
             legacy_configmap=LEGACY_CONFIGMAP.format(app=app),
             retry_delays=self._retry_delays,
