@@ -1,0 +1,117 @@
+"""The build step: the checked copy of the library and the pins stay in step with the sources."""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+
+import pytest
+
+import build_charms
+
+REAL = build_charms.Layout()
+
+
+def test_the_committed_charms_are_in_step():
+    # The check CI relies on: a hand edit of the copy, or lib/src or uv.lock changing
+    # without `python charms/build_charms.py`, fails here.
+    assert build_charms.problems(REAL) == []
+
+
+def test_the_copy_holds_the_whole_package():
+    copied = {p.name for p in REAL.lib_copy.iterdir() if p.is_file()}
+    assert {'__init__.py', '_version.txt', 'py.typed'} <= copied
+
+
+def test_the_consumer_pins_what_the_library_needs():
+    text = REAL.requirements('mesh-consumer').read_text()
+    assert 'ops==' in text
+    assert 'lightkube==' in text
+
+
+@pytest.fixture
+def layout(tmp_path: pathlib.Path) -> build_charms.Layout:
+    """A copy of the parts of the repository the build step reads and writes."""
+    fake = build_charms.Layout(repo=tmp_path)
+    shutil.copytree(REAL.lib_source, fake.lib_source, ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copytree(REAL.lib_copy, fake.lib_copy, ignore=shutil.ignore_patterns('__pycache__'))
+    shutil.copy(REAL.lock, fake.lock)
+    for charm in ('beacon-stub', 'mesh-consumer'):
+        fake.requirements(charm).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REAL.requirements(charm), fake.requirements(charm))
+    assert build_charms.problems(fake) == []
+    return fake
+
+
+def test_an_edit_to_the_copy_is_caught(layout: build_charms.Layout):
+    init = layout.lib_copy / '__init__.py'
+    init.write_text(init.read_text() + '# a hand edit\n')
+    assert build_charms.problems(layout) == [
+        'mesh-consumer lib copy: __init__.py: differs from lib/src'
+    ]
+
+
+def test_a_change_to_the_source_not_copied_is_caught(layout: build_charms.Layout):
+    (layout.lib_source / '_new.py').write_text('"""New."""\n')
+    assert build_charms.problems(layout) == [
+        'mesh-consumer lib copy: _new.py: missing from the copy'
+    ]
+
+
+def test_a_stray_file_in_the_copy_is_caught(layout: build_charms.Layout):
+    (layout.lib_copy / 'stray.py').write_text('')
+    assert build_charms.problems(layout) == [
+        'mesh-consumer lib copy: stray.py: in the copy but not in lib/src'
+    ]
+
+
+def test_bytecode_caches_are_not_drift(layout: build_charms.Layout):
+    cache = layout.lib_copy / '__pycache__'
+    cache.mkdir()
+    (cache / '__init__.cpython-311.pyc').write_bytes(b'\0')
+    assert build_charms.problems(layout) == []
+
+
+def test_a_stale_pin_is_caught(layout: build_charms.Layout):
+    path = layout.requirements('beacon-stub')
+    path.write_text(path.read_text().replace('ops==3.9.0', 'ops==3.0.0'))
+    assert build_charms.problems(layout) == [
+        'beacon-stub/requirements.txt: not as uv.lock pins it'
+    ]
+
+
+def test_a_lock_change_is_caught(layout: build_charms.Layout):
+    # A new lightkube in uv.lock must reach the consumer's requirements.txt.
+    lock = layout.lock.read_text()
+    assert 'name = "lightkube"\nversion = "1.0.1"' in lock
+    layout.lock.write_text(
+        lock.replace(
+            'name = "lightkube"\nversion = "1.0.1"', 'name = "lightkube"\nversion = "1.0.2"'
+        )
+    )
+    assert build_charms.problems(layout) == [
+        'mesh-consumer/requirements.txt: not as uv.lock pins it'
+    ]
+
+
+def test_check_exits_1_and_the_build_repairs(
+    layout: build_charms.Layout, capsys: pytest.CaptureFixture[str]
+):
+    (layout.lib_copy / '_errors.py').unlink()
+    layout.requirements('mesh-consumer').write_text('ops\n')
+    assert build_charms.main(['--check'], layout=layout) == 1
+    err = capsys.readouterr().err
+    assert '_errors.py: missing from the copy' in err
+    assert 'run: python charms/build_charms.py' in err
+    assert build_charms.main([], layout=layout) == 0
+    assert build_charms.main(['--check'], layout=layout) == 0
+    assert build_charms.problems(layout) == []
+
+
+def test_pins_follow_markers_for_the_charm_base():
+    pins = build_charms.pinned_closure(REAL.lock, ['lightkube'])
+    # httpx2 needs httpx2-jsfetch only on emscripten; the charm's base is Linux.
+    assert 'httpx2' in pins
+    assert 'httpx2-jsfetch' not in pins
+    # lightkube asks for httpx2[http2]: the extra's dependency (h2) is pinned too.
+    assert 'h2' in pins

@@ -1,0 +1,107 @@
+"""The ledger's JSON form: round trip, and a named field for every kind of corruption."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import k8s_labels
+from k8s_labels import _ledger
+
+WHERE = 'model/app-k8s-labels-service-mesh'
+
+
+def _entry(*values: str, foreign: str | None = None) -> _ledger.Entry:
+    return _ledger.Entry(frozenset(values), foreign)
+
+
+LEDGER = _ledger.Ledger(
+    writer='app/0@uid-0',
+    epoch=3,
+    open=True,
+    legacy='juju-service-mesh-app-labels',
+    template={'a': _entry('1', '2'), 'b': _entry('x', foreign='y')},
+    service={'a': _entry('1')},
+    pods={'app-1': _ledger.PodRecord('uid-1', {'a': _entry('1', foreign='mine')})},
+)
+
+
+def test_round_trip():
+    assert _ledger.loads(_ledger.dumps(LEDGER), configmap=WHERE) == LEDGER
+
+
+def test_dump_is_stable():
+    # Same ledger, same text: a no-op reconcile can compare without writing.
+    assert _ledger.dumps(LEDGER) == _ledger.dumps(
+        _ledger.loads(_ledger.dumps(LEDGER), configmap=WHERE)
+    )
+
+
+def _doc() -> dict[str, object]:
+    return json.loads(_ledger.dumps(LEDGER))
+
+
+@pytest.mark.parametrize(
+    ('update', 'fragment'),
+    [
+        pytest.param({'format': 2}, 'field "format" is 2', id='format'),
+        pytest.param({'epoch': -1}, 'field "epoch"', id='epoch-negative'),
+        pytest.param({'epoch': '3'}, 'field "epoch"', id='epoch-string'),
+        pytest.param({'epoch': True}, 'field "epoch"', id='epoch-bool'),
+        pytest.param({'open': 'yes'}, 'field "open"', id='open'),
+        pytest.param({'writer': None}, 'field "writer"', id='writer'),
+        pytest.param({'legacy': 5}, 'field "legacy"', id='legacy'),
+        pytest.param({'template': []}, 'field "template"', id='template'),
+        pytest.param({'service': {'a': {'values': []}}}, "service['a'].values", id='empty'),
+        pytest.param(
+            {'service': {'a': {'values': [1]}}}, "service['a'].values holds 1", id='int-value'
+        ),
+        pytest.param(
+            {'service': {'a': {'values': ['bad value']}}}, "service['a'].values", id='bad-value'
+        ),
+        pytest.param({'service': {'a': {'values': ['1'], 'foreign': 2}}}, 'foreign', id='fgn'),
+        pytest.param(
+            {'service': {'bad key': {'values': ['1']}}}, "service['bad key']", id='bad-key'
+        ),
+        pytest.param({'pods': {'app-1': {'labels': {}}}}, 'pods.app-1.uid', id='pod-uid'),
+        pytest.param({'pods': {'app-1': 'x'}}, 'pods.app-1', id='pod-record'),
+    ],
+)
+def test_corruption_names_the_field(update: dict[str, object], fragment: str):
+    doc = _doc()
+    doc.update(update)
+    with pytest.raises(k8s_labels.LedgerCorruptError) as info:
+        _ledger.loads(json.dumps(doc), configmap=WHERE)
+    assert fragment in str(info.value)
+    assert info.value.configmap == WHERE
+    assert str(info.value).startswith(f'ConfigMap {WHERE} is corrupt: ')
+    assert str(info.value).endswith('fix or delete it')
+
+
+@pytest.mark.parametrize('text', ['', '{', 'null', '[]'])
+def test_not_a_json_object(text: str):
+    with pytest.raises(k8s_labels.LedgerCorruptError, match=WHERE):
+        _ledger.loads(text, configmap=WHERE)
+
+
+def test_legacy_labels():
+    text = json.dumps({'istio.io/dataplane-mode': 'ambient'})
+    assert _ledger.loads_legacy(text, configmap='m/cm') == {'istio.io/dataplane-mode': 'ambient'}
+
+
+@pytest.mark.parametrize(
+    ('text', 'fragment'),
+    [
+        (None, 'no data field "labels"'),
+        ('{', 'not valid JSON'),
+        ('[]', 'field "labels" must be a JSON object'),
+        ('{"k": 1}', "label 'k'"),
+        ('{"bad key": "v"}', "label 'bad key'"),
+    ],
+)
+def test_corrupt_legacy(text: str | None, fragment: str):
+    with pytest.raises(k8s_labels.LedgerCorruptError) as info:
+        _ledger.loads_legacy(text, configmap='m/cm')
+    assert fragment in str(info.value)
+    assert 'ConfigMap m/cm is corrupt' in str(info.value)
