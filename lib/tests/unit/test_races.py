@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Mapping
 
 import pytest
-from k8s_labels_testenv import Env
+from k8s_labels_testenv import NS, Env
 
 import k8s_labels
 from k8s_labels import _plan
@@ -134,3 +134,58 @@ def test_the_stale_leader_check_catches_a_writer_that_does_not_fence():
     # Stalled after recording its batch and before its object writes, the stale leader's
     # writes land on objects nobody fenced: b.io/y is left behind.
     assert caught, 'the unfenced variant passed'
+
+
+# -- other writers between a read and a write ---------------------------------------------
+
+
+def _index_of(env: Env, desired: Mapping[str, str], kind: str, name: str) -> int:
+    probe = env.clone()
+    probe.manager(0).reconcile(desired)
+    entries = probe.api.log.entries(probe.caller)
+    return next(
+        i for i, e in enumerate(entries) if (e.verb, e.kind, e.name) == ('patch', kind, name)
+    )
+
+
+@pytest.mark.parametrize(
+    ('kind', 'name'), [('Pod', 'app-0'), ('Service', 'app'), ('StatefulSet', 'app')]
+)
+def test_a_write_that_leaves_the_labels_alone_costs_one_retry_of_that_write(kind: str, name: str):
+    # A kubelet or controller status write bumps resourceVersion without touching labels.
+    env = Env()
+    desired = {'a.io/x': '1'}
+    at = _index_of(env, desired, kind, name)
+
+    def status_write(n: int) -> None:
+        if n == at:
+            body = {'metadata': {'annotations': {'touched': 'yes'}}}
+            merge = 'application/merge-patch+json'
+            env.api.patch(kind, NS, name, body, patch_type=merge, caller='kubelet')
+
+    result = env.manager(0, client=env.client(before=status_write)).reconcile(desired)
+    assert result.attempts == 1
+    answers = [
+        e.status
+        for e in env.api.log.entries(env.caller)
+        if (e.verb, e.kind, e.name) == ('patch', kind, name)
+    ]
+    assert answers == [409, 200]
+    env.check(desired, managed=set(desired))
+
+
+def test_a_label_written_between_read_and_write_starts_the_reconcile_over():
+    env = Env()
+    desired = {'a.io/x': '1'}
+    at = _index_of(env, desired, 'Pod', 'app-0')
+
+    def kubectl(n: int) -> None:
+        if n == at:
+            env.label('app-0', 'a.io/x', 'theirs')
+
+    result = env.manager(0, client=env.client(before=kubectl)).reconcile(desired)
+    assert result.attempts == 2
+    ledger = env.ledger()
+    assert ledger is not None
+    # Re-read, the value is someone else's: taken over, recorded to give back.
+    assert ledger['pods']['app-0']['labels']['a.io/x'] == {'values': ['1'], 'foreign': 'theirs'}
