@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import ops
 import pytest
-from k8s_labels_testenv import APP, LEDGER, NS, Env, relation, state
+from k8s_labels_testenv import APP, LEDGER, NS, Env, Killed, iter_kills, relation, state
 from ops import testing
 
 import k8s_labels
@@ -103,6 +103,24 @@ def test_adr_counterexample_new_leader_removes_foo_after_leader_dies_as_data_res
     ctx1.run(ctx1.on.relation_changed(rel, remote_unit=0), state(rel))
     env.check({}, managed={'foo'})
     assert all('foo' not in labels for labels in env.pods().values())
+
+
+def test_adr_counterexample_leader_killed_while_processing_the_reset(env: Env):
+    """The same, with the leader dying mid-hook: between any two of its API calls."""
+    changed(env, {'foo': 'bar'})
+    env.settle()
+    probe = env.clone()
+    changed(probe, {})
+    total = len(probe.api.log.entries(probe.caller))
+    for kill in iter_kills(total):
+        run = env.clone()
+        run.kill = kill
+        with pytest.raises(Killed):
+            changed(run, {})
+        ctx1 = run.context(1)
+        rel = relation({})
+        ctx1.run(ctx1.on.relation_changed(rel, remote_unit=0), state(rel))
+        run.check({}, managed={'foo'})
 
 
 # -- R2: pod restarts ---------------------------------------------------------------------
