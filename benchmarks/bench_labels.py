@@ -148,6 +148,7 @@ STEPS = [
     ),
 ]
 TAKEOVER_STEPS = [
+    Step('', 'update_status', None),  # not shown: creates the ledger, as in STEPS
     Step('take over a foreign key', 'relation_changed', {'istio.io/dataplane-mode': 'ambient'}),
     Step('release it (give "none" back)', 'relation_changed', {}),
 ]
@@ -205,7 +206,9 @@ def main() -> None:
         upstream = _run(_upstream, steps, template)
         assert ours is not None
         for i, step in enumerate(steps):
-            rows.append((step.name, _cell(ours[i]), _cell(upstream[i] if upstream else None)))
+            if step.name:
+                upstream_cell = _cell(upstream[i] if upstream else None)
+                rows.append((step.name, _cell(ours[i]), upstream_cell))
     print(f'API requests per hook, {REPLICAS} pods (r = reads, w = writes; "-" = no request)')
     width = max(len(r[0]) for r in rows)
     print(f'{"hook":<{width}}  {"k8s_labels":>12}  {"upstream 1.0.2":>14}')
