@@ -23,7 +23,7 @@ from . import _errors, _ledger, _plan, _validation
 logger = logging.getLogger(__name__)
 
 _T = TypeVar('_T')
-_Res = TypeVar('_Res', core_v1.ConfigMap, apps_v1.StatefulSet, core_v1.Service)
+_Res = TypeVar('_Res', core_v1.ConfigMap, apps_v1.StatefulSet, core_v1.Service, core_v1.Pod)
 
 APP_LABEL = 'app.kubernetes.io/name'
 """Juju's label that selects an application's pods (and the ledger's, for finding it)."""
@@ -210,11 +210,10 @@ class LabelManager:
         sts = self._get(apps_v1.StatefulSet, self.app)
         if sts is None:
             return None
-        template = sts.spec.template.metadata if sts.spec and sts.spec.template else None
-        objects = [_observed(_plan.Kind.TEMPLATE, sts.metadata, template)]
+        objects = [self._observe_statefulset(sts)]
         service = self._get(core_v1.Service, self.app)
         if service is not None:
-            objects.append(_observed(_plan.Kind.SERVICE, service.metadata, service.metadata))
+            objects.append(self._observe(_plan.Kind.SERVICE, service.metadata))
         pods = self._call(
             'list pods',
             lambda: list(
@@ -228,10 +227,30 @@ class LabelManager:
             if meta is None or meta.deletionTimestamp is not None:
                 # Going away: its labels die with it.
                 continue
-            objects.append(_observed(_plan.Kind.POD, meta, meta))
+            objects.append(self._observe(_plan.Kind.POD, meta))
         owner_uid = sts.metadata.uid if sts.metadata and sts.metadata.uid else ''
         rv = cm.metadata.resourceVersion if cm is not None and cm.metadata else None
         return _Snapshot(ledger, rv, legacy, objects, owner_uid)
+
+    def _observe_statefulset(self, sts: apps_v1.StatefulSet) -> _plan.Observed:
+        template = sts.spec.template.metadata if sts.spec and sts.spec.template else None
+        return _observed(_plan.Kind.TEMPLATE, sts.metadata, template, self.fence_annotation)
+
+    def _observe(self, kind: _plan.Kind, meta: meta_v1.ObjectMeta | None) -> _plan.Observed:
+        return _observed(kind, meta, meta, self.fence_annotation)
+
+    def _reread(self, target: _plan.Observed) -> _plan.Observed | None:
+        """Read one object again, after a conflict on it; None if it is gone."""
+        if target.kind is _plan.Kind.TEMPLATE:
+            sts = self._get(apps_v1.StatefulSet, target.name)
+            return None if sts is None else self._observe_statefulset(sts)
+        if target.kind is _plan.Kind.SERVICE:
+            service = self._get(core_v1.Service, target.name)
+            return None if service is None else self._observe(target.kind, service.metadata)
+        pod = self._get(core_v1.Pod, target.name)
+        if pod is None or pod.metadata is None or pod.metadata.deletionTimestamp is not None:
+            return None
+        return self._observe(target.kind, pod.metadata)
 
     def _get(self, res: type[_Res], name: str) -> _Res | None:
         try:
@@ -283,9 +302,10 @@ class LabelManager:
                 f'create ConfigMap {self.ledger_name}', lambda: self.client.create(body)
             )
             return _rv(created.metadata if created else None)
-        # A merge patch carrying metadata.resourceVersion is conditional: the API server
-        # answers 409 if the object changed since that version
-        # (https://kubernetes.io/docs/reference/using-api/api-concepts/#conflicts).
+        # A patch carrying metadata.resourceVersion is conditional: the API server answers
+        # 409 if the object changed since that version (kubernetes/community
+        # contributors/devel/sig-architecture/api-conventions.md, "Concurrency Control and
+        # Consistency"; kubernetes/kubernetes#63104).
         patched = self._write(
             f'patch ConfigMap {self.ledger_name}',
             lambda: self.client.patch(  # pyright: ignore[reportUnknownMemberType]
@@ -309,7 +329,37 @@ class LabelManager:
                 raise
 
     def _patch(self, patch: _plan.Patch, epoch: int) -> None:
+        """Write one object, conditional on the resourceVersion it was read at.
+
+        On a 409, if this unit is still the leader and the object's uid, labels and fence
+        annotation are as they were (a status update, a controller's write: the plan
+        for it is unchanged), write again at the new resourceVersion. Anything else
+        raises a conflict and the reconcile starts over.
+        """
         target = patch.target
+        for _ in range(self.max_attempts):
+            try:
+                self._patch_once(patch, target, epoch)
+                return
+            except _ConflictError:
+                # Leadership first: a stale leader must not chase the objects it was
+                # fenced from.
+                if not self.is_leader():
+                    raise
+                fresh = self._reread(target)
+                if fresh is None and target.kind is _plan.Kind.POD:
+                    return  # the pod went away, and its labels with it
+                unchanged = fresh is not None and (fresh.uid, fresh.labels, fresh.fence) == (
+                    target.uid,
+                    target.labels,
+                    target.fence,
+                )
+                if not unchanged or fresh is None:
+                    raise
+                target = fresh
+        raise _ConflictError(f'{target.kind.value} {target.name}: keeps changing')
+
+    def _patch_once(self, patch: _plan.Patch, target: _plan.Observed, epoch: int) -> None:
         metadata: dict[str, object] = {'resourceVersion': target.resource_version}
         if patch.fence:
             metadata['annotations'] = {self.fence_annotation: str(epoch)}
@@ -397,16 +447,21 @@ class _Snapshot:
 
 
 def _observed(
-    kind: _plan.Kind, meta: meta_v1.ObjectMeta | None, label_meta: meta_v1.ObjectMeta | None
+    kind: _plan.Kind,
+    meta: meta_v1.ObjectMeta | None,
+    label_meta: meta_v1.ObjectMeta | None,
+    fence_annotation: str,
 ) -> _plan.Observed:
     if meta is None:
         raise _errors.TransientError(f'{kind.value} object without metadata')
+    annotations = _str_map(meta.annotations)  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
     return _plan.Observed(
         kind=kind,
         name=meta.name or '',
         uid=meta.uid or '',
         resource_version=_rv(meta),
         labels=_str_map(label_meta.labels if label_meta else None),  # pyright: ignore[reportUnknownMemberType, reportUnknownArgumentType]
+        fence=annotations.get(fence_annotation, ''),
     )
 
 

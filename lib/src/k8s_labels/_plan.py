@@ -35,6 +35,7 @@ class Observed:
         resource_version: its resourceVersion when read.
         labels: the labels the library manages on it (for the StatefulSet, the pod
             template's).
+        fence: the owner's fence annotation on the object when read ('' if none).
     """
 
     kind: Kind
@@ -42,6 +43,7 @@ class Observed:
     uid: str
     resource_version: str
     labels: Mapping[str, str]
+    fence: str = ''
 
 
 @dataclasses.dataclass(frozen=True)

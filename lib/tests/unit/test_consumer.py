@@ -5,20 +5,28 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections import Counter
+from collections.abc import Mapping
 
 import ops
 import pytest
-from k8s_labels_testenv import APP, LEDGER, NS, Env, relation, state
+from k8s_labels_testenv import APP, LEDGER, NS, Env, Killed, iter_kills, relation, state
 from ops import testing
 
 import k8s_labels
+from k8s_labels import _ledger, _plan
 
 AMBIENT = {'istio.io/dataplane-mode': 'ambient'}
 
 
-def changed(env: Env, labels: dict[str, str] | None, *, unit: int = 0) -> testing.State:
+def changed(
+    env: Env,
+    labels: dict[str, str] | None,
+    *,
+    unit: int = 0,
+    manager_class: type[k8s_labels.LabelManager] = k8s_labels.LabelManager,
+) -> testing.State:
     """The provider's data is ``labels`` (None: no relation); unit runs relation-changed."""
-    ctx = env.context(unit)
+    ctx = env.context(unit, manager_class=manager_class)
     if labels is None:
         return ctx.run(ctx.on.update_status(), state())
     rel = relation(labels)
@@ -97,6 +105,24 @@ def test_adr_counterexample_new_leader_removes_foo_after_leader_dies_as_data_res
     assert all('foo' not in labels for labels in env.pods().values())
 
 
+def test_adr_counterexample_leader_killed_while_processing_the_reset(env: Env):
+    """The same, with the leader dying mid-hook: between any two of its API calls."""
+    changed(env, {'foo': 'bar'})
+    env.settle()
+    probe = env.clone()
+    changed(probe, {})
+    total = len(probe.api.log.entries(probe.caller))
+    for kill in iter_kills(total):
+        run = env.clone()
+        run.kill = kill
+        with pytest.raises(Killed):
+            changed(run, {})
+        ctx1 = run.context(1)
+        rel = relation({})
+        ctx1.run(ctx1.on.relation_changed(rel, remote_unit=0), state(rel))
+        run.check({}, managed={'foo'})
+
+
 # -- R2: pod restarts ---------------------------------------------------------------------
 
 
@@ -160,13 +186,54 @@ def test_r4_a_foreign_key_is_taken_over_while_desired_and_given_back():
     assert env.service()['istio.io/dataplane-mode'] == 'other'
 
 
-def test_r4_a_value_someone_else_writes_over_ours_is_theirs_on_release(env: Env):
-    changed(env, AMBIENT)
+def r4_others_values_survive_release(manager_class: type[k8s_labels.LabelManager]) -> None:
+    """R4 where the library's own key was rewritten or removed by someone else."""
+    env = Env()
+    changed(env, AMBIENT, manager_class=manager_class)
     env.settle()
     env.label('service', 'istio.io/dataplane-mode', 'theirs')
-    changed(env, {})
-    assert env.service()['istio.io/dataplane-mode'] == 'theirs'
-    env.check({}, managed=set(AMBIENT), foreign={'service': {'istio.io/dataplane-mode': 'theirs'}})
+    env.label('template', 'istio.io/dataplane-mode', 'also-theirs', caller='another-controller')
+    changed(env, {}, manager_class=manager_class)
+    assert env.service().get('istio.io/dataplane-mode') == 'theirs'
+    assert env.template().get('istio.io/dataplane-mode') == 'also-theirs'
+    env.check(
+        {},
+        managed=set(AMBIENT),
+        foreign={
+            'service': {'istio.io/dataplane-mode': 'theirs'},
+            'template': {'istio.io/dataplane-mode': 'also-theirs'},
+        },
+    )
+
+
+def test_r4_a_value_someone_else_writes_over_ours_is_theirs_on_release():
+    r4_others_values_survive_release(k8s_labels.LabelManager)
+
+
+def _release_by_key(
+    entry: _ledger.Entry | None, current: str | None, desired: str | None
+) -> _plan.KeyPlan:
+    if desired is None and entry is not None and current is not None:
+        return _plan.KeyPlan(True, entry.foreign, _ledger.Entry(frozenset({current})), None)
+    return _plan.plan_key(entry, current, desired)
+
+
+class DeleteByKey(k8s_labels.LabelManager):
+    """Broken on purpose: releases a key whatever value it holds now."""
+
+    def _plan(self, snapshot: object, desired: Mapping[str, str]) -> _plan.Plan:
+        return _plan.plan(
+            snapshot.ledger,  # type: ignore[attr-defined]
+            desired,
+            snapshot.objects,  # type: ignore[attr-defined]
+            writer=self.writer,
+            key_planner=_release_by_key,
+        )
+
+
+def test_the_r4_check_catches_a_release_that_does_not_check_the_value():
+    with pytest.raises(AssertionError):
+        r4_others_values_survive_release(DeleteByKey)
 
 
 # -- events, leadership, counts -----------------------------------------------------------
