@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import os
 import pathlib
+import select
 import selectors
 import shutil
 import signal
@@ -418,14 +419,17 @@ class AgentPool:
         ``HookDone`` of the killed worker is delivered, even one already on its way.
 
         Args:
-            timeout: seconds to wait; ``None`` waits as long as something is pending
-                (a hook in flight or a worker ending), which hook timeouts bound.
+            timeout: seconds to wait for an event, even one nothing announced (a
+                worker that crashed on its own); ``None`` waits as long as something
+                is pending (a hook in flight or a worker ending), which hook timeouts
+                bound.
 
         Returns:
             The event, or ``None`` if ``timeout`` passed first.
 
         Raises:
-            AgentError: nothing is pending, so waiting would never end.
+            AgentError: ``timeout`` is ``None`` and nothing is pending, so waiting
+                would never end.
         """
         self._check_open()
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -435,13 +439,18 @@ class AgentPool:
                 if discard_if_killed and worker.killed:
                     continue
                 return event
-            if not self._pending():
-                self._pump(0)
-                if not self._events:
-                    raise AgentError('no hook in flight and no worker ending: nothing to wait for')
+            if deadline is None:
+                if not self._pending():
+                    self._pump(0)
+                    if not self._events:
+                        raise AgentError(
+                            'no hook in flight and no worker ending: nothing to wait for'
+                        )
+                    continue
+                self._pump(None)
                 continue
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 return None
             self._pump(remaining)
 
@@ -528,6 +537,13 @@ class AgentPool:
         """Process ids of every zygote and every worker not yet reaped (spares included)."""
         zygotes = [z.process.pid for z in self._zygotes.values() if not z.dead]
         return sorted(zygotes + list(self._by_pid))
+
+    def zygote_pid(self, app: str) -> int:
+        """The process id of ``app``'s zygote."""
+        zygote = self._apps.get(app)
+        if zygote is None:
+            raise AgentError(f'application {app!r} has not been added (add_app)')
+        return zygote.process.pid
 
     @property
     def root(self) -> pathlib.Path:
@@ -633,6 +649,10 @@ class AgentPool:
         if worker.status is None and not worker.zygote.dead:
             return
         worker.gone = True
+        if worker.status is None:
+            # No zygote to reap it and report: its socket closed as it began to exit;
+            # wait on its pidfd until it has ended.
+            _wait_ended([worker.pidfd], self.startup_timeout)
         sig = code = None
         if worker.status is not None:
             exit_code = os.waitstatus_to_exitcode(worker.status)
@@ -670,6 +690,7 @@ class AgentPool:
             if current is None or worker.killed or current[2] > now:
                 continue
             hook_id, spec, _ = current
+            worker.hook = None  # reported here, so not again with its WorkerGone
             self._kill(worker)
             error = hooks.HookError(
                 kind='timeout',
@@ -691,6 +712,9 @@ class AgentPool:
         self._closed = True
         for worker in self._by_pid.values():
             self._kill(worker)
+        # Workers of a zygote that died are nobody's children we can wait for: wait on
+        # their pidfds, which turn readable once the process has ended (pidfd_open(2)).
+        _wait_ended([w.pidfd for w in self._by_pid.values()], self.startup_timeout)
         # Closing its control socket makes a zygote kill and reap its workers and exit.
         for zygote in self._zygotes.values():
             zygote.control.close()
@@ -729,6 +753,18 @@ class AgentPool:
         if zygote is None:
             raise AgentError(f'application {app!r} has not been added (add_app)')
         return zygote
+
+
+def _wait_ended(pidfds: list[int], timeout: float) -> None:
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    waiting = set(pidfds)
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for fd, _ in poller.poll(max(0.0, deadline - time.monotonic()) * 1000):
+            waiting.discard(fd)
+            poller.unregister(fd)
 
 
 def _default_tmp_root() -> str:

@@ -49,6 +49,8 @@ class CounterCharm(ops.CharmBase):
 
     def _on_hook(self, event: ops.EventBase) -> None:
         kind = _kind(event)
+        # Set before anything can fail: Juju keeps a status set by a hook that then fails.
+        self.unit.status = ops.MaintenanceStatus(f'running {kind}')
         self._wait_at_gate(kind)
         if _listed(str(self.config['fail-on']), kind):
             raise RuntimeError(f'counter told to fail in {kind}')
@@ -87,6 +89,7 @@ class CounterCharm(ops.CharmBase):
                 'kinds': ','.join(self._stored.kinds),
                 'unit': os.environ.get('JUJU_UNIT_NAME', ''),
                 'kubeconfig': os.environ.get('KUBECONFIG', ''),
+                'tmpdir': os.environ.get('TMPDIR', ''),
             }
         )
 
