@@ -257,3 +257,19 @@ def test_misuse_is_a_clear_error(units: agent_helpers.Units, gate: agent_helpers
     assert pool.run_hook(unit, hook('relation_changed', relation_id=relation_id), state).ok
     with pytest.raises(agent.AgentError, match='nothing to wait for'):
         pool.next_event()
+
+
+def test_kill_discards_an_outcome_already_on_its_way(units: agent_helpers.Units):
+    pool = units.pool
+    unit = units.new()
+    pid = process(pool, unit).pid
+    pool.start_hook(unit, hook('start'), agent_helpers.counter_state())
+    # White box: pump until the hook's HookDone sits in the pool's queue, undelivered.
+    while not pool._events:  # pyright: ignore[reportPrivateUsage]
+        pool._pump(PATIENCE)  # pyright: ignore[reportPrivateUsage]
+    pool.kill(unit)
+
+    event = next_event(pool)
+    assert event == agent.WorkerGone(unit, pid, signal.SIGKILL, None, None, killed=True)
+    with pytest.raises(agent.AgentError, match='nothing to wait for'):
+        pool.next_event()

@@ -2,7 +2,21 @@
 
 A zygote per charm (its own interpreter, warmed) forks one worker per unit; the parent
 starts hooks without blocking and reads their outcomes from one event queue, kills a
-worker with a real SIGKILL wherever it stands, and forks a fresh one in milliseconds.
+worker with a real SIGKILL wherever it stands, and gives the unit a fresh one (with
+fresh unit-local state) in well under a millisecond from a warmed spare.
+
+The parent owns the Juju-side state (leader flag, config, relations and their data,
+secrets, containers, statuses) and sends it with every hook; each worker owns its
+unit-local state (StoredState, deferred events), which dies with the process::
+
+    with AgentPool() as pool:
+        pool.add_app('counter', 'path/to/charm')
+        pool.spawn('counter/0', env={'KUBECONFIG': '/path/to/unit-0.kubeconfig'})
+        pool.start_hook('counter/0', HookSpec(kind='config_changed'), juju_state)
+        event = pool.next_event()  # HookDone(unit, result) or WorkerGone(unit, ...)
+        juju_state = juju_side(event.result.state)  # what Juju keeps of the new state
+        pool.kill('counter/0')  # the hook in flight, if any, never reports
+        pool.restart('counter/0')
 """
 
 from __future__ import annotations

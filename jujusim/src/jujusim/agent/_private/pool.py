@@ -250,8 +250,14 @@ class AgentPool:
             f'--parent-pid={os.getpid()}',
         ]
         try:
+            # A process group of its own: a Ctrl-C at the terminal reaches the parent
+            # only, which then closes the pool (or dies, and the zygote sees EOF).
             process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-                command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env
+                command,
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                env=env,
+                process_group=0,
             )
         finally:
             theirs.close()

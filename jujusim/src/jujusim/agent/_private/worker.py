@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -142,7 +143,14 @@ class Worker:
             _, hook_id, spec, juju_state, trusted = message
             result = self.run_hook(hook_id, spec, juju_state, trusted=trusted)
             try:
-                wire.send(sock, (wire.DONE, hook_id, result))
+                message = wire.frame((wire.DONE, hook_id, result))
+            except Exception as e:  # an unpicklable result must not kill the worker
+                failed = dataclasses.replace(
+                    result, state=None, action_results=None, error=_error('internal', e)
+                )
+                message = wire.frame((wire.DONE, hook_id, failed))
+            try:
+                sock.sendall(message)
             except (BrokenPipeError, ConnectionResetError):
                 return
 
