@@ -121,15 +121,17 @@ def in_process(source: agent.CharmSource, *, tmpdir: str | None, reuse: bool) ->
 
 
 def to_event(ctx: ops.testing.Context[Any], spec: agent.HookSpec, state: ops.testing.State) -> Any:
-    relation = next((r for r in state.relations if r.id == spec.relation_id), None)
-    container = next((c for c in state.containers if c.name == spec.container), None)
-    events: dict[str, Callable[[], Any]] = {
+    if spec.kind == 'relation_changed':
+        relation = next(r for r in state.relations if r.id == spec.relation_id)
+        return ctx.on.relation_changed(relation, remote_unit=spec.remote_unit)
+    if spec.kind == 'pebble_ready':
+        container = next(c for c in state.containers if c.name == spec.container)
+        return ctx.on.pebble_ready(container)
+    simple: dict[str, Callable[[], Any]] = {
         'config_changed': ctx.on.config_changed,
         'update_status': ctx.on.update_status,
-        'relation_changed': lambda: ctx.on.relation_changed(relation, remote_unit=0),  # type: ignore[arg-type]
-        'pebble_ready': lambda: ctx.on.pebble_ready(container),  # type: ignore[arg-type]
     }
-    return events[spec.kind]()
+    return simple[spec.kind]()
 
 
 def concurrent(source: agent.CharmSource) -> tuple[Figures, float]:
