@@ -4,6 +4,7 @@ import os
 import pathlib
 import signal
 import textwrap
+import threading
 
 import agent_helpers
 import pytest
@@ -138,3 +139,24 @@ def test_zygote_death_takes_its_workers_and_is_reported():
     # The workers died with their zygote (PR_SET_PDEATHSIG), spares included; as
     # orphans they are reaped by init, in its own time.
     assert {pid for pid, ident in workers.items() if running(pid, ident)} == set()
+
+
+def test_pool_outlives_the_thread_that_started_it():
+    # PR_SET_PDEATHSIG on the zygote would kill it when this thread ends.
+    pools: list[agent.AgentPool] = []
+
+    def start() -> None:
+        pool = agent.AgentPool(spares=0)
+        pool.add_app('counter', agent_helpers.COUNTER)
+        pool.spawn('counter/0')
+        pools.append(pool)
+
+    thread = threading.Thread(target=start)
+    thread.start()
+    thread.join()
+    (pool,) = pools
+    with pool:
+        result = pool.run_hook(
+            'counter/0', agent.HookSpec(kind='start'), agent_helpers.counter_state()
+        )
+        assert result.ok

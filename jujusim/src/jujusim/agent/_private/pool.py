@@ -236,6 +236,7 @@ class AgentPool:
 
     def _start_zygote(self, source: charm_source.CharmSource) -> _Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        tmpdir = tempfile.mkdtemp(prefix=f'zygote-{source.name}-', dir=self._root)
         # The zygote imports this package from wherever the parent did.
         src = str(pathlib.Path(__file__).resolve().parents[2])
         env = dict(os.environ)
@@ -247,7 +248,7 @@ class AgentPool:
             f'--control-fd={theirs.fileno()}',
             f'--charm={source.path}',
             f'--juju-version={self.juju_version}',
-            f'--parent-pid={os.getpid()}',
+            f'--tmpdir={tmpdir}',
         ]
         try:
             # A process group of its own: a Ctrl-C at the terminal reaches the parent
@@ -301,8 +302,9 @@ class AgentPool:
     def spawn(self, unit: str, *, env: Mapping[str, str] | None = None) -> UnitProcess:
         """Give ``unit`` (``app/N``) a fresh worker, with empty unit-local state.
 
-        A warmed spare takes the unit when one is ready (and the zygote forks a new
-        spare); otherwise the zygote forks a worker for it now.
+        A spare (forked ahead of need, and warmed or warming) takes the unit when
+        there is one, and the zygote forks a new spare; otherwise the zygote forks a
+        worker for the unit now.
 
         Args:
             unit: the unit's name; its application must have been added.

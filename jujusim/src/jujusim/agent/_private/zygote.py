@@ -15,7 +15,8 @@ control socket (seqpacket, pickled messages):
 - out at start: ``('ready', pid)`` or ``('failed', traceback_text)``.
 
 When the parent closes the control socket (or dies), the zygote kills its workers,
-reaps them, and exits. Workers die with the zygote (``PR_SET_PDEATHSIG``).
+reaps them, and exits. Workers die with the zygote (``PR_SET_PDEATHSIG``). The zygote
+and its workers keep their temp files under the folder the parent gives them.
 """
 
 from __future__ import annotations
@@ -316,10 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument('--control-fd', type=int, required=True)
     parser.add_argument('--charm', required=True)
     parser.add_argument('--juju-version', required=True)
-    parser.add_argument('--parent-pid', type=int, required=True)
+    parser.add_argument('--tmpdir', required=True)
     args = parser.parse_args(argv)
     control = socket.socket(fileno=args.control_fd)
-    set_parent_death_signal(args.parent_pid)
+    # No PR_SET_PDEATHSIG here: it fires when the parent *thread* that started us
+    # ends, and the pool may live longer than that thread. The parent's death closes
+    # the control socket, which ends serve() instead.
+    worker.use_tmpdir(args.tmpdir)
     worker.quiet_http_loggers()
     try:
         source = charm_source.CharmSource.load(args.charm)
@@ -334,7 +338,10 @@ def main(argv: list[str] | None = None) -> int:
     # do not copy every page on their first collection.
     gc.collect()
     gc.freeze()
-    wire.send_packet(control, (wire.READY, os.getpid()))
+    try:
+        wire.send_packet(control, (wire.READY, os.getpid()))
+    except OSError:  # the parent is gone already
+        return 1
     Zygote(control, source, charm_type, args.juju_version).serve()
     return 0
 
