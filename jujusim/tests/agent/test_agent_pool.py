@@ -49,6 +49,10 @@ def test_local_state_carried_across_hooks_in_one_worker(units: agent_helpers.Uni
         state = agent.juju_side(result.state)
 
     assert result.unit_status == ops.testing.ActiveStatus('3 hooks, last start')
+    logged = [line.message for line in result.juju_log]
+    assert 'hook 3: start' in logged
+    # The worker keeps HTTP clients' debug lines out of juju-log (ops sets root to DEBUG).
+    assert 'http chatter' not in logged
     assert count(pool, unit, state)['kinds'] == 'install,config_changed,start'
     assert process(pool, unit).pid == pid
 

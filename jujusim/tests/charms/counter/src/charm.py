@@ -61,6 +61,8 @@ class CounterCharm(ops.CharmBase):
         self._stored.hooks += 1
         self._stored.kinds.append(kind)
         logger.info('hook %d: %s', self._stored.hooks, kind)
+        # What an HTTP client says at DEBUG while the charm talks to Kubernetes.
+        logging.getLogger('httpcore2.connection').debug('http chatter')
         for relation in self.model.relations['db']:
             data = relation.data[self.unit]
             data['count'] = str(self._stored.hooks)
