@@ -143,9 +143,11 @@ def human_age(seconds: float) -> str:
     Follows ``HumanDuration`` (kubernetes/kubernetes staging/src/k8s.io/apimachinery/pkg/
     util/duration/duration.go).
     """
-    s = int(seconds)
-    if s < 0:
+    s = int(seconds)  # truncates towards zero, as Go's int(d.Seconds()) does
+    if s < -1:
         return '<invalid>'
+    if s < 0:
+        return '0s'  # up to a second of clock skew counts as now
     if s < 60 * 2:
         return f'{s}s'
     minutes = s // 60
