@@ -44,9 +44,7 @@ def test_lightkube_reads_it(path: pathlib.Path):
 
 def test_kubernetes_client_reads_it(path: pathlib.Path):
     configuration = kubernetes.client.Configuration()
-    kubernetes.config.load_kube_config(
-        config_file=str(path), client_configuration=configuration
-    )
+    kubernetes.config.load_kube_config(config_file=str(path), client_configuration=configuration)
     assert configuration.host == SERVER
     assert configuration.get_api_key_with_prefix('BearerToken') == 'Bearer s3cret'
     _, context = kubernetes.config.list_kube_config_contexts(config_file=str(path))
