@@ -137,6 +137,7 @@ def test_keep_alive_serves_many_requests_on_one_connection(connect: Connect, ser
         assert response.getheader('Content-Length') is not None
     # http.client reconnects silently when the server hangs up: the socket would differ.
     assert conn.sock is sock
+    assert server.connections_accepted == 1
 
 
 def test_each_response_is_one_socket_write(

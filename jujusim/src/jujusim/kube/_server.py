@@ -71,6 +71,11 @@ class KubeServer:
         return self._tcp.server_address[1]
 
     @property
+    def connections_accepted(self) -> int:
+        """How many TCP connections the server has accepted since it started."""
+        return 0 if self._tcp is None else self._tcp.accepted
+
+    @property
     def url(self) -> str:
         """The server's base URL, ``http://127.0.0.1:PORT``."""
         return f'http://127.0.0.1:{self.port}'
@@ -165,6 +170,7 @@ class _TcpServer(socketserver.TCPServer):
         self.front = front
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
+        self.accepted = 0
         super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -176,6 +182,7 @@ class _TcpServer(socketserver.TCPServer):
         )
         with self._lock:
             self._connections[request] = thread
+            self.accepted += 1
         thread.start()
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
