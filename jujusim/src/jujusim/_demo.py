@@ -7,7 +7,8 @@ import pathlib
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import cast
 
 import lightkube
 from lightkube.models import apps_v1, core_v1
@@ -72,7 +73,8 @@ def _run(
     key, value = NEW_LABEL
     echo('')
     echo(f'Patching the pod template: adding label {key}={value} (strategic merge).')
-    client.patch(
+    # lightkube's patch() overloads leave the patch body's type partly Unknown.
+    client.patch(  # pyright: ignore[reportUnknownMemberType]
         apps_resources.StatefulSet,
         APP,
         {'spec': {'template': {'metadata': {'labels': {key: value}}}}},
@@ -122,11 +124,17 @@ def _statefulset() -> apps_resources.StatefulSet:
 
 def _pods(client: lightkube.Client) -> dict[str, _PodView]:
     pods: dict[str, _PodView] = {}
-    for pod in client.list(core_resources.Pod, namespace=NAMESPACE, labels={'app': APP}):
+    # lightkube's list() overloads leave the selector's type partly Unknown.
+    listed: Iterable[core_resources.Pod] = client.list(  # pyright: ignore[reportUnknownMemberType]
+        core_resources.Pod, namespace=NAMESPACE, labels={'app': APP}
+    )
+    for pod in listed:
         meta = pod.metadata
         if meta is None or meta.name is None:
             continue
-        labels = dict(meta.labels or {})
+        # lightkube types metadata.labels as a bare ``dict``.
+        raw = cast('dict[str, str] | None', meta.labels)  # pyright: ignore[reportUnknownMemberType]
+        labels = dict(raw or {})
         conditions = (pod.status.conditions if pod.status else None) or []
         ready = any(c.type == 'Ready' and c.status == 'True' for c in conditions)
         pods[meta.name] = _PodView(

@@ -1,8 +1,7 @@
 """The official ``kubernetes`` Python client against the served fake, via the kubeconfig."""
 
-# The kubernetes client ships no type information: its calls are Unknown to pyright.
+# kubernetes' config loader and ApiException leave some types unknown.
 # pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
-# pyright: reportUnknownArgumentType=false
 
 from __future__ import annotations
 
@@ -13,9 +12,8 @@ from typing import Any
 import kubernetes.client
 import kubernetes.config
 import pytest
-from kubernetes.client.rest import ApiException
-
-from .conftest import NAMESPACE, Served
+from kube_served import NAMESPACE, Served
+from kubernetes.client.exceptions import ApiException
 
 
 @pytest.fixture
@@ -35,25 +33,37 @@ def _configmap(name: str, labels: dict[str, str]) -> kubernetes.client.V1ConfigM
 
 
 def _status(e: ApiException) -> dict[str, Any]:
+    assert isinstance(e.body, str | bytes)
     return json.loads(e.body)
+
+
+def _meta(obj: Any) -> kubernetes.client.V1ObjectMeta:
+    """An object's metadata (every object the server returns has some)."""
+    meta = obj.metadata
+    assert isinstance(meta, kubernetes.client.V1ObjectMeta)
+    return meta
+
+
+def _names(objs: Any) -> list[str]:
+    return sorted(str(_meta(o).name) for o in objs.items)
 
 
 def test_create_read_patch_list(api: kubernetes.client.ApiClient):
     core = kubernetes.client.CoreV1Api(api)
     created = core.create_namespaced_config_map(NAMESPACE, _configmap('cm1', {'app': 'a'}))
-    assert created.metadata.resource_version
+    assert _meta(created).resource_version
     core.create_namespaced_config_map(NAMESPACE, _configmap('cm2', {'app': 'b'}))
     patched = core.patch_namespaced_config_map(
         'cm1', NAMESPACE, {'metadata': {'labels': {'x': 'y'}}}
     )
-    assert patched.metadata.labels == {'app': 'a', 'x': 'y'}
+    assert _meta(patched).labels == {'app': 'a', 'x': 'y'}
     read = core.read_namespaced_config_map('cm1', NAMESPACE)
-    assert read.metadata.labels == {'app': 'a', 'x': 'y'}
-    assert read.metadata.resource_version == patched.metadata.resource_version
+    assert _meta(read).labels == {'app': 'a', 'x': 'y'}
+    assert _meta(read).resource_version == _meta(patched).resource_version
     listed = core.list_namespaced_config_map(NAMESPACE, label_selector='app in (b,c)')
-    assert [c.metadata.name for c in listed.items] == ['cm2']
+    assert _names(listed) == ['cm2']
     listed = core.list_namespaced_config_map(NAMESPACE, label_selector='x')
-    assert [c.metadata.name for c in listed.items] == ['cm1']
+    assert _names(listed) == ['cm1']
 
 
 def test_json_patch_and_statefulset(api: kubernetes.client.ApiClient):
@@ -83,9 +93,10 @@ def test_json_patch_and_statefulset(api: kubernetes.client.ApiClient):
         [{'op': 'add', 'path': '/spec/template/metadata/labels/x', 'value': 'y'}],
     )
     sts = apps.read_namespaced_stateful_set('web', NAMESPACE)
-    assert sts.spec.template.metadata.labels == {'app': 'web', 'x': 'y'}
+    assert sts.spec is not None
+    assert _meta(sts.spec.template).labels == {'app': 'web', 'x': 'y'}
     pods = kubernetes.client.CoreV1Api(api).list_namespaced_pod(NAMESPACE, label_selector='x=y')
-    assert sorted(p.metadata.name for p in pods.items) == ['web-0', 'web-1']
+    assert _names(pods) == ['web-0', 'web-1']
 
 
 def test_conflicts_raise_409(api: kubernetes.client.ApiClient):
@@ -98,12 +109,12 @@ def test_conflicts_raise_409(api: kubernetes.client.ApiClient):
 
     core.patch_namespaced_config_map('cm1', NAMESPACE, {'data': {'k': 'changed'}})
     stale = _configmap('cm1', {'stale': 'yes'})
-    stale.metadata.resource_version = first.metadata.resource_version
+    _meta(stale).resource_version = _meta(first).resource_version
     with pytest.raises(ApiException) as conflict:
         core.replace_namespaced_config_map('cm1', NAMESPACE, stale)
     assert conflict.value.status == 409
     assert _status(conflict.value)['reason'] == 'Conflict'
-    assert core.read_namespaced_config_map('cm1', NAMESPACE).metadata.labels is None
+    assert not _meta(core.read_namespaced_config_map('cm1', NAMESPACE)).labels
 
 
 def test_missing_object_raises_404(api: kubernetes.client.ApiClient):

@@ -1,5 +1,8 @@
 """lightkube against the served fake, over loopback HTTP, configured by the kubeconfig file."""
 
+# lightkube's own annotations leave some types partially unknown.
+# pyright: reportUnknownMemberType=false, reportUnknownVariableType=false
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -7,12 +10,18 @@ from collections.abc import Iterator
 import httpx2
 import lightkube
 import pytest
+from kube_served import NAMESPACE, Served
 from lightkube.models import apps_v1 as apps_models
 from lightkube.models import core_v1 as core_models
 from lightkube.models import meta_v1
 from lightkube.resources import apps_v1, core_v1
 
-from .conftest import NAMESPACE, Served
+
+@pytest.fixture(params=['http', 'https'])
+def served(request: pytest.FixtureRequest) -> Served:
+    """Both ways lightkube may reach the served fake: plain HTTP and HTTPS."""
+    name = 'served_http' if request.param == 'http' else 'served_https'
+    return request.getfixturevalue(name)
 
 
 @pytest.fixture
@@ -62,7 +71,6 @@ def test_errors_raise_api_error_with_the_status(client: lightkube.Client):
 
 
 def test_statefulset_rolls_in_serve_mode(client: lightkube.Client):
-    labels = {'app': 'web'}
 
     client.create(
         apps_v1.StatefulSet(
@@ -70,9 +78,9 @@ def test_statefulset_rolls_in_serve_mode(client: lightkube.Client):
             spec=apps_models.StatefulSetSpec(
                 replicas=2,
                 serviceName='web',
-                selector=meta_v1.LabelSelector(matchLabels=labels),
+                selector=meta_v1.LabelSelector(matchLabels={'app': 'web'}),
                 template=core_models.PodTemplateSpec(
-                    metadata=meta_v1.ObjectMeta(labels=labels),
+                    metadata=meta_v1.ObjectMeta(labels={'app': 'web'}),
                     spec=core_models.PodSpec(
                         containers=[core_models.Container(name='c', image='i')]
                     ),
@@ -81,12 +89,12 @@ def test_statefulset_rolls_in_serve_mode(client: lightkube.Client):
         )
     )
     # Serve mode settles the controller after each request: the pods exist already.
-    pods = {p.metadata.name: p for p in client.list(core_v1.Pod, labels=labels) if p.metadata}
-    assert sorted(pods) == ['web-0', 'web-1']
+    pods = client.list(core_v1.Pod, labels={'app': 'web'})
+    assert sorted(str(p.metadata and p.metadata.name) for p in pods) == ['web-0', 'web-1']
     client.patch(
         apps_v1.StatefulSet, 'web', {'spec': {'template': {'metadata': {'labels': {'x': 'y'}}}}}
     )
-    for pod in client.list(core_v1.Pod, labels=labels):
+    for pod in client.list(core_v1.Pod, labels={'app': 'web'}):
         assert pod.metadata is not None
         assert pod.metadata.labels is not None
         assert pod.metadata.labels['x'] == 'y'

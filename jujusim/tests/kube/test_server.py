@@ -11,11 +11,8 @@ from typing import Any
 
 import pytest
 
+from jujusim import kube
 from jujusim.kube import RESOURCES, ApiRequest, ApiResponse, KubeServer
-
-
-class LostError(Exception):
-    """Stands in for the core's "applied, response lost" fault."""
 
 
 class Recorder:
@@ -51,7 +48,7 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def server(recorder: Recorder) -> Iterator[KubeServer]:
-    with KubeServer(recorder.handle, lost=(LostError,)) as server:
+    with KubeServer(recorder.handle) as server:
         yield server
 
 
@@ -259,7 +256,7 @@ def test_gate_holds_a_request_before_the_handler(connect: Connect, recorder: Rec
 def test_lost_response_closes_the_connection_after_applying(
     connect: Connect, server: KubeServer, recorder: Recorder
 ):
-    recorder.fail_with = LostError()
+    recorder.fail_with = kube.ResponseLost('lost')
     conn = connect(server)
     with pytest.raises(http.client.RemoteDisconnected):
         _request(conn, 'POST', '/api/v1/namespaces/ns/configmaps', body=b'{}')

@@ -95,6 +95,14 @@ def test_pod_list_table_has_kubectl_columns_and_labels():
     assert table['rows'][1]['object']['kind'] == 'PartialObjectMetadata'
 
 
+def test_pod_ready_by_condition_when_no_container_statuses():
+    pod = _pod('web-0', ready=True, labels={})
+    del pod['status']['containerStatuses']
+    assert to_table(pod, now=NOW)['rows'][0]['cells'][1] == '0/2'
+    pod['status']['conditions'] = [{'type': 'Ready', 'status': 'True'}]
+    assert to_table(pod, now=NOW)['rows'][0]['cells'][1] == '2/2'
+
+
 def test_terminating_pod_and_statefulset_rows():
     pod = _pod('web-0', ready=True, labels={})
     pod['metadata']['deletionTimestamp'] = '2025-01-01T12:00:00Z'

@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
+from ._api import ADMIN, FakeKube
+from ._controller import CONTROLLER, GARBAGE_COLLECTOR, template_hash
+from ._errors import ResponseLost, StatusError
+from ._faults import Fault, Faults
 from ._http import ApiRequest, ApiResponse
 from ._kubeconfig import kubeconfig, write_kubeconfig
+from ._log import LogEntry, RequestCounts, RequestLog
+from ._rbac import AdminPolicy, Attributes, JujuAppPolicy, Policy
 from ._resources import RESOURCES, ResourceType, resource_for_kind, resource_for_path
 from ._server import KubeServer
+from ._store import Event
+from ._transport import FAKE_SERVER, KubeTransport, lightkube_client
 
 __all__ = [
+    'ADMIN',
+    'CONTROLLER',
+    'FAKE_SERVER',
+    'GARBAGE_COLLECTOR',
     'RESOURCES',
+    'AdminPolicy',
     'ApiRequest',
     'ApiResponse',
+    'Attributes',
+    'Event',
+    'FakeKube',
+    'Fault',
+    'Faults',
+    'JujuAppPolicy',
     'KubeServer',
+    'KubeTransport',
+    'LogEntry',
+    'Policy',
+    'RequestCounts',
+    'RequestLog',
     'ResourceType',
+    'ResponseLost',
+    'StatusError',
     'kubeconfig',
+    'lightkube_client',
     'resource_for_kind',
     'resource_for_path',
+    'template_hash',
     'write_kubeconfig',
 ]

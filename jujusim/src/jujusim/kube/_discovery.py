@@ -5,8 +5,7 @@ from __future__ import annotations
 import http
 from typing import Any
 
-from ._http import ApiRequest, ApiResponse
-from ._resources import RESOURCES, ResourceType
+from . import _errors, _http, _resources
 
 # The version kubectl's gcloud dispatcher and version-skew check see; kubectl v1.32 is
 # what this machine has, so claim the same minor.
@@ -29,7 +28,7 @@ SERVER_VERSION: dict[str, str] = {
 _ALL_CATEGORY = frozenset({'Pod', 'Service', 'StatefulSet'})
 
 
-def discovery_response(request: ApiRequest) -> ApiResponse | None:
+def discovery_response(request: _http.ApiRequest) -> _http.ApiResponse | None:
     """The discovery document at ``request.path``, or None if it is not a discovery path.
 
     Discovery is open to every caller, as the real server's ``system:discovery`` and
@@ -41,33 +40,22 @@ def discovery_response(request: ApiRequest) -> ApiResponse | None:
     if document is None:
         return None
     if request.method != 'GET':
-        return ApiResponse.json(
-            http.HTTPStatus.METHOD_NOT_ALLOWED,
-            {
-                'kind': 'Status',
-                'apiVersion': 'v1',
-                'metadata': {},
-                'status': 'Failure',
-                'message': f'the server does not allow this method on {path}',
-                'reason': 'MethodNotAllowed',
-                'code': http.HTTPStatus.METHOD_NOT_ALLOWED,
-            },
-        )
+        return _errors.method_not_allowed(None, request.method).response()
     # Aggregated discovery (Accept: application/json;g=apidiscovery.k8s.io;v=v2) is not
     # served: a plain application/json answer makes client-go fall back to the legacy
     # documents (kubernetes/kubernetes staging/src/k8s.io/client-go/discovery/
     # discovery_client.go, ``downloadLegacy`` after a non-aggregated content type).
-    return ApiResponse.json(http.HTTPStatus.OK, document)
+    return _http.ApiResponse.json(http.HTTPStatus.OK, document)
 
 
-def _group_versions() -> dict[tuple[str, str], list[ResourceType]]:
-    by_group_version: dict[tuple[str, str], list[ResourceType]] = {}
-    for resource in RESOURCES:
+def _group_versions() -> dict[tuple[str, str], list[_resources.ResourceType]]:
+    by_group_version: dict[tuple[str, str], list[_resources.ResourceType]] = {}
+    for resource in _resources.RESOURCES:
         by_group_version.setdefault((resource.group, resource.version), []).append(resource)
     return by_group_version
 
 
-def _resource_list(group_version: str, kinds: list[ResourceType]) -> dict[str, Any]:
+def _resource_list(group_version: str, kinds: list[_resources.ResourceType]) -> dict[str, Any]:
     # APIResourceList: kubernetes/kubernetes staging/src/k8s.io/apimachinery/pkg/apis/
     # meta/v1/types.go (APIResource).
     resources: list[dict[str, Any]] = []
@@ -121,7 +109,7 @@ def _documents() -> dict[str, dict[str, Any]]:
     return documents
 
 
-def _openapi_v3(group: str, version: str, kinds: list[ResourceType]) -> dict[str, Any]:
+def _openapi_v3(group: str, version: str, kinds: list[_resources.ResourceType]) -> dict[str, Any]:
     paths: dict[str, Any] = {}
     prefix = f'/apis/{group}/{version}' if group else f'/api/{version}'
     for kind in kinds:

@@ -6,21 +6,22 @@ import contextlib
 import http
 import http.server
 import logging
+import os
+import pathlib
 import socket
 import socketserver
+import ssl
 import threading
 import urllib.parse
 from collections.abc import Callable
 from typing import Any, cast
 
-from ._discovery import discovery_response
-from ._http import ApiRequest, ApiResponse
-from ._tables import negotiate_table
+from . import _discovery, _errors, _http, _kubeconfig, _tables, _tls
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[ApiRequest], ApiResponse]
-Gate = Callable[[ApiRequest], None]
+Handler = Callable[[_http.ApiRequest], _http.ApiResponse]
+Gate = Callable[[_http.ApiRequest], None]
 
 # Request bodies above this are refused with 413, as the real API server does past its
 # 3 MiB limit (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/server/config.go,
@@ -39,13 +40,18 @@ class KubeServer:
 
     The discovery documents kubectl needs (``/version``, ``/api``, ``/apis``, each
     group-version, OpenAPI v3) are answered here; every other request goes through
-    ``gate`` (if given) and then ``handle``. If ``handle`` raises ``lost`` (the core's
-    "apply it, lose the response" fault), the connection is closed with no response.
+    ``gate`` (if given) and then ``handle``. If either raises :class:`ResponseLost` (the
+    core's "apply it, lose the response" fault), the connection is closed with no response.
+
+    With ``tls=True`` it serves HTTPS with a fresh self-signed certificate (see
+    :attr:`ca_pem`): kubectl sends a kubeconfig's token only over TLS. Plain HTTP is the
+    default, and what lightkube and the ``kubernetes`` client need (they send the token
+    either way); it saves the TLS handshake and the per-client SSL context.
 
     Use as a context manager, or call :meth:`start` and :meth:`stop`::
 
-        with KubeServer(fake.handle) as server:
-            print(server.url)
+        with KubeServer(fake.handle, tls=True) as server:
+            server.write_kubeconfig('kubeconfig', token=token, namespace='default')
     """
 
     def __init__(
@@ -54,12 +60,12 @@ class KubeServer:
         *,
         port: int = 0,
         gate: Gate | None = None,
-        lost: tuple[type[BaseException], ...] = (),
+        tls: bool = False,
     ):
         self._handle = handle
         self._gate = gate
-        self._lost = lost
         self._port = port
+        self._certificate = _tls.self_signed() if tls else None
         self._tcp: _TcpServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -77,14 +83,39 @@ class KubeServer:
 
     @property
     def url(self) -> str:
-        """The server's base URL, ``http://127.0.0.1:PORT``."""
-        return f'http://127.0.0.1:{self.port}'
+        """The server's base URL, ``http[s]://127.0.0.1:PORT``."""
+        scheme = 'http' if self._certificate is None else 'https'
+        return f'{scheme}://127.0.0.1:{self.port}'
+
+    @property
+    def ca_pem(self) -> bytes | None:
+        """The self-signed certificate (PEM) clients must trust; None without TLS."""
+        return None if self._certificate is None else self._certificate.cert_pem
+
+    def write_kubeconfig(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        token: str,
+        namespace: str,
+        user: str = 'admin',
+    ) -> pathlib.Path:
+        """Write a kubeconfig for this server (its URL and, with TLS, its certificate)."""
+        return _kubeconfig.write_kubeconfig(
+            path,
+            server=self.url,
+            token=token,
+            namespace=namespace,
+            user=user,
+            certificate_authority=self.ca_pem,
+        )
 
     def start(self) -> KubeServer:
         """Bind the socket and start serving in a background thread."""
         if self._tcp is not None:
             raise RuntimeError('KubeServer is already started')
-        self._tcp = _TcpServer(self, ('127.0.0.1', self._port))
+        context = None if self._certificate is None else self._certificate.server_context()
+        self._tcp = _TcpServer(self, ('127.0.0.1', self._port), context)
         self._thread = threading.Thread(
             target=self._tcp.serve_forever,
             # How often the accept loop looks for a stop() request: bounds stop()'s wait.
@@ -116,47 +147,35 @@ class KubeServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def respond(self, request: ApiRequest) -> ApiResponse | None:
+    def respond(self, request: _http.ApiRequest) -> _http.ApiResponse | None:
         """The response to ``request``, or None when the response is to be lost."""
         try:
-            response = discovery_response(request)
+            response = _discovery.discovery_response(request)
             if response is not None:
                 return response
             if self._gate is not None:
                 self._gate(request)
             response = self._handle(request)
-        except self._lost:
+        except _errors.ResponseLost:
             return None
+        except _errors.StatusError as e:  # a gate may refuse a request with a Status
+            return e.response()
         except Exception:
             # A bug in the handler must not kill the connection's thread or reach the
-            # client as a traceback: answer like the real server's panic recovery does.
+            # client as a traceback: answer like the real server's panic recovery does
+            # (apiserver pkg/server/filters/wrap.go, WithPanicRecovery: 500 InternalError).
             logger.exception('handler failed on %s %s', request.method, request.path)
-            return status_response(
+            return _status(
                 http.HTTPStatus.INTERNAL_SERVER_ERROR,
                 'InternalError',
                 'Internal error occurred: the fake API failed on this request',
             )
-        return negotiate_table(request, response)
+        return _tables.negotiate_table(request, response)
 
 
-def status_response(code: int, reason: str, message: str) -> ApiResponse:
-    """A ``Status`` failure, the body the real API server sends with every error.
-
-    Shape: kubernetes/kubernetes staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/types.go
-    (``Status``, ``StatusReason``).
-    """
-    return ApiResponse.json(
-        code,
-        {
-            'kind': 'Status',
-            'apiVersion': 'v1',
-            'metadata': {},
-            'status': 'Failure',
-            'message': message,
-            'reason': reason,
-            'code': code,
-        },
-    )
+def _status(code: int, reason: str, message: str) -> _http.ApiResponse:
+    """A ``Status`` failure, the body the real API server sends with every error."""
+    return _errors.StatusError(code=code, reason=reason, message=message).response()
 
 
 class _TcpServer(socketserver.TCPServer):
@@ -166,8 +185,11 @@ class _TcpServer(socketserver.TCPServer):
     # Listen backlog: a test may open many connections at once.
     request_queue_size = 64
 
-    def __init__(self, front: KubeServer, address: tuple[str, int]):
+    def __init__(
+        self, front: KubeServer, address: tuple[str, int], context: ssl.SSLContext | None
+    ):
         self.front = front
+        self._context = context
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self.accepted = 0
@@ -186,6 +208,20 @@ class _TcpServer(socketserver.TCPServer):
         thread.start()
 
     def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        if self._context is not None:
+            # The handshake runs in the connection's thread: a slow client cannot hold up
+            # the accept loop. The wrapped socket replaces the raw one (now detached).
+            raw = request
+            try:
+                request = self._context.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                logger.debug('TLS handshake with %s failed', client_address, exc_info=True)
+                raw.close()
+                with self._lock:
+                    self._connections.pop(raw, None)
+                return
+            with self._lock:
+                self._connections[request] = self._connections.pop(raw)
         try:
             self.finish_request(request, client_address)
         except Exception:
@@ -241,7 +277,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         for name, value in self.headers.items():
             key = name.lower()
             headers[key] = f'{headers[key]}, {value}' if key in headers else value
-        request = ApiRequest(
+        request = _http.ApiRequest(
             method=self.command,
             path=urllib.parse.unquote(url.path),
             query=urllib.parse.parse_qs(url.query, keep_blank_values=True),
@@ -309,7 +345,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
                 return None
             chunks.append(chunk)
 
-    def _write(self, response: ApiResponse) -> None:
+    def _write(self, response: _http.ApiResponse) -> None:
         """Write status line, headers and body in ONE socket write."""
         try:
             phrase = http.HTTPStatus(response.status).phrase
@@ -338,7 +374,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             http.HTTPStatus.NOT_IMPLEMENTED: 'MethodNotAllowed',
         }.get(status, 'BadRequest')
         self.close_connection = True  # the stream may be out of step: never reuse it
-        self._write(status_response(code, reason, message or status.phrase))
+        self._write(_status(code, reason, message or status.phrase))
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug(format, *args)

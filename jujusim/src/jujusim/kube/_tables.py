@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any, cast
 
-from ._http import ApiRequest, ApiResponse
+from . import _http
 
 _Row = Callable[[dict[str, Any]], list[Any]]
 
@@ -56,6 +56,13 @@ def _pod_row(pod: dict[str, Any]) -> list[Any]:
     containers = _items(pod, 'spec', 'containers')
     statuses = _items(pod, 'status', 'containerStatuses')
     ready = sum(1 for s in statuses if s.get('ready') is True)
+    if not statuses and any(
+        c.get('type') == 'Ready' and c.get('status') == 'True'
+        for c in _items(pod, 'status', 'conditions')
+    ):
+        # The fake has no kubelet to report containerStatuses; its StatefulSet controller
+        # marks a pod Ready by condition only. Then every container counts as ready.
+        ready = len(containers)
     restarts = sum(int(s.get('restartCount') or 0) for s in statuses)
     status = _get(pod, 'status', 'reason') or _get(pod, 'status', 'phase') or 'Pending'
     if _get(pod, 'metadata', 'deletionTimestamp'):
@@ -181,7 +188,7 @@ def _age(obj: dict[str, Any], now: datetime.datetime) -> str:
     return human_age((now - created).total_seconds())
 
 
-def _wants_table(request: ApiRequest) -> bool:
+def _wants_table(request: _http.ApiRequest) -> bool:
     accept = request.headers.get('accept', '')
     return any(
         'as=Table' in part and 'g=meta.k8s.io' in part and 'v=v1' in part
@@ -232,7 +239,7 @@ def to_table(obj: dict[str, Any], *, now: datetime.datetime | None = None) -> di
     }
 
 
-def negotiate_table(request: ApiRequest, response: ApiResponse) -> ApiResponse:
+def negotiate_table(request: _http.ApiRequest, response: _http.ApiResponse) -> _http.ApiResponse:
     """``response`` as a ``Table`` if the client asked for one and it is a served object."""
     if response.status != 200 or request.method != 'GET' or not _wants_table(request):
         return response
@@ -245,4 +252,4 @@ def negotiate_table(request: ApiRequest, response: ApiResponse) -> ApiResponse:
     obj = cast('dict[str, Any]', obj)
     if str(obj.get('kind', '')).removesuffix('List') not in _PRINTERS:
         return response
-    return ApiResponse.json(200, to_table(obj))
+    return _http.ApiResponse.json(200, to_table(obj))

@@ -1,0 +1,376 @@
+"""The StatefulSet controller (and the garbage collector), stepped one action at a time.
+
+Rules follow https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/ and
+``pkg/controller/statefulset/stateful_set_control.go``; each cites its section. A simulator
+decides when the controller acts by calling ``step()``; every write goes through the store
+(bumping resourceVersion) and is logged under ``statefulset-controller``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import _json, _log, _resources, _store
+
+CONTROLLER = 'statefulset-controller'
+"""The caller name of the StatefulSet controller's writes."""
+GARBAGE_COLLECTOR = 'garbage-collector'
+"""The caller name of the garbage collector's deletes."""
+
+REVISION_LABEL = 'controller-revision-hash'
+POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name'
+POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index'
+HASH_LABEL = 'controller.kubernetes.io/hash'
+
+_STS = _resources.resource_for_kind('StatefulSet')
+_POD = _resources.resource_for_kind('Pod')
+_REVISION = _resources.resource_for_kind('ControllerRevision')
+
+
+def _fnv32a(data: bytes) -> int:
+    h = 0x811C9DC5
+    for byte in data:
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def template_hash(template: Any) -> str:
+    """The revision hash of a pod template.
+
+    Like ``controller/history.HashControllerRevision``: FNV-32a of the revision data, its
+    decimal form passed through ``rand.SafeEncodeString``.
+    """
+    digits = str(_fnv32a(_json.canonical(template).encode()))
+    return ''.join(_store.SAFE_ALPHABET[ord(c) % len(_store.SAFE_ALPHABET)] for c in digits)
+
+
+def _meta(obj: _json.Obj) -> _json.Obj:
+    return _json.as_map(obj.get('metadata')) or {}
+
+
+def _owned_by(obj: _json.Obj, uid: str) -> bool:
+    refs = _json.as_list(_meta(obj).get('ownerReferences')) or []
+    return any(_json.dig(r, 'uid') == uid and _json.dig(r, 'controller') is True for r in refs)
+
+
+def is_ready(pod: _json.Obj) -> bool:
+    """Running and Ready (``isRunningAndReady`` in statefulset/stateful_set_utils.go)."""
+    if _json.dig(pod, 'status', 'phase') != 'Running':
+        return False
+    if _meta(pod).get('deletionTimestamp'):
+        return False
+    conditions = _json.as_list(_json.dig(pod, 'status', 'conditions')) or []
+    return any(
+        _json.dig(c, 'type') == 'Ready' and _json.dig(c, 'status') == 'True' for c in conditions
+    )
+
+
+def _owner_ref(sts: _json.Obj) -> _json.Obj:
+    meta = _meta(sts)
+    return {
+        'apiVersion': 'apps/v1',
+        'kind': 'StatefulSet',
+        'name': meta.get('name'),
+        'uid': meta.get('uid'),
+        'controller': True,
+        'blockOwnerDeletion': True,
+    }
+
+
+class StatefulSetController:
+    """Reconciles every StatefulSet, one write per ``step()``."""
+
+    def __init__(self, store: _store.Store, log: _log.RequestLog):
+        self._store = store
+        self._log = log
+
+    def _record(self, verb: str, kind: str, namespace: str, name: str, caller: str) -> None:
+        self._log.add(
+            caller=caller,
+            verb=verb,
+            kind=kind,
+            namespace=namespace,
+            name=name,
+            status=201 if verb == 'create' else 200,
+            applied=True,
+        )
+
+    def step(self) -> bool:
+        """Take one action (a create, delete or status write); True if one was taken."""
+        for sts in list(self._store.list(_STS, None)):
+            if self._sync(sts):
+                return True
+        before = self._store.resource_version
+        if self._store.collect_garbage(GARBAGE_COLLECTOR):
+            # Dependents whose owners never existed or vanished: the garbage collector.
+            self._log.add(
+                caller=GARBAGE_COLLECTOR,
+                verb='delete',
+                kind='',
+                namespace='',
+                name='',
+                status=200,
+                applied=self._store.resource_version != before,
+            )
+            return True
+        return False
+
+    def settle(self, max_steps: int = 10_000) -> int:
+        """Step until nothing is left to do; return the number of actions taken.
+
+        Raises:
+            RuntimeError: if the controller is still acting after ``max_steps`` actions.
+        """
+        for taken in range(max_steps):
+            if not self.step():
+                return taken
+        raise RuntimeError(f'controllers still acting after {max_steps} steps')
+
+    # -- one StatefulSet ---------------------------------------------------------------------
+
+    def _sync(self, sts: _json.Obj) -> bool:
+        meta = _meta(sts)
+        namespace, name, uid = str(meta['namespace']), str(meta['name']), str(meta['uid'])
+        spec = _json.as_map(sts.get('spec')) or {}
+        template = _json.as_map(spec.get('template')) or {}
+        revisions = [r for r in self._store.list(_REVISION, namespace) if _owned_by(r, uid)]
+        update_rev = f'{name}-{template_hash(template)}'
+        if self._ensure_revision(sts, template, revisions, update_rev):
+            return True
+        revision_names = {str(_meta(r).get('name')) for r in revisions}
+        stored_current = _json.dig(sts, 'status', 'currentRevision')
+        current_rev = stored_current if stored_current in revision_names else update_rev
+        pods = self._pods(namespace, name, uid)
+        status = self._status(sts, pods, current_rev, update_rev)
+        have = _json.as_map(sts.get('status')) or {}
+        if any(have.get(k) != v for k, v in status.items()):
+            new = _json.deep_copy(sts)
+            new['status'] = {**have, **status}
+            self._store.update(_STS, namespace, name, new, caller=CONTROLLER, subresource='status')
+            self._record('update', 'StatefulSet', namespace, name, CONTROLLER)
+            return True
+        if self._pod_action(sts, pods, revisions, str(status['currentRevision']), update_rev):
+            return True
+        return self._truncate_history(sts, revisions, pods, status)
+
+    def _ensure_revision(
+        self,
+        sts: _json.Obj,
+        template: _json.Obj,
+        revisions: list[_json.Obj],
+        update_rev: str,
+    ) -> bool:
+        # Every template version is kept as a ControllerRevision owned by the StatefulSet
+        # (https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/#rolling-updates;
+        # stateful_set_control.go getStatefulSetRevisions).
+        meta = _meta(sts)
+        namespace = str(meta['namespace'])
+        numbers = [int(r.get('revision') or 0) for r in revisions]
+        top = max(numbers, default=0)
+        existing = next((r for r in revisions if _meta(r).get('name') == update_rev), None)
+        if existing is None:
+            labels = _json.str_map(_json.dig(template, 'metadata', 'labels'))
+            labels[HASH_LABEL] = update_rev.rsplit('-', 1)[1]
+            revision: _json.Obj = {
+                'apiVersion': 'apps/v1',
+                'kind': 'ControllerRevision',
+                'metadata': {
+                    'name': update_rev,
+                    'namespace': namespace,
+                    'labels': labels,
+                    'ownerReferences': [_owner_ref(sts)],
+                },
+                'data': {'spec': {'template': {**template, '$patch': 'replace'}}},
+                'revision': top + 1,
+            }
+            self._store.create(_REVISION, namespace, revision, caller=CONTROLLER)
+            self._record('create', 'ControllerRevision', namespace, update_rev, CONTROLLER)
+            return True
+        if int(existing.get('revision') or 0) < top:
+            # A template rolled back to an earlier revision re-uses it with the next number
+            # (stateful_set_control.go: history.FindEqualRevisions then UpdateControllerRevision).
+            new = _json.deep_copy(existing)
+            new['revision'] = top + 1
+            self._store.update(_REVISION, namespace, update_rev, new, caller=CONTROLLER)
+            self._record('update', 'ControllerRevision', namespace, update_rev, CONTROLLER)
+            return True
+        return False
+
+    def _pods(self, namespace: str, name: str, uid: str) -> dict[int, _json.Obj]:
+        pods: dict[int, _json.Obj] = {}
+        prefix = f'{name}-'
+        for pod in self._store.list(_POD, namespace):
+            pod_name = str(_meta(pod).get('name'))
+            ordinal = pod_name[len(prefix) :]
+            if pod_name.startswith(prefix) and ordinal.isdigit() and _owned_by(pod, uid):
+                pods[int(ordinal)] = pod
+        return pods
+
+    @staticmethod
+    def _status(
+        sts: _json.Obj, pods: dict[int, _json.Obj], current_rev: str, update_rev: str
+    ) -> dict[str, Any]:
+        # stateful_set_control.go updateStatefulSet / computeReplicaStatus.
+        revs = [_json.str_map(_meta(p).get('labels')).get(REVISION_LABEL) for p in pods.values()]
+        ready = sum(1 for p in pods.values() if is_ready(p))
+        status: dict[str, Any] = {
+            'observedGeneration': _meta(sts).get('generation'),
+            'replicas': len(pods),
+            'readyReplicas': ready,
+            'availableReplicas': ready,
+            'currentReplicas': sum(1 for r in revs if r == current_rev),
+            'updatedReplicas': sum(1 for r in revs if r == update_rev),
+            'currentRevision': current_rev,
+            'updateRevision': update_rev,
+            'collisionCount': 0,
+        }
+        strategy = _json.dig(sts, 'spec', 'updateStrategy', 'type')
+        if (
+            strategy == 'RollingUpdate'
+            and status['updatedReplicas'] == status['replicas']
+            and ready == status['replicas']
+        ):
+            # completeRollingUpdate: once every pod runs the update revision it is current.
+            status['currentRevision'] = update_rev
+            status['currentReplicas'] = status['updatedReplicas']
+        return status
+
+    def _template_of(self, revisions: list[_json.Obj], revision: str) -> _json.Obj | None:
+        for r in revisions:
+            if _meta(r).get('name') == revision:
+                template = _json.as_map(_json.dig(r, 'data', 'spec', 'template'))
+                if template is not None:
+                    return {k: v for k, v in template.items() if k != '$patch'}
+        return None
+
+    def _pod_action(
+        self,
+        sts: _json.Obj,
+        pods: dict[int, _json.Obj],
+        revisions: list[_json.Obj],
+        current_rev: str,
+        update_rev: str,
+    ) -> bool:
+        meta = _meta(sts)
+        namespace, name = str(meta['namespace']), str(meta['name'])
+        spec = _json.as_map(sts.get('spec')) or {}
+        replicas = int(spec.get('replicas') or 0)
+        # OrderedReady (the default) waits for each pod to be Running and Ready before the
+        # next; Parallel does not (statefulset docs, "Pod Management Policies").
+        ordered = spec.get('podManagementPolicy', 'OrderedReady') == 'OrderedReady'
+        strategy = _json.dig(spec, 'updateStrategy', 'type') or 'RollingUpdate'
+        partition = int(_json.dig(spec, 'updateStrategy', 'rollingUpdate', 'partition') or 0)
+        for ordinal in range(replicas):
+            pod = pods.get(ordinal)
+            if pod is None:
+                # "Deployment and Scaling Guarantees": pods are created in order 0..N-1, and a
+                # deleted pod is recreated. Below the partition a pod keeps the current
+                # revision ("Partitioned rolling updates"); at or above it, the update one.
+                revision = current_rev if ordinal < partition else update_rev
+                template = self._template_of(revisions, revision)
+                if template is None:
+                    template = _json.as_map(spec.get('template')) or {}
+                    revision = update_rev
+                if self._store.find(_POD, namespace, f'{name}-{ordinal}') is not None:
+                    return False  # a pod of that name this StatefulSet does not own: stuck
+                self._create_pod(sts, ordinal, template, revision)
+                return True
+            if ordered and not is_ready(pod):
+                return False
+        condemned = sorted((o for o in pods if o >= replicas), reverse=True)
+        if condemned:
+            # Scaling down terminates pods from the highest ordinal, one at a time.
+            self._delete_pod(namespace, pods[condemned[0]])
+            return True
+        if strategy != 'RollingUpdate':
+            return False  # OnDelete: pods change only when someone deletes them.
+        for ordinal in range(replicas - 1, partition - 1, -1):
+            pod = pods[ordinal]
+            revision = _json.str_map(_meta(pod).get('labels')).get(REVISION_LABEL)
+            if revision != update_rev:
+                # "Rolling Updates": the controller deletes and recreates each pod, from the
+                # highest ordinal to the lowest, one at a time, waiting for each to be
+                # Running and Ready before updating its predecessor.
+                self._delete_pod(namespace, pod)
+                return True
+            if not is_ready(pod):
+                return False
+        return False
+
+    def _create_pod(
+        self, sts: _json.Obj, ordinal: int, template: _json.Obj, revision: str
+    ) -> None:
+        # stateful_set_utils.go newVersionedStatefulSetPod: template labels and annotations,
+        # the identity labels (pod-index since v1.28), hostname/subdomain, controller ref.
+        meta = _meta(sts)
+        namespace, name = str(meta['namespace']), str(meta['name'])
+        pod_name = f'{name}-{ordinal}'
+        template_meta = _json.as_map(template.get('metadata')) or {}
+        labels = _json.str_map(template_meta.get('labels'))
+        labels.update(
+            {
+                REVISION_LABEL: revision,
+                POD_NAME_LABEL: pod_name,
+                POD_INDEX_LABEL: str(ordinal),
+            }
+        )
+        pod_meta: _json.Obj = {
+            'name': pod_name,
+            'namespace': namespace,
+            'labels': labels,
+            'ownerReferences': [_owner_ref(sts)],
+        }
+        annotations = _json.str_map(template_meta.get('annotations'))
+        if annotations:
+            pod_meta['annotations'] = annotations
+        pod_spec = _json.deep_copy(_json.as_map(template.get('spec')) or {})
+        pod_spec['hostname'] = pod_name
+        service = _json.dig(sts, 'spec', 'serviceName')
+        if service:
+            pod_spec['subdomain'] = service
+        conditions = [
+            {'type': t, 'status': 'True'}
+            for t in ('PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady')
+        ]
+        conditions.append({'type': 'PodScheduled', 'status': 'True'})
+        pod: _json.Obj = {
+            'apiVersion': 'v1',
+            'kind': 'Pod',
+            'metadata': pod_meta,
+            'spec': pod_spec,
+            # The kubelet's part, done at once: the simulator decides timing by stepping.
+            'status': {'phase': 'Running', 'conditions': conditions},
+        }
+        self._store.create(_POD, namespace, pod, caller=CONTROLLER, keep_status=True)
+        self._record('create', 'Pod', namespace, pod_name, CONTROLLER)
+
+    def _delete_pod(self, namespace: str, pod: _json.Obj) -> None:
+        pod_name = str(_meta(pod).get('name'))
+        self._store.delete(_POD, namespace, pod_name, caller=CONTROLLER)
+        self._record('delete', 'Pod', namespace, pod_name, CONTROLLER)
+
+    def _truncate_history(
+        self,
+        sts: _json.Obj,
+        revisions: list[_json.Obj],
+        pods: dict[int, _json.Obj],
+        status: dict[str, Any],
+    ) -> bool:
+        # stateful_set_control.go truncateHistory: keep revisionHistoryLimit revisions that
+        # no pod, nor the current or update revision, uses; delete the oldest beyond it.
+        limit = int(_json.dig(sts, 'spec', 'revisionHistoryLimit') or 10)
+        live = {status['currentRevision'], status['updateRevision']}
+        live.update(
+            _json.str_map(_meta(p).get('labels')).get(REVISION_LABEL) for p in pods.values()
+        )
+        idle = sorted(
+            (r for r in revisions if _meta(r).get('name') not in live),
+            key=lambda r: int(r.get('revision') or 0),
+        )
+        if len(idle) <= limit:
+            return False
+        namespace = str(_meta(sts)['namespace'])
+        doomed = str(_meta(idle[0]).get('name'))
+        self._store.delete(_REVISION, namespace, doomed, caller=CONTROLLER)
+        self._record('delete', 'ControllerRevision', namespace, doomed, CONTROLLER)
+        return True
