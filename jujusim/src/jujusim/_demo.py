@@ -96,6 +96,9 @@ def _run(
         and all(p.labels.get(key) == value for p in pods.values())
         and all(p.revision == status.updateRevision for p in pods.values())
     )
+    echo('Pods now:')
+    for name, view in sorted(pods.items()):
+        echo(f'  {name}  revision {view.revision}  [{_labels(view)}]')
     echo(f'Replaced in order: {", ".join(replaced) or "(none)"}')
     if status is not None:
         echo(

@@ -48,27 +48,27 @@ def kube_group() -> None:
 def serve(port: int, kubeconfig_path: pathlib.Path, namespace: str) -> None:
     """Serve the fake Kubernetes API on 127.0.0.1 until interrupted (Ctrl-C).
 
-    The caller of the kubeconfig is a cluster admin. The StatefulSet controller runs to
-    completion after every request, so a template change has rolled every pod by the time
-    the next request arrives.
+    It serves HTTPS with a throwaway self-signed certificate, which the kubeconfig trusts;
+    its user is a cluster admin. The StatefulSet controller runs to completion after every
+    request, so a template change has rolled every pod by the time the next request
+    arrives.
     """
     fake = kube.FakeKube(namespaces=(namespace,), auto_settle=True)
     token = secrets.token_urlsafe(16)
     fake.register_caller(token, kube.AdminPolicy())
-    server = kube.KubeServer(fake.handle, port=port)
+    # HTTPS: kubectl sends a kubeconfig's token only over TLS.
+    server = kube.KubeServer(fake.handle, port=port, tls=True)
     try:
         server.start()
     except OSError as e:
         raise click.ClickException(f'cannot listen on 127.0.0.1:{port}: {e.strerror}') from e
     try:
-        path = kube.write_kubeconfig(
-            kubeconfig_path, server=server.url, token=token, namespace=namespace
-        )
+        path = server.write_kubeconfig(kubeconfig_path, token=token, namespace=namespace)
         click.echo(f'Fake Kubernetes API on {server.url} (namespace {namespace!r}).')
         click.echo(f'Kubeconfig: {path}')
         click.echo('Try:')
         click.echo(f'  KUBECONFIG={path} kubectl get pods')
-        click.echo('Press Ctrl-C to stop.', nl=True)
+        click.echo('Press Ctrl-C to stop.')
         _wait_for_interrupt()
     finally:
         server.stop()
@@ -96,7 +96,7 @@ def _wait_for_interrupt() -> None:
 @click.option(
     '--pace',
     type=click.FloatRange(min=0),
-    default=0.15,
+    default=0.1,
     show_default=True,
     help='Seconds to pause after each controller step, so a person can follow.',
 )
