@@ -347,6 +347,11 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _write(self, response: _http.ApiResponse) -> None:
         """Write status line, headers and body in ONE socket write."""
+        self.wfile.write(self._serialise(response))
+        logger.debug('%s %s -> %d', self.command, self.path, response.status)
+
+    def _serialise(self, response: _http.ApiResponse) -> bytes:
+        """The whole HTTP response: status line, headers (Content-Length always), body."""
         try:
             phrase = http.HTTPStatus(response.status).phrase
         except ValueError:
@@ -360,9 +365,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         ]
         if self.close_connection:
             lines.append('Connection: close')
-        head = '\r\n'.join(lines).encode('latin-1') + b'\r\n\r\n'
-        self.wfile.write(head + response.body)
-        logger.debug('%s %s -> %d', self.command, self.path, response.status)
+        return '\r\n'.join(lines).encode('latin-1') + b'\r\n\r\n' + response.body
 
     def send_error(
         self, code: int, message: str | None = None, explain: str | None = None
