@@ -295,6 +295,13 @@ def test_patch_strategic_merge_and_json(kubectl: Kubectl, served: Served, tmp_pa
     assert same.strip() == 'configmap/cm1 patched (no change)'
 
 
+def test_describe_shows_no_events(kubectl: Kubectl, served: Served):
+    served.fake.create({'kind': 'ConfigMap', 'metadata': {'name': 'cm1'}}, namespace=NAMESPACE)
+    out = kubectl('describe', 'cm', 'cm1').stdout
+    assert out.startswith('Name:         cm1\nNamespace:    test\n')
+    assert out.rstrip().endswith('Events:  <none>')
+
+
 def test_delete_then_not_found(kubectl: Kubectl, served: Served):
     served.fake.create({'kind': 'ConfigMap', 'metadata': {'name': 'cm1'}}, namespace=NAMESPACE)
     assert kubectl('delete', 'cm', 'cm1').stdout.strip() == 'configmap "cm1" deleted'
