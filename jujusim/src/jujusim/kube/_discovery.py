@@ -41,7 +41,7 @@ def discovery_response(request: _http.ApiRequest) -> _http.ApiResponse | None:
     (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#discovery-roles).
     """
     path = request.path.rstrip('/') or '/'
-    document = _documents().get(path)
+    document: dict[str, Any] | None = _documents().get(path)
     if document is None and request.method == 'GET' and _EVENTS.fullmatch(path):
         # ``kubectl describe`` lists the object's Events; the fake records none, and
         # answers as a cluster with no events would: "Events: <none>".
