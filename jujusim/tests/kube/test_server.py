@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from jujusim import kube
-from jujusim.kube import RESOURCES, ApiRequest, ApiResponse, KubeServer
+from jujusim.kube import RESOURCES, ApiRequest, ApiResponse, KubeServer, _server
 
 
 class Recorder:
@@ -135,6 +135,9 @@ def test_keep_alive_serves_many_requests_on_one_connection(connect: Connect, ser
     # http.client reconnects silently when the server hangs up: the socket would differ.
     assert conn.sock is sock
     assert server.connections_accepted == 1
+    # Nor does it time idle connections out (a fake that did caused "Server disconnected
+    # without sending a response" in RESEARCH.md section 6).
+    assert _server._RequestHandler.timeout is None
 
 
 def test_each_response_is_one_socket_write(
@@ -263,6 +266,61 @@ def test_gate_holds_a_request_before_the_handler(connect: Connect, recorder: Rec
         conn = connect(server)
         assert _request(conn, 'GET', '/api')[0].status == 200
         assert len(gated) == 1
+
+
+def test_gate_may_refuse_with_a_status(recorder: Recorder, connect: Connect):
+    def gate(request: ApiRequest) -> None:
+        raise kube.StatusError(code=429, reason='TooManyRequests', message='slow down')
+
+    with KubeServer(recorder.handle, gate=gate) as server:
+        response, status = _request(connect(server), 'GET', '/api/v1/pods')
+    assert response.status == 429
+    assert (status['reason'], status['message']) == ('TooManyRequests', 'slow down')
+    assert recorder.requests == []
+
+
+def test_concurrent_connections_are_served_in_parallel(recorder: Recorder):
+    # A held request must not block other connections: each has its own thread.
+    release = threading.Event()
+
+    def gate(request: ApiRequest) -> None:
+        if request.path.endswith('/held'):
+            assert release.wait(30)
+
+    with KubeServer(recorder.handle, gate=gate) as server:
+        held: list[int] = []
+
+        def hold() -> None:
+            conn = http.client.HTTPConnection('127.0.0.1', server.port)
+            held.append(_request(conn, 'GET', '/api/v1/held')[0].status)
+            conn.close()
+
+        holder = threading.Thread(target=hold)
+        holder.start()
+        errors: list[BaseException] = []
+
+        def client(n: int) -> None:
+            conn = http.client.HTTPConnection('127.0.0.1', server.port)
+            try:
+                for i in range(50):
+                    response, echoed = _request(conn, 'GET', f'/api/v1/c{n}/{i}')
+                    assert (response.status, echoed['path']) == (200, f'/api/v1/c{n}/{i}')
+            except BaseException as e:  # reported below, in the test's thread
+                errors.append(e)
+            finally:
+                conn.close()
+
+        clients = [threading.Thread(target=client, args=(n,)) for n in range(8)]
+        for t in clients:
+            t.start()
+        for t in clients:
+            t.join(60)
+        assert errors == []
+        assert held == []  # still held while 400 other requests went through
+        release.set()
+        holder.join(30)
+        assert held == [200]
+        assert server.connections_accepted == 9
 
 
 def test_lost_response_closes_the_connection_after_applying(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import http
 import re
 from typing import Any
@@ -41,7 +42,7 @@ def discovery_response(request: _http.ApiRequest) -> _http.ApiResponse | None:
     (https://kubernetes.io/docs/reference/access-authn-authz/rbac/#discovery-roles).
     """
     path = request.path.rstrip('/') or '/'
-    document: dict[str, Any] | None = _documents().get(path)
+    document: dict[str, Any] | None = _documents().get(path)  # built once: RESOURCES is fixed
     if document is None and request.method == 'GET' and _EVENTS.fullmatch(path):
         # ``kubectl describe`` lists the object's Events; the fake records none, and
         # answers as a cluster with no events would: "Events: <none>".
@@ -94,6 +95,7 @@ def _resource_list(group_version: str, kinds: list[_resources.ResourceType]) -> 
     }
 
 
+@functools.cache
 def _documents() -> dict[str, dict[str, Any]]:
     documents: dict[str, dict[str, Any]] = {'/version': SERVER_VERSION}
     core_versions: list[str] = []
