@@ -217,7 +217,8 @@ class FakeKube:
                 self._record(caller, verb, kind, namespace, name, error.code, fault=True)
                 return error.response(), False
             rv_before = self.store.resource_version
-            response = self._dispatch(request, route, verb, caller)
+            response, created = self._dispatch(request, route, verb, caller)
+            name = name or created
             applied = self.store.resource_version != rv_before
         except _errors.StatusError as e:
             lost = fault is not None and fault.loses_response
@@ -262,6 +263,21 @@ class FakeKube:
 
     def _dispatch(
         self, request: _http.ApiRequest, route: _Route, verb: str, caller: str
+    ) -> tuple[_http.ApiResponse, str]:
+        """Carry out the request; return the response and the name of a created object."""
+        if verb == 'create':
+            obj = self.store.create(
+                route.resource,
+                route.namespace,
+                _decode_object(request.body),
+                caller=caller,
+                dry_run=self._dry_run(request),
+            )
+            return _http.ApiResponse.json(201, obj), str(_json.dig(obj, 'metadata', 'name'))
+        return self._dispatch_named(request, route, verb, caller), ''
+
+    def _dispatch_named(
+        self, request: _http.ApiRequest, route: _Route, verb: str, caller: str
     ) -> _http.ApiResponse:
         resource, namespace, name = route.resource, route.namespace, route.name
         dry_run = self._dry_run(request)
@@ -272,11 +288,6 @@ class FakeKube:
             return _http.ApiResponse.json(200, self._list(request, resource, namespace or None))
         if verb == 'watch':
             raise _errors.method_not_allowed(resource, 'watch')
-        if verb == 'create':
-            obj = self.store.create(
-                resource, namespace, _decode_object(request.body), caller=caller, dry_run=dry_run
-            )
-            return _http.ApiResponse.json(201, obj)
         if verb == 'update':
             obj = self.store.update(
                 resource,

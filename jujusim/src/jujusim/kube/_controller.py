@@ -8,6 +8,7 @@ decides when the controller acts by calling ``step()``; every write goes through
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from . import _json, _log, _resources, _store
@@ -27,6 +28,7 @@ _POD = _resources.resource_for_kind('Pod')
 _REVISION = _resources.resource_for_kind('ControllerRevision')
 
 
+@functools.lru_cache(maxsize=256)
 def _fnv32a(data: bytes) -> int:
     h = 0x811C9DC5
     for byte in data:
@@ -225,12 +227,15 @@ class StatefulSetController:
             'collisionCount': 0,
         }
         strategy = _json.dig(sts, 'spec', 'updateStrategy', 'type')
+        wanted = _json.dig(sts, 'spec', 'replicas')
         if (
             strategy == 'RollingUpdate'
-            and status['updatedReplicas'] == status['replicas']
+            and status['updatedReplicas'] == status['replicas'] == wanted
             and ready == status['replicas']
         ):
             # completeRollingUpdate: once every pod runs the update revision it is current.
+            # Real deletions are graceful, so a pod being replaced still counts; deletions here
+            # are immediate, hence the extra check against spec.replicas.
             status['currentRevision'] = update_rev
             status['currentReplicas'] = status['updatedReplicas']
         return status

@@ -140,16 +140,18 @@ def conflict(
 def invalid(resource: _resources.ResourceType, name: str, causes: list[Cause]) -> StatusError:
     """``ConfigMap "x" is invalid: metadata.labels: Invalid value: ...`` (422).
 
-    ``NewInvalid`` joins several field errors as ``[a, b]`` and names the Kind, not the plural.
+    ``NewInvalid`` joins several field errors as ``[a, b]`` and names the group-qualified
+    Kind (``StatefulSet.apps``), not the plural.
     """
     rendered = [f'{c.field}: {c.message}' if c.field else c.message for c in causes]
     joined = rendered[0] if len(rendered) == 1 else '[' + ', '.join(rendered) + ']'
+    qualified_kind = f'{resource.kind}.{resource.group}' if resource.group else resource.kind
     details = _details(resource, name, kind=resource.kind)
     details['causes'] = [c.to_dict() for c in causes]
     return StatusError(
         code=422,
         reason='Invalid',
-        message=f'{resource.kind} "{name}" is invalid: {joined}',
+        message=f'{qualified_kind} "{name}" is invalid: {joined}',
         details=details,
     )
 

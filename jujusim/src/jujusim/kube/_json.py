@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any, cast
 
@@ -12,12 +11,13 @@ Obj = dict[str, Any]
 
 def as_map(value: object) -> Obj | None:
     """``value`` as a JSON object, or None if it is not one."""
-    return cast('Obj', value) if isinstance(value, dict) else None
+    # No typing.cast call: this runs on every field access, and a call costs.
+    return value if isinstance(value, dict) else None  # pyright: ignore[reportUnknownVariableType]
 
 
 def as_list(value: object) -> list[Any] | None:
     """``value`` as a JSON array, or None if it is not one."""
-    return cast('list[Any]', value) if isinstance(value, list) else None
+    return value if isinstance(value, list) else None  # pyright: ignore[reportUnknownVariableType]
 
 
 def str_map(value: object) -> dict[str, str]:
@@ -50,7 +50,8 @@ def dig(obj: object, *keys: str) -> Any:
 
 def deep_copy(obj: Obj) -> Obj:
     """A deep copy of a JSON object."""
-    return copy.deepcopy(obj)
+    # A JSON round trip copies JSON data several times faster than copy.deepcopy.
+    return cast('Obj', json.loads(json.dumps(obj)))
 
 
 def canonical(value: object) -> str:

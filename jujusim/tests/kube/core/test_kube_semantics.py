@@ -9,13 +9,13 @@ from typing import Any
 
 import lightkube
 import pytest
-from kube_core_helpers import ADMIN_TOKEN, Raw, statefulset_resource
+from kube_core_helpers import ADMIN_TOKEN, Raw, statefulset, statefulset_resource
 from lightkube.config.kubeconfig import KubeConfig
 from lightkube.config.models import Cluster, User
 from lightkube.core.exceptions import ApiError
 from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import StatefulSet
-from lightkube.resources.core_v1 import ConfigMap, Pod
+from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod
 from lightkube.types import PatchType
 
 from jujusim import kube
@@ -163,6 +163,8 @@ def test_template_labels_must_keep_matching_the_selector(client: lightkube.Clien
             {'spec': {'template': {'metadata': {'labels': {'app.kubernetes.io/name': None}}}}},
         )
     assert err.value.status.code == 422
+    assert err.value.status.message is not None
+    assert err.value.status.message.startswith('StatefulSet.apps "web" is invalid: ')
     causes = err.value.status.details.causes  # type: ignore[union-attr]
     assert causes is not None
     assert [c.field for c in causes] == ['spec.template.metadata.labels']
@@ -410,3 +412,83 @@ def test_create_with_resource_version_fails_like_the_real_server(
     assert response.json()['message'] == (
         'resourceVersion should not be set on objects to be created'
     )
+
+
+def test_status_subresource_changes_status_only(api: kube.FakeKube, raw: Raw) -> None:
+    api.create(statefulset())
+    path = '/apis/apps/v1/namespaces/default/statefulsets/web/status'
+    response = raw.request(
+        'PATCH',
+        path,
+        {'status': {'replicas': 5}, 'spec': {'replicas': 9}},
+        content_type='application/merge-patch+json',
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body['status']['replicas'] == 5
+    assert body['spec']['replicas'] == 3
+    assert body['metadata']['generation'] == 1
+    got = raw.request('GET', path).json()
+    assert got['status']['replicas'] == 5
+
+
+def test_patch_cannot_move_an_object_to_another_namespace(
+    raw: Raw, client: lightkube.Client
+) -> None:
+    _cm(client)
+    response = raw.request(
+        'PATCH',
+        '/api/v1/namespaces/default/configmaps/cm',
+        {'metadata': {'namespace': 'other'}},
+        content_type='application/merge-patch+json',
+    )
+    assert response.status_code == 400
+    assert client.get(ConfigMap, 'cm').metadata.namespace == 'default'  # type: ignore[union-attr]
+
+
+def test_namespaces_are_cluster_scoped(api: kube.FakeKube, client: lightkube.Client) -> None:
+    api.ensure_namespace('model')
+    names = [ns.metadata.name for ns in client.list(Namespace) if ns.metadata]
+    assert names == ['default', 'model']
+    model = client.get(Namespace, 'model')
+    assert model.metadata is not None and model.metadata.labels == {
+        'kubernetes.io/metadata.name': 'model'
+    }
+    assert model.status is not None and model.status.phase == 'Active'
+    client.create(Namespace(metadata=ObjectMeta(name='fresh')))
+    assert api.get('Namespace', None, 'fresh') is not None
+
+
+def test_delete_collection_by_selector(api: kube.FakeKube, raw: Raw) -> None:
+    for name, tier in (('a', 'web'), ('b', 'db'), ('c', 'web')):
+        api.create({'kind': 'ConfigMap', 'metadata': {'name': name, 'labels': {'tier': tier}}})
+    response = raw.request(
+        'DELETE', '/api/v1/namespaces/default/configmaps', params={'labelSelector': 'tier=web'}
+    )
+    assert response.status_code == 200
+    assert [i['metadata']['name'] for i in response.json()['items']] == ['a', 'c']
+    assert [o['metadata']['name'] for o in api.objects('ConfigMap')] == ['b']
+
+
+def test_python_side_api_round_trip(api: kube.FakeKube) -> None:
+    made = api.create({'kind': 'ConfigMap', 'metadata': {'name': 'cm', 'namespace': 'm'}})
+    assert api.get('Namespace', None, 'm') is not None  # created on demand
+    made['data'] = {'a': 'b'}
+    replaced = api.put_object(made)
+    assert replaced['data'] == {'a': 'b'}
+    assert int(replaced['metadata']['resourceVersion']) > int(made['metadata']['resourceVersion'])
+    patched = api.patch('ConfigMap', 'm', 'cm', {'metadata': {'labels': {'x': 'y'}}})
+    assert patched['metadata']['labels'] == {'x': 'y'}
+    assert [o['metadata']['name'] for o in api.objects('ConfigMap', 'm', selector='x=y')] == ['cm']
+    patched['data'] = {'mutated': 'copy'}
+    assert api.get('ConfigMap', 'm', 'cm')['data'] == {'a': 'b'}  # type: ignore[index]
+    assert api.delete('ConfigMap', 'm', 'cm') is True
+    assert api.delete('ConfigMap', 'm', 'cm') is False
+    with pytest.raises(ValueError, match='not a kind'):
+        api.create({'kind': 'Deployment', 'metadata': {'name': 'd'}})
+    assert [(e.verb, e.kind) for e in api.log.entries(kube.ADMIN)] == [
+        ('create', 'ConfigMap'),
+        ('update', 'ConfigMap'),
+        ('patch', 'ConfigMap'),
+        ('delete', 'ConfigMap'),
+    ]
