@@ -7,9 +7,11 @@ from ._controller import CONTROLLER, GARBAGE_COLLECTOR, template_hash
 from ._errors import ResponseLost, StatusError
 from ._faults import Fault, Faults
 from ._http import ApiRequest, ApiResponse
+from ._kubeconfig import kubeconfig, write_kubeconfig
 from ._log import LogEntry, RequestCounts, RequestLog
 from ._rbac import AdminPolicy, Attributes, JujuAppPolicy, Policy
 from ._resources import RESOURCES, ResourceType, resource_for_kind, resource_for_path
+from ._server import KubeServer
 from ._store import Event
 from ._transport import FAKE_SERVER, KubeTransport, lightkube_client
 
@@ -28,6 +30,7 @@ __all__ = [
     'Fault',
     'Faults',
     'JujuAppPolicy',
+    'KubeServer',
     'KubeTransport',
     'LogEntry',
     'Policy',
@@ -36,8 +39,10 @@ __all__ = [
     'ResourceType',
     'ResponseLost',
     'StatusError',
+    'kubeconfig',
     'lightkube_client',
     'resource_for_kind',
     'resource_for_path',
     'template_hash',
+    'write_kubeconfig',
 ]
