@@ -195,7 +195,9 @@ class CharmSource:
     def _find_charm_class(self, module: types.ModuleType) -> type[ops.CharmBase]:
         named = _main_argument(self.entrypoint.read_text())
         if named is not None:
-            candidate = getattr(module, named, None)
+            candidate: object = module
+            for part in named.split('.'):
+                candidate = getattr(candidate, part, None)
             if isinstance(candidate, type) and issubclass(candidate, ops.CharmBase):
                 return candidate
         defined = [
@@ -288,6 +290,7 @@ def _main_argument(source: str) -> str | None:
             if isinstance(func, ast.Name)
             else None
         )
-        if called == 'main' and isinstance(node.args[0], ast.Name):
-            return node.args[0].id
+        if called == 'main' and isinstance(node.args[0], ast.Name | ast.Attribute):
+            # ``ops.main(Charm)`` or ``ops.main(module.Charm)``: a dotted path from the module.
+            return ast.unparse(node.args[0])
     return None

@@ -32,6 +32,9 @@ DEFAULT_STARTUP_TIMEOUT = 60.0
 _MAX_IDLE_WAIT = 1.0
 
 
+_WAKE = object()  # the selector key of the wake-up pipe
+
+
 class AgentError(Exception):
     """The agent layer cannot do what was asked: the message says why."""
 
@@ -202,6 +205,12 @@ class AgentPool:
         self._events: collections.deque[tuple[_Worker, AgentEvent, bool]] = collections.deque()
         self._ids = itertools.count(1)
         self._closed = False
+        # wake() lets another thread (the simulator's API gate) end a next_event() wait.
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
+        self._woken = False
 
     # -- setting up ----------------------------------------------------------------
 
@@ -433,7 +442,7 @@ class AgentPool:
                 bound.
 
         Returns:
-            The event, or ``None`` if ``timeout`` passed first.
+            The event, or ``None`` if ``timeout`` passed first or :meth:`wake` was called.
 
         Raises:
             AgentError: ``timeout`` is ``None`` and nothing is pending, so waiting
@@ -447,6 +456,9 @@ class AgentPool:
                 if discard_if_killed and worker.killed:
                     continue
                 return event
+            if self._woken:
+                self._woken = False
+                return None
             if deadline is None:
                 if not self._pending():
                     self._pump(0)
@@ -574,7 +586,12 @@ class AgentPool:
                 wait = min(wait, max(0.0, worker.hook[2] - now))
         for key, _ in self._selector.select(wait):
             owner = key.data
-            if isinstance(owner, _Worker):
+            if owner is _WAKE:
+                with contextlib.suppress(BlockingIOError):
+                    while os.read(self._wake_r, 4096):
+                        pass
+                self._woken = True
+            elif isinstance(owner, _Worker):
                 self._read_worker(owner)
             else:
                 self._read_zygote(owner)
@@ -739,9 +756,16 @@ class AgentPool:
             if not worker.eof:
                 worker.sock.close()
         self._selector.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
         self._by_pid.clear()
         self._events.clear()
         shutil.rmtree(self._root, ignore_errors=True)
+
+    def wake(self) -> None:
+        """End a :meth:`next_event` wait early (it returns None); safe from any thread."""
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.write(self._wake_w, b'w')
 
     def __enter__(self) -> AgentPool:
         return self

@@ -27,6 +27,9 @@ def quiet_http_loggers() -> None:
     """Keep the HTTP clients' debug and info lines out of juju-log."""
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+    # ops.testing warns that an application-data relation-changed names no remote unit:
+    # that is what Juju sends then (ops RelationEvent.unit is None), so it is no news.
+    logging.getLogger('scenario.consistency_checker').setLevel(logging.ERROR)
 
 
 class Worker:

@@ -1,0 +1,86 @@
+"""The API gate: every request a unit makes waits here until the scheduler lets it go.
+
+The fake API server calls :meth:`Gate.handle` on one of its threads per request. A request
+from a unit is parked as a :class:`HeldRequest`; the scheduler (the model's one thread)
+decides to apply it, to drop it unapplied, or to apply it and lose the response, so that a
+SIGKILL can land exactly between two API calls of a hook. Requests from anyone else (the
+test, kubectl) pass straight through.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+from collections.abc import Callable
+from typing import Literal
+
+from ..kube import ApiRequest, ApiResponse, FakeKube, ResponseLost
+
+Decision = Literal['apply', 'drop', 'apply-lose']
+
+
+@dataclasses.dataclass(eq=False)
+class HeldRequest:
+    """One unit's request, parked until the scheduler decides."""
+
+    unit: str
+    request: ApiRequest
+    decision: Decision | None = None
+    response: ApiResponse | None = None
+    decided: threading.Event = dataclasses.field(default_factory=threading.Event)
+    applied: threading.Event = dataclasses.field(default_factory=threading.Event)
+    delivered: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    def describe(self) -> str:
+        """``METHOD path`` with the query, for traces."""
+        query = '&'.join(f'{k}={v}' for k, vs in sorted(self.request.query.items()) for v in vs)
+        return f'{self.request.method} {self.request.path}' + (f'?{query}' if query else '')
+
+    def release(self, decision: Decision) -> None:
+        """Let the request's thread go on as ``decision`` says."""
+        self.decision = decision
+        self.decided.set()
+
+
+class Gate:
+    """Parks units' requests for the scheduler; lets everyone else's through."""
+
+    def __init__(self, kube: FakeKube, wake: Callable[[], None]):
+        self._kube = kube
+        self._wake = wake
+        self._units: dict[str, str] = {}
+        self._arrived: queue.SimpleQueue[HeldRequest] = queue.SimpleQueue()
+
+    def register(self, token: str, unit: str) -> None:
+        """Park every request that carries ``token`` as ``unit``'s."""
+        self._units[token] = unit
+
+    def handle(self, request: ApiRequest) -> ApiResponse:
+        """The server's handler: runs on the request's own thread."""
+        unit = self._units.get(request.bearer_token or '')
+        if unit is None:
+            return self._kube.handle(request)
+        held = HeldRequest(unit=unit, request=request)
+        self._arrived.put(held)
+        self._wake()
+        held.decided.wait()
+        if held.decision == 'drop':
+            raise ResponseLost  # never applied; its worker is being killed
+        try:
+            held.response = self._kube.handle(request)
+        finally:
+            held.applied.set()
+        if held.decision == 'apply-lose':
+            held.delivered.wait()  # the scheduler kills the worker first
+            raise ResponseLost
+        return held.response
+
+    def arrived(self) -> list[HeldRequest]:
+        """The requests parked since the last call, in arrival order."""
+        out: list[HeldRequest] = []
+        while True:
+            try:
+                out.append(self._arrived.get_nowait())
+            except queue.Empty:
+                return out
