@@ -736,7 +736,7 @@ class Model:
         unit.failure = None
         unit.hooks_run += 1
         self._commit(unit, running, result.state)
-        self._log(f'{unit.name} {spec.describe()} done')
+        self._log(f'{unit.name} {spec.describe()} done ({result.elapsed * 1000:.1f} ms)')
 
     def _commit(self, unit: Unit, running: _Running, state: ops.testing.State) -> None:
         """A successful hook's writes land, all at once (RESEARCH.md "Relation data")."""

@@ -218,7 +218,7 @@ def check_against(spec: HookSpec, juju_state: ops.testing.State) -> list[str]:
 
 def to_event(
     ctx: ops.testing.Context[Any], spec: HookSpec, state: ops.testing.State
-) -> scenario.state._Event:  # pyright: ignore[reportPrivateUsage]
+) -> scenario.state._Event:
     """The ``ops.testing`` event that runs ``spec`` against ``state``."""
     on = ctx.on
     kind = spec.kind
@@ -250,7 +250,7 @@ def to_event(
     if kind == 'leader_settings_changed':
         # Juju 3.x still sends it to non-leaders (worker/uniter/leadership/resolver.go),
         # but ops.testing has no factory for it (scenario/context.py): build it directly.
-        return scenario.state._Event('leader_settings_changed')  # pyright: ignore[reportPrivateUsage]
+        return scenario.state._Event('leader_settings_changed')
     simple = {
         'install': on.install,
         'start': on.start,

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import json
 import logging
 import os
 import socket
 import tempfile
 import time
 import traceback
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, cast
 
 import ops
 import ops.testing
 import scenario.errors
+import scenario.mocking
 
 from . import charm_source, hooks, wire
 
@@ -29,7 +33,40 @@ def quiet_http_loggers() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
     # ops.testing warns that an application-data relation-changed names no remote unit:
     # that is what Juju sends then (ops RelationEvent.unit is None), so it is no news.
-    logging.getLogger('scenario.consistency_checker').setLevel(logging.ERROR)
+    logging.getLogger('ops-scenario.runtime.consistency_checker').setLevel(logging.ERROR)
+
+
+LEADER_URL_ENV = 'JUJUSIM_IS_LEADER_URL'
+LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'
+
+
+def live_is_leader() -> None:
+    """Make ``is-leader`` ask the simulated controller, when it says where, instead of State.
+
+    ops.testing answers ``is-leader`` from ``State.leader`` for the whole hook
+    (``scenario/mocking.py``), but Juju's answer can change mid-hook: a stalled leader loses
+    its lease, and ops re-asks once its cached answer is 30 s old (``ops/model.py``,
+    ``_ModelBackend.is_leader``). With ``JUJUSIM_IS_LEADER_URL`` set, every call asks the
+    model, which applies ops' cache on its virtual clock.
+    """
+    backend_type = scenario.mocking._MockModelBackend
+    original = backend_type.is_leader
+
+    def is_leader(self: scenario.mocking._MockModelBackend) -> bool:
+        url = os.environ.get(LEADER_URL_ENV)
+        if not url:
+            return bool(original(self))
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname or '127.0.0.1', parts.port)
+        try:
+            token = os.environ.get(LEADER_TOKEN_ENV, '')
+            connection.request('GET', parts.path, headers={'Authorization': f'Bearer {token}'})
+            answer = json.loads(connection.getresponse().read())
+        finally:
+            connection.close()
+        return bool(answer['leader'])
+
+    backend_type.is_leader = is_leader
 
 
 class Worker:

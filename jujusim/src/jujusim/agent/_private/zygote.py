@@ -325,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     # the control socket, which ends serve() instead.
     worker.use_tmpdir(args.tmpdir)
     worker.quiet_http_loggers()
+    worker.live_is_leader()
     try:
         source = charm_source.CharmSource.load(args.charm)
         charm_type = source.load_charm_class()
