@@ -1,0 +1,1 @@
+"""The agent layer's implementation; the public names are re-exported by ``jujusim.agent``."""

@@ -1,0 +1,185 @@
+"""A unit's worker: runs one hook at a time through ``ops.testing``, keeping local state."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import socket
+import tempfile
+import time
+import traceback
+from collections.abc import Mapping
+from typing import Any, cast
+
+import ops
+import ops.testing
+import scenario.errors
+
+from . import charm_source, hooks, wire
+
+# ops leaves the root logger at DEBUG during a hook, so the HTTP clients' debug lines
+# would pile into the charm's juju-log (RESEARCH.md section 6, "Pitfalls").
+QUIET_LOGGERS = ('httpx2', 'httpcore2', 'httpx', 'httpcore', 'hpack')
+
+
+def quiet_http_loggers() -> None:
+    """Keep the HTTP clients' debug and info lines out of juju-log."""
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class Worker:
+    """Runs a unit's hooks, one at a time, carrying its unit-local state between them.
+
+    The parent sends the Juju-side state with every hook; the worker merges in its own
+    StoredState and deferred events, runs the hook, and keeps the new local parts only
+    when the hook succeeded, as ops commits nothing of a failed hook (``ops/_main.py``).
+
+    Args:
+        charm_type: the charm class.
+        source: the charm's source folder (metadata, config, actions).
+        unit: the unit's name, ``app/N``.
+        juju_version: the Juju version the charm is told it runs under.
+    """
+
+    def __init__(
+        self,
+        charm_type: type[ops.CharmBase],
+        source: charm_source.CharmSource,
+        *,
+        unit: str,
+        juju_version: str,
+    ):
+        app, _, number = unit.rpartition('/')
+        self.charm_type = charm_type
+        self.unit = unit
+        self.app = app
+        self.unit_id = int(number)
+        self.juju_version = juju_version
+        self.local = hooks.LocalState()
+        self._context_kwargs = source.context_kwargs()
+
+    def run_hook(
+        self,
+        hook_id: int,
+        spec: hooks.HookSpec,
+        juju_state: ops.testing.State,
+        *,
+        trusted: bool = False,
+    ) -> hooks.HookResult:
+        """Run one hook; never raises: every failure is described in the result."""
+        started = time.perf_counter()
+        state_in = self.local.merged_into(juju_state)
+        outcome: dict[str, Any] = {
+            'unit_status': state_in.unit_status,
+            'app_status': state_in.app_status,
+        }
+        # A Context per hook: a reused one grows its juju-log without bound, and each
+        # makes a scenario-* temp dir that only close() removes (RESEARCH.md section 6).
+        ctx = ops.testing.Context(
+            self.charm_type,
+            **self._context_kwargs,
+            app_name=self.app,
+            unit_id=self.unit_id,
+            juju_version=self.juju_version,
+            app_trusted=trusted,
+        )
+        try:
+            outcome.update(self._run(ctx, spec, state_in))
+            outcome['juju_log'] = tuple(ctx.juju_log)
+            if spec.kind == 'action':
+                outcome['action_results'] = dict(ctx.action_results or {})
+                outcome['action_logs'] = tuple(ctx.action_logs)
+        except Exception as e:  # a fault of ours must reach the parent too
+            outcome['error'] = _error('internal', e)
+        finally:
+            ctx.close()
+        state = outcome.pop('state', None)
+        if state is not None:
+            self.local = hooks.LocalState.of(state)
+        return hooks.HookResult(
+            unit=self.unit,
+            hook_id=hook_id,
+            spec=spec,
+            state=state,
+            elapsed=time.perf_counter() - started,
+            **outcome,
+        )
+
+    def _run(
+        self, ctx: ops.testing.Context[Any], spec: hooks.HookSpec, state_in: ops.testing.State
+    ) -> dict[str, Any]:
+        try:
+            event = hooks.to_event(ctx, spec, state_in)
+        except (LookupError, ValueError) as e:
+            return {'error': _error('inconsistent', e)}
+        manager = ctx(event, state_in)
+        try:
+            with manager:
+                state = manager.run()
+        except ops.testing.ActionFailed as e:
+            # An action that calls fail() still ends normally: its changes stand.
+            state = cast('ops.testing.State | None', e.state)
+            assert state is not None  # noqa: S101 - Context always attaches it
+            return {**_statuses(state), 'state': state, 'action_failure': e.message}
+        except scenario.errors.UncaughtCharmError as e:
+            partial = manager.ops.state if manager.ops is not None else state_in
+            cause = e.__cause__ if e.__cause__ is not None else e
+            return {**_statuses(partial), 'error': _error('charm', cause)}
+        except scenario.errors.InconsistentScenarioError as e:
+            return {'error': _error('inconsistent', e)}
+        return {**_statuses(state), 'state': state}
+
+    def serve(self, sock: socket.socket) -> None:
+        """Answer hook requests on ``sock`` until the parent closes it or says ``exit``."""
+        while True:
+            try:
+                message = wire.recv(sock)
+            except (wire.ConnectionClosedError, ConnectionResetError):
+                return
+            if message[0] == wire.EXIT:
+                return
+            _, hook_id, spec, juju_state, trusted = message
+            result = self.run_hook(hook_id, spec, juju_state, trusted=trusted)
+            try:
+                message = wire.frame((wire.DONE, hook_id, result))
+            except Exception as e:  # an unpicklable result must not kill the worker
+                failed = dataclasses.replace(
+                    result, state=None, action_results=None, error=_error('internal', e)
+                )
+                message = wire.frame((wire.DONE, hook_id, failed))
+            try:
+                sock.sendall(message)
+            except (BrokenPipeError, ConnectionResetError):
+                return
+
+
+def use_tmpdir(tmpdir: str) -> None:
+    """Send every temp file of this process into ``tmpdir``, which the parent deletes.
+
+    Scenario's scenario-* dirs included: a SIGKILL then never leaves one elsewhere.
+    """
+    os.environ['TMPDIR'] = tmpdir
+    tempfile.tempdir = tmpdir
+
+
+def apply_env(env: Mapping[str, str]) -> None:
+    """Add the unit's own environment (its KUBECONFIG, say), keeping its temp dir."""
+    tmpdir = os.environ.get('TMPDIR')
+    os.environ.update(env)
+    if tmpdir is not None:
+        os.environ['TMPDIR'] = tmpdir
+
+
+def _statuses(state: ops.testing.State) -> dict[str, Any]:
+    return {'unit_status': state.unit_status, 'app_status': state.app_status}
+
+
+def _error(kind: Any, e: BaseException) -> hooks.HookError:
+    return hooks.HookError(
+        kind=kind,
+        type_name=type(e).__name__,
+        message=str(e),
+        traceback=''.join(traceback.format_exception(e)),
+    )
