@@ -68,9 +68,10 @@ def hook_cycle(state: ops.testing.State, source: agent.CharmSource) -> Iterator[
         yield from specs
 
 
-def through_workers(source: agent.CharmSource) -> Figures:
+def through_workers(source: agent.CharmSource) -> tuple[Figures, Figures]:
     state = juju_state(source)
     samples: list[float] = []
+    outside: list[float] = []
     with agent.AgentPool() as pool:
         pool.add_app(source.name, source)
         unit = f'{source.name}/0'
@@ -85,7 +86,11 @@ def through_workers(source: agent.CharmSource) -> Figures:
             state = agent.juju_side(result.state)
             if i >= 10:  # the first few hooks of a process warm its caches
                 samples.append(elapsed)
-    return Figures('through a worker process (start_hook + HookDone)', samples)
+                outside.append(elapsed - result.elapsed)
+    return (
+        Figures('through a worker process (start_hook + HookDone)', samples),
+        Figures('  of which outside the hook (pickles, socket, wake-ups)', outside),
+    )
 
 
 def in_process(source: agent.CharmSource, *, tmpdir: str | None, reuse: bool) -> Figures:
@@ -198,13 +203,14 @@ def main() -> None:
     for name in ('minimal', 'counter'):
         source = agent.CharmSource.load(CHARMS / name)
         print(f'charm {name!r} ({HOOKS} hooks, one unit, after 10 warm-up hooks):')
-        workers = through_workers(source)
+        workers, transport = through_workers(source)
         baselines = [
             in_process(source, tmpdir=None, reuse=True),
             in_process(source, tmpdir=None, reuse=False),
             in_process(source, tmpdir='/dev/shm', reuse=False),  # noqa: S108
         ]
         print(workers.line())
+        print(transport.line())
         for baseline in baselines:
             print(baseline.line())
         fastest = min(baselines, key=lambda f: f.median_ms)

@@ -269,8 +269,8 @@ def test_kill_discards_an_outcome_already_on_its_way(units: agent_helpers.Units)
     pid = process(pool, unit).pid
     pool.start_hook(unit, hook('start'), agent_helpers.counter_state())
     # White box: pump until the hook's HookDone sits in the pool's queue, undelivered.
-    while not pool._events:  # pyright: ignore[reportPrivateUsage]
-        pool._pump(PATIENCE)  # pyright: ignore[reportPrivateUsage]
+    while not pool._events:
+        pool._pump(PATIENCE)
     pool.kill(unit)
 
     event = next_event(pool)
