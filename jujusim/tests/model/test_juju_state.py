@@ -59,3 +59,13 @@ def test_relation_other_app_and_peer():
     assert peer.other_app('a') == 'a'
     rel.bag('b').commit({'k': 'v'})
     assert rel.versions(['a', 'b']) == {'a': 0, 'b': 1}
+
+
+def test_a_live_holder_keeps_the_lease_over_a_clock_jump():
+    lease = Lease()
+    lease.claim('app/0', now=0)
+    lease.kept_by('app/0', now=125)  # renewed at 30, 60, 90, 120 meanwhile
+    assert lease.held_by('app/0', now=125)
+    assert lease.expiry - 125 > 30
+    lease.kept_by('app/1', now=200)  # not the holder: nothing changes
+    assert not lease.held_by('app/0', now=lease.expiry)

@@ -17,7 +17,10 @@ from typing import Literal
 
 from ..kube import ApiRequest, ApiResponse, FakeKube, ResponseLost
 
-Decision = Literal['apply', 'drop', 'apply-lose']
+Decision = Literal['apply', 'drop', 'apply-lose', 'answer']
+# The path a worker asks ``is-leader`` on (agent ``worker.live_is_leader``): the model
+# answers it; it never reaches the fake API.
+IS_LEADER_PATH = '/jujusim/v1/is-leader'
 
 
 @dataclasses.dataclass(eq=False)
@@ -31,6 +34,16 @@ class HeldRequest:
     decided: threading.Event = dataclasses.field(default_factory=threading.Event)
     applied: threading.Event = dataclasses.field(default_factory=threading.Event)
     delivered: threading.Event = dataclasses.field(default_factory=threading.Event)
+
+    @property
+    def is_leader_query(self) -> bool:
+        """Whether this is the unit asking ``is-leader`` rather than an API request."""
+        return self.request.path == IS_LEADER_PATH
+
+    def answer(self, response: ApiResponse) -> None:
+        """Answer the request here, without the fake API."""
+        self.response = response
+        self.release('answer')
 
     def describe(self) -> str:
         """``METHOD path`` with the query, for traces."""
@@ -67,6 +80,9 @@ class Gate:
         held.decided.wait()
         if held.decision == 'drop':
             raise ResponseLost  # never applied; its worker is being killed
+        if held.decision == 'answer' and held.response is not None:
+            held.applied.set()
+            return held.response
         try:
             held.response = self._kube.handle(request)
         finally:

@@ -8,16 +8,27 @@ import os
 import pathlib
 import random
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
+import lightkube
 import ops.testing
 
 from ..agent import AgentPool, CharmSource, HookDone, HookResult, HookSpec, WorkerGone
-from ..kube import FakeKube, JujuAppPolicy, KubeServer
+from ..agent._private.worker import LEADER_TOKEN_ENV, LEADER_URL_ENV
+from ..check import LabelExpectation, check_app, rollout_pending
+from ..kube import (
+    AdminPolicy,
+    ApiResponse,
+    FakeKube,
+    JujuAppPolicy,
+    KubeServer,
+    lightkube_client,
+)
 from ._clock import VirtualClock
-from ._gate import Gate, HeldRequest
+from ._gate import IS_LEADER_PATH, Gate, HeldRequest
 from ._relations import Relation
 from ._units import (
     RETRY_FIRST,
@@ -30,7 +41,29 @@ from ._units import (
     next_hook,
 )
 
+_KUBECTL_TOKEN = 'jujusim-kubectl'  # noqa: S105 - a fake cluster's fixed token
+_ADMIN_TOKEN = 'jujusim-admin'  # noqa: S105 - likewise
+MESH_INTERFACE = 'service_mesh'
+
+
+def _labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
+    """The ``labels`` field of a service-mesh provider databag (istio-beacon's format)."""
+    try:
+        labels = json.loads(data.get('labels', '{}'))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(labels, dict):
+        return None
+    items = cast('dict[Any, Any]', labels).items()
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
+        return None
+    return cast('dict[str, str]', labels)
+
+
 JUJU = 'juju'  # the caller name of the controller's own Kubernetes writes
+# ops re-asks Juju ``is-leader`` once its cached answer is older than this
+# (ops/model.py, _ModelBackend.LEASE_RENEWAL_PERIOD).
+OPS_LEADER_CACHE = 30.0
 SETTLE_RETRIES = 4  # retries of a failing hook settle() waits for (5+10+20+40 s)
 
 
@@ -68,6 +101,8 @@ class _Running:
     seen: dict[str, int] = dataclasses.field(default_factory=dict[str, int])
     config_version: int = 0
     started_at: float = 0.0
+    leader: bool = False  # what ops last learnt from is-leader in this hook
+    leader_checked_at: float = 0.0
 
 
 class Model:
@@ -109,6 +144,14 @@ class Model:
         self._stalled_until: dict[str, float] = {}
         self._terminating: set[str] = set()  # units whose pods are being deleted gracefully
         self._controller_idle_at: int | None = None
+        self._kubectl_server: KubeServer | None = None
+        self._admin_client: lightkube.Client | None = None
+        # Labels written by others (Juju included), for the R4 expectation: per object,
+        # the last value each key was given (None: removed). Pods by uid.
+        self.foreign_template: dict[str, dict[str, str | None]] = {}
+        self.foreign_service: dict[str, dict[str, str | None]] = {}
+        self.foreign_pods: dict[str, dict[str, str | None]] = {}
+        self.ever_desired: dict[str, set[str]] = {}
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -124,6 +167,8 @@ class Model:
         self._unsubscribe()
         self.pool.close()
         self.server.stop(timeout=1.0)
+        if self._kubectl_server is not None:
+            self._kubectl_server.stop(timeout=1.0)
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> Model:
@@ -176,6 +221,9 @@ class Model:
             if role == 'peers':
                 self._add_relation({name: endpoint}, self._interface(source, endpoint))
         self._create_k8s_objects(application)
+        selector = {'app.kubernetes.io/name': name}
+        self.foreign_template[name] = dict[str, str | None](selector)
+        self.foreign_service[name] = {**selector, 'app.kubernetes.io/managed-by': 'juju'}
         self._log(f'deploy {name} ({units} units, trust={trust})')
 
     def _add_unit(self, app: Application, ordinal: int, policy: JujuAppPolicy) -> None:
@@ -412,11 +460,116 @@ class Model:
         """Write labels on an object as someone else (another field manager)."""
         if kind == 'StatefulSet.template':
             patch: dict[str, Any] = {'spec': {'template': {'metadata': {'labels': dict(labels)}}}}
+            self.foreign_template.setdefault(name, {}).update(labels)
             kind = 'StatefulSet'
         else:
             patch = {'metadata': {'labels': dict(labels)}}
-        self.kube.patch(kind, self.name, name, patch, caller=caller)
+        obj = self.kube.patch(kind, self.name, name, patch, caller=caller)
+        if kind == 'Service':
+            self.foreign_service.setdefault(name, {}).update(labels)
+        elif kind == 'Pod':
+            uid = str(obj.get('metadata', {}).get('uid', ''))
+            self.foreign_pods.setdefault(uid, {}).update(labels)
         self._log(f'{caller} labels {kind}/{name} {json.dumps(dict(labels), sort_keys=True)}')
+
+    def inject_api_error(
+        self,
+        status: int,
+        *,
+        unit: str | None = None,
+        verb: str | None = None,
+        kind: str | None = None,
+        name: str | None = None,
+        count: int = 1,
+    ) -> None:
+        """Answer the next ``count`` matching API requests with ``status``, unapplied."""
+        self.kube.faults.fail(
+            status, caller=unit, verb=verb, kind=kind, namespace=self.name, name=name, count=count
+        )
+        self._log(f'inject {count} x {status} for {unit or "anyone"} {verb or ""} {kind or ""}')
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run the real ``kubectl`` against the served fake API, as a cluster admin.
+
+        kubectl sends a kubeconfig's token only over TLS (client-go ``client_config.go``),
+        so it gets a TLS server of its own beside the units' plain-HTTP one.
+        """
+        if self._kubectl_server is None:
+            self.kube.register_caller(_KUBECTL_TOKEN, AdminPolicy(), name='kubectl')
+            self._kubectl_server = KubeServer(self._gate.handle, tls=True).start()
+            self._kubectl_server.write_kubeconfig(
+                self._tmp / 'kubectl.yaml', token=_KUBECTL_TOKEN, namespace=self.name
+            )
+        binary = shutil.which('kubectl')
+        if binary is None:
+            raise ModelError('kubectl is not on PATH')
+        env = {**os.environ, 'KUBECONFIG': str(self._tmp / 'kubectl.yaml')}
+        result = subprocess.run(  # noqa: S603 - kubectl with our own arguments
+            [binary, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+        )
+        self._log(f'kubectl {" ".join(args)} -> {result.returncode}')
+        self._process_pod_events()
+        return result
+
+    # -- checks ---------------------------------------------------------------------------
+
+    def desired_labels(self, app: str) -> dict[str, str] | None:
+        """The labels ``app``'s provider publishes on its service-mesh relation.
+
+        Empty with no relation; None when the databag holds no valid label object (the
+        library then keeps what it applied, so there is no single expectation).
+        """
+        for relation in self.relations.values():
+            if relation.removed or relation.interface != MESH_INTERFACE:
+                continue
+            if app in relation.endpoints and relation.other_app(app) != app:
+                return _labels_of(relation.bag(relation.other_app(app)).data)
+        return {}
+
+    def expectation(self, app: str) -> LabelExpectation:
+        """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`)."""
+        desired = self.desired_labels(app)
+        if desired is None:
+            raise ModelError(f'the provider of {app} publishes no valid labels: no expectation')
+        ever = self.ever_desired.setdefault(app, set())
+        ever.update(desired)
+        return LabelExpectation(
+            namespace=self.name,
+            app=app,
+            desired=desired,
+            released=frozenset(ever - desired.keys()),
+            template_foreign=dict(self.foreign_template.get(app, {})),
+            service_foreign=dict(self.foreign_service.get(app, {})),
+            pod_foreign={uid: dict(v) for uid, v in self.foreign_pods.items()},
+        )
+
+    def check(self, app: str) -> list[str]:
+        """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
+
+        R1-R4 are read through lightkube (the checker also runs on a real cluster); units
+        in error, an unfinished rollout and a livelock are failures too.
+        """
+        problems: list[str] = []
+        for unit in self._app(app).units.values():
+            if unit.failure is not None:
+                problems.append(
+                    f'{unit.name} is in error: {unit.failure.message.splitlines()[-1:]}'
+                )
+        client = self.admin_client()
+        pending = rollout_pending(client, self.name, app)
+        if pending is not None:
+            problems.append(f'StatefulSet {app}: {pending}')
+        problems.extend(str(v) for v in check_app(client, self.expectation(app)))
+        return problems
+
+    def admin_client(self) -> lightkube.Client:
+        """A lightkube client with admin rights over the in-process transport."""
+        if self._admin_client is None:
+            self.kube.register_caller(_ADMIN_TOKEN, AdminPolicy(), name='checker')
+            self._admin_client = lightkube_client(
+                self.kube, token=_ADMIN_TOKEN, namespace=self.name
+            )
+        return self._admin_client
 
     # -- the clock -----------------------------------------------------------------------
 
@@ -586,6 +739,8 @@ class Model:
             seen=seen,
             config_version=app.config_version,
             started_at=self.clock.now,
+            leader=state.leader,
+            leader_checked_at=self.clock.now,
         )
         self._log(f'{unit.name} runs {spec.describe()}' + (' (leader)' if state.leader else ''))
 
@@ -602,6 +757,9 @@ class Model:
     def _release(self, held: HeldRequest) -> None:
         unit = self._unit(held.unit)
         running = self._running.get(unit.name)
+        if held.is_leader_query and running is not None:
+            self._answer_is_leader(unit, running, held)
+            return
         plan = self._kill_plans.get(unit.name)
         if running is not None and plan is not None and plan.call == running.calls:
             del self._kill_plans[unit.name]
@@ -622,6 +780,15 @@ class Model:
         held.applied.wait()
         status = held.response.status if held.response else 'lost'
         self._log(f'{unit.name} {held.describe()} -> {status}')
+        self._await(unit.name)
+
+    def _answer_is_leader(self, unit: Unit, running: _Running, held: HeldRequest) -> None:
+        now = self.clock.now
+        if now - running.leader_checked_at > OPS_LEADER_CACHE:
+            running.leader = self.apps[unit.app].lease.held_by(unit.name, now)
+            running.leader_checked_at = now
+        held.answer(ApiResponse.json(200, {'leader': running.leader}))
+        self._log(f'{unit.name} is-leader -> {running.leader}')
         self._await(unit.name)
 
     def _kill(self, unit: Unit) -> None:
@@ -677,7 +844,8 @@ class Model:
             if unit is None or not unit.alive or held.unit not in self._running:
                 held.release('drop')  # a request of a process already killed
                 continue
-            self._running[held.unit].calls += 1
+            if not held.is_leader_query:
+                self._running[held.unit].calls += 1
             self._held[held.unit] = held
         return bool(arrived)
 
@@ -750,6 +918,11 @@ class Model:
             if leader and relation.bag(app.name).commit(rel_state.local_app_data):
                 view = unit.relations.setdefault(relation.id, UnitRelation())
                 view.seen[app.name] = relation.bag(app.name).version  # not our own change
+                if relation.interface == MESH_INTERFACE:
+                    labels = _labels_of(relation.bag(app.name).data) or {}
+                    self.ever_desired.setdefault(relation.other_app(app.name), set()).update(
+                        labels
+                    )
             relation.bag(unit.name).commit(rel_state.local_unit_data)
         unit.containers = list(state.containers)
         view = unit.relations.get(spec.relation_id) if spec.relation_id is not None else None
@@ -825,7 +998,11 @@ class Model:
     def _pod_started(self, app: Application, unit: Unit, uid: str) -> None:
         unit.pod_uid = uid
         unit.incarnation += 1
-        env = {'KUBECONFIG': str(pathlib.Path(app.kubeconfig_dir) / f'unit-{unit.ordinal}.yaml')}
+        env = {
+            'KUBECONFIG': str(pathlib.Path(app.kubeconfig_dir) / f'unit-{unit.ordinal}.yaml'),
+            LEADER_URL_ENV: f'{self.server.url}{IS_LEADER_PATH}',
+            LEADER_TOKEN_ENV: unit.token,
+        }
         if unit.incarnation == 1:
             self.pool.spawn(unit.name, env=env)
         else:
@@ -892,7 +1069,7 @@ class Model:
         for app in self.apps.values():
             holder = app.units.get(app.lease.holder or '')
             if holder is not None and holder.alive and not self._stalled(holder.name):
-                app.lease.renew(holder.name, now)
+                app.lease.kept_by(holder.name, now)
             if app.lease.free(now):
                 # Every live agent tries to claim; which claim lands first is a race
                 # (worker/leadership/tracker.go): the seeded choice decides.

@@ -37,7 +37,7 @@ def quiet_http_loggers() -> None:
 
 
 LEADER_URL_ENV = 'JUJUSIM_IS_LEADER_URL'
-LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'
+LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'  # noqa: S105 - the variable's name, not a secret
 
 
 def live_is_leader() -> None:
@@ -52,19 +52,27 @@ def live_is_leader() -> None:
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
 
+    connections: dict[str, http.client.HTTPConnection] = {}
+
     def is_leader(self: scenario.mocking._MockModelBackend) -> bool:
         url = os.environ.get(LEADER_URL_ENV)
         if not url:
             return bool(original(self))
         parts = urllib.parse.urlsplit(url)
-        connection = http.client.HTTPConnection(parts.hostname or '127.0.0.1', parts.port)
-        try:
-            token = os.environ.get(LEADER_TOKEN_ENV, '')
-            connection.request('GET', parts.path, headers={'Authorization': f'Bearer {token}'})
-            answer = json.loads(connection.getresponse().read())
-        finally:
-            connection.close()
-        return bool(answer['leader'])
+        token = os.environ.get(LEADER_TOKEN_ENV, '')
+        for attempt in range(2):  # a kept-alive connection may have gone stale: one retry
+            connection = connections.get(url)
+            if connection is None:
+                connection = http.client.HTTPConnection(parts.hostname or '127.0.0.1', parts.port)
+                connections[url] = connection
+            try:
+                connection.request('GET', parts.path, headers={'Authorization': f'Bearer {token}'})
+                return bool(json.loads(connection.getresponse().read())['leader'])
+            except (OSError, http.client.HTTPException):
+                connections.pop(url).close()
+                if attempt:
+                    raise
+        raise AssertionError('unreachable')  # pragma: no cover
 
     backend_type.is_leader = is_leader
 

@@ -1,0 +1,113 @@
+"""The model running the real charms: labels follow relation data, and the ADR case."""
+
+import json
+import pathlib
+
+import pytest
+from conftest import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
+
+from jujusim.model import Model
+
+
+def deploy_pair(model: Model, consumer: pathlib.Path, *, units: int = 3) -> str:
+    app = 'consumer'
+    model.deploy(consumer, app=app, units=units, trust=True)
+    model.deploy(BEACON_STUB, app='beacon', units=1)
+    model.integrate(app, 'beacon')
+    model.settle()
+    return app
+
+
+def set_labels(model: Model, labels: dict[str, str]) -> None:
+    model.config('beacon', labels=json.dumps(labels))
+
+
+def pod_labels(model: Model, app: str) -> dict[str, dict[str, str]]:
+    return {
+        pod['metadata']['name']: pod['metadata'].get('labels', {})
+        for pod in model.kube.objects('Pod', model.name)
+        if pod['metadata']['name'].startswith(f'{app}-')
+    }
+
+
+def test_labels_follow_relation_data_through_add_change_remove(model: Model):
+    app = deploy_pair(model, MESH_CONSUMER)
+    set_labels(model, {'foo': 'bar', 'team': 'a'})
+    model.settle()
+    assert model.check(app) == []
+    assert all(labels.get('foo') == 'bar' for labels in pod_labels(model, app).values())
+
+    set_labels(model, {'foo': 'baz'})
+    model.settle()
+    assert model.check(app) == []
+    assert all('team' not in labels for labels in pod_labels(model, app).values())
+
+    [relation] = [r.id for r in model.relations.values() if r.interface == 'service_mesh']
+    model.remove_relation(relation)
+    model.settle()
+    assert model.check(app) == []
+    assert all('foo' not in labels for labels in pod_labels(model, app).values())
+
+
+def test_check_reports_a_label_left_behind(model: Model):
+    # The checker is not vacuous: a label someone else re-adds after release is caught.
+    app = deploy_pair(model, MESH_CONSUMER, units=1)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    set_labels(model, {})
+    model.settle()
+    assert model.check(app) == []
+    model.kube.patch('Service', model.name, app, {'metadata': {'labels': {'foo': 'bar'}}})
+    assert any("Service/consumer label 'foo'" in p for p in model.check(app))
+
+
+@pytest.mark.parametrize(
+    ('consumer', 'holds'),
+    [(MESH_CONSUMER, True), (ADR_ORIGINAL, False)],
+    ids=['mesh-consumer', 'adr-original'],
+)
+def test_adr_counterexample_leader_pod_dies_as_data_resets(
+    model: Model, consumer: pathlib.Path, holds: bool
+):
+    """ADR: {"foo": "bar"} applied; data reset to {} while the leader pod dies."""
+    app = deploy_pair(model, consumer)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    assert model.check(app) == []
+    leader = model.leader(app)
+    assert leader is not None
+
+    set_labels(model, {})
+    model.delete_pod(leader, graceful=False)
+    model.settle()
+
+    problems = model.check(app)
+    if holds:
+        assert problems == []
+    else:
+        # The original design's new leader has no record of foo: it stays, unmanaged.
+        assert problems
+        assert all("label 'foo' is 'bar', expected absent" in p for p in problems)
+
+
+@pytest.mark.parametrize(
+    ('consumer', 'holds'),
+    [(MESH_CONSUMER, True), (ADR_ORIGINAL, False)],
+    ids=['mesh-consumer', 'adr-original'],
+)
+def test_adr_counterexample_with_a_leader_change(
+    model: Model, consumer: pathlib.Path, holds: bool
+):
+    """The same, but leadership moves to another unit while the data resets."""
+    app = deploy_pair(model, consumer)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    leader = model.leader(app)
+    assert leader is not None
+
+    model.stall(leader, 120)  # its agent stops renewing the lease: another unit takes over
+    set_labels(model, {})
+    model.settle()
+
+    assert model.leader(app) not in (None, leader)
+    assert (model.check(app) == []) is holds
