@@ -4,7 +4,7 @@ import json
 import pathlib
 
 import pytest
-from conftest import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
+from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
 
 from jujusim.model import Model
 
