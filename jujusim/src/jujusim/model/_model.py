@@ -64,6 +64,11 @@ JUJU = 'juju'  # the caller name of the controller's own Kubernetes writes
 # ops re-asks Juju ``is-leader`` once its cached answer is older than this
 # (ops/model.py, _ModelBackend.LEASE_RENEWAL_PERIOD).
 OPS_LEADER_CACHE = 30.0
+# Seconds a new pod takes to become Ready (image already pulled, containers starting):
+# a modelling choice. The StatefulSet controller waits for each pod to be Running and
+# Ready before it touches the next (OrderedReady: kubernetes.io/docs/concepts/workloads/
+# controllers/statefulset/#deployment-and-scaling-guarantees), so a rollout takes time.
+POD_STARTUP = 10.0
 SETTLE_RETRIES = 4  # retries of a failing hook settle() waits for (5+10+20+40 s)
 
 
@@ -141,9 +146,12 @@ class Model:
         self._running: dict[str, _Running] = {}
         self._held: dict[str, HeldRequest] = {}
         self._kill_plans: dict[str, _KillPlan] = {}
+        self._stall_plans: dict[str, tuple[int, float]] = {}
         self._stalled_until: dict[str, float] = {}
         self._terminating: set[str] = set()  # units whose pods are being deleted gracefully
         self._controller_idle_at: int | None = None
+        self._controller_ready_at = 0.0  # the last pod created is Ready then
+        self._pods_created = 0
         self._kubectl_server: KubeServer | None = None
         self._admin_client: lightkube.Client | None = None
         # Labels written by others (Juju included), for the R4 expectation: per object,
@@ -374,6 +382,38 @@ class Model:
         target.actions.append(HookSpec(kind='action', action=action, params=params))
         self._log(f'run {unit} {action} {params}')
 
+    def remove_application(self, app: str, *, max_steps: int = 100_000) -> None:
+        """``juju remove-application``: relations go first, then the app's Kubernetes objects.
+
+        Its units run departed and broken for each relation; Juju then deletes the
+        StatefulSet and Service, and Kubernetes' garbage collector deletes what they own
+        (https://kubernetes.io/docs/concepts/architecture/garbage-collection/).
+        """
+        application = self._app(app)
+        for relation in list(self.relations.values()):
+            if app in relation.endpoints and relation.other_app(app) != app:
+                relation.removed = True
+        self._log(f'remove-application {app}')
+        self.settle(max_steps=max_steps)
+        for unit in application.units.values():
+            self._kill(unit)
+        self.kube.delete('StatefulSet', self.name, app, caller=JUJU)
+        self.kube.delete('Service', self.name, app, caller=JUJU)
+        self._process_pod_events()
+        del self.apps[app]
+        for relation_id, relation in list(self.relations.items()):
+            if app in relation.endpoints:
+                del self.relations[relation_id]
+        self.settle(max_steps=max_steps)
+
+    def leftover_configmaps(self, app: str) -> list[str]:
+        """ConfigMaps that name ``app`` (a label ledger, the upstream library's record)."""
+        return sorted(
+            str(cm['metadata']['name'])
+            for cm in self.kube.objects('ConfigMap', self.name)
+            if app in str(cm['metadata']['name'])
+        )
+
     def _app(self, app: str) -> Application:
         application = self.apps.get(app)
         if application is None:
@@ -426,6 +466,24 @@ class Model:
             raise ValueError('calls are counted from 1')
         self._kill_plans[unit] = _KillPlan(call=call, applied=applied)
 
+    def kill_pending(self, unit: str) -> bool:
+        """Whether a :meth:`kill_at_call` for ``unit`` has not fired yet."""
+        return unit in self._kill_plans
+
+    def stall_at_call(self, unit: str, call: int, seconds: float) -> None:
+        """Stall the unit's agent for ``seconds`` just before its ``call``-th API call.
+
+        The call waits out the stall unapplied, then goes on as if nothing happened: the
+        stale-leader case when the lease ran out meanwhile.
+        """
+        if call < 1:
+            raise ValueError('calls are counted from 1')
+        self._stall_plans[unit] = (call, seconds)
+
+    def stall_pending(self, unit: str) -> bool:
+        """Whether a :meth:`stall_at_call` for ``unit`` has not fired yet."""
+        return unit in self._stall_plans
+
     def stall(self, unit: str, seconds: float) -> None:
         """Stall the unit's agent: no lease renewal, no request released, no hook started.
 
@@ -455,20 +513,47 @@ class Model:
         self._log(f'juju re-ensures StatefulSet {app}')
 
     def write_labels(
-        self, kind: str, name: str, labels: Mapping[str, str | None], *, caller: str = 'kubectl'
+        self,
+        kind: str,
+        name: str,
+        labels: Mapping[str, str | None],
+        *,
+        caller: str = 'kubectl',
+        via_kubectl: bool = False,
     ) -> None:
-        """Write labels on an object as someone else (another field manager)."""
-        if kind == 'StatefulSet.template':
+        """Write labels on an object as someone else; a value of None removes the key.
+
+        ``kind`` is ``Pod``, ``Service`` or ``StatefulSet.template`` (the pod template).
+        With ``via_kubectl`` the real ``kubectl`` does it through the served API (``label``
+        for Pods and Services, a merge ``patch`` for the template); otherwise the write goes
+        in as field manager ``caller``. Either way the model records it as a foreign label
+        that R4 protects.
+        """
+        template = kind == 'StatefulSet.template'
+        api_kind = 'StatefulSet' if template else kind
+        if template:
             patch: dict[str, Any] = {'spec': {'template': {'metadata': {'labels': dict(labels)}}}}
-            self.foreign_template.setdefault(name, {}).update(labels)
-            kind = 'StatefulSet'
         else:
             patch = {'metadata': {'labels': dict(labels)}}
-        obj = self.kube.patch(kind, self.name, name, patch, caller=caller)
-        if kind == 'Service':
+        if not via_kubectl:
+            self.kube.patch(api_kind, self.name, name, patch, caller=caller)
+        else:
+            if template:
+                args = ['patch', 'statefulset', name, '--type', 'merge', '-p', json.dumps(patch)]
+            else:
+                changes = [f'{k}-' if v is None else f'{k}={v}' for k, v in labels.items()]
+                args = ['label', kind.lower(), name, *changes, '--overwrite']
+            result = self.kubectl(*args)
+            if result.returncode != 0:
+                raise ModelError(f'kubectl {" ".join(args)} failed: {result.stderr.strip()}')
+            caller = 'kubectl'
+        if template:
+            self.foreign_template.setdefault(name, {}).update(labels)
+        elif kind == 'Service':
             self.foreign_service.setdefault(name, {}).update(labels)
         elif kind == 'Pod':
-            uid = str(obj.get('metadata', {}).get('uid', ''))
+            pod = self.kube.get('Pod', self.name, name) or {}
+            uid = str(pod.get('metadata', {}).get('uid', ''))
             self.foreign_pods.setdefault(uid, {}).update(labels)
         self._log(f'{caller} labels {kind}/{name} {json.dumps(dict(labels), sort_keys=True)}')
 
@@ -626,11 +711,14 @@ class Model:
             self._start_stop(self._unit(target))
         else:
             before = self.kube.resource_version
+            pods_before = self._pods_created
             if not self.kube.step():
                 self._controller_idle_at = before
             else:
                 self._controller_idle_at = None
             self._process_pod_events()
+            if self._pods_created != pods_before:
+                self._controller_ready_at = self.clock.now + POD_STARTUP
         return True
 
     def _choices(self) -> list[tuple[str, str]]:
@@ -650,7 +738,10 @@ class Model:
                 continue
             if self._next_hook(unit) is not None:
                 choices.append(('hook', unit.name))
-        if self._controller_idle_at != self.kube.resource_version:
+        if (
+            self._controller_idle_at != self.kube.resource_version
+            and self._controller_ready_at <= now
+        ):
             choices.append(('controller', ''))
         return choices
 
@@ -759,6 +850,13 @@ class Model:
         running = self._running.get(unit.name)
         if held.is_leader_query and running is not None:
             self._answer_is_leader(unit, running, held)
+            return
+        stall = self._stall_plans.get(unit.name)
+        if running is not None and stall is not None and stall[0] == running.calls:
+            del self._stall_plans[unit.name]
+            self._stalled_until[unit.name] = self.clock.now + stall[1]
+            self._held[unit.name] = held  # it waits out the stall, unapplied
+            self._log(f'{unit.name} stalls {stall[1]:g} s before {held.describe()}')
             return
         plan = self._kill_plans.get(unit.name)
         if running is not None and plan is not None and plan.call == running.calls:
@@ -996,6 +1094,7 @@ class Model:
                 self._pod_started(app, unit, uid)
 
     def _pod_started(self, app: Application, unit: Unit, uid: str) -> None:
+        self._pods_created += 1
         unit.pod_uid = uid
         unit.incarnation += 1
         env = {
@@ -1055,6 +1154,8 @@ class Model:
                 if include_periodic and unit.alive and unit.started:
                     times.append(unit.next_update_status)
         times.extend(t for t in self._stalled_until.values() if t > now)
+        if self._controller_idle_at != self.kube.resource_version:
+            times.append(self._controller_ready_at)
         future = [t for t in times if t > now]
         return min(future) if future else None
 
