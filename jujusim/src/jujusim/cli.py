@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from . import __version__, _demo, kube
+from . import __version__, _adr, _demo, kube
 
 
 @click.group()
@@ -104,3 +104,54 @@ def demo(pace: float) -> None:
     """Serve the fake API, relabel a StatefulSet's pod template and watch the rollout."""
     if not _demo.run(pace=pace, echo=click.echo):
         raise SystemExit(1)
+
+
+@main.command(name='adr')
+@click.option(
+    '--consumer',
+    'consumers',
+    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
+    multiple=True,
+    default=('charms/mesh-consumer', 'tests/charms/adr-original'),
+    show_default=True,
+    help='A consumer charm source folder; repeat to compare several.',
+)
+@click.option(
+    '--provider',
+    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
+    default='charms/beacon-stub',
+    show_default=True,
+    help='The provider charm source folder.',
+)
+@click.option(
+    '--expect-broken',
+    multiple=True,
+    default=('adr-original',),
+    show_default=True,
+    help='A consumer (folder name) expected to break R1-R4; repeat for several.',
+)
+@click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
+def adr(
+    consumers: tuple[pathlib.Path, ...],
+    provider: pathlib.Path,
+    expect_broken: tuple[str, ...],
+    seed: int,
+) -> None:
+    """Run the ADR's counterexample on each consumer and say whether R1-R4 hold.
+
+    {"foo": "bar"} is applied; the relation data is reset to {} while the leader's pod is
+    killed; the recreated leader, with no local state, processes the change. Exits 1 if a
+    consumer does not do as expected: hold R1-R4, or break them if named by
+    --expect-broken (the ADR's original design is, by default).
+    """
+    click.echo('The ADR counterexample (ADR-k8s-labels-from-libraries.md), on jujusim:')
+    surprises: list[str] = []
+    for consumer in consumers:
+        broken = bool(_adr.run_counterexample(consumer, provider, seed=seed, echo=click.echo))
+        expected = consumer.name in expect_broken
+        verdict = 'breaks R1-R4' if broken else 'holds R1-R4'
+        click.echo(f'  => {consumer.name} {verdict}' + ('' if broken == expected else ' (!)'))
+        if broken != expected:
+            surprises.append(consumer.name)
+    if surprises:
+        raise click.ClickException(f'not as expected: {", ".join(surprises)}')
