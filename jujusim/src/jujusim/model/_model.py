@@ -70,6 +70,9 @@ OPS_LEADER_CACHE = 30.0
 # controllers/statefulset/#deployment-and-scaling-guarantees), so a rollout takes time.
 POD_STARTUP = 10.0
 SETTLE_RETRIES = 4  # retries of a failing hook settle() waits for (5+10+20+40 s)
+# terminationGracePeriodSeconds of a charm's pod: SIGTERM, then SIGKILL 30 s later
+# (caas/kubernetes/provider/application/application.go; RESEARCH.md "Pod restarts").
+GRACE_PERIOD = 30.0
 
 
 class ModelError(Exception):
@@ -148,7 +151,8 @@ class Model:
         self._kill_plans: dict[str, _KillPlan] = {}
         self._stall_plans: dict[str, tuple[int, float]] = {}
         self._stalled_until: dict[str, float] = {}
-        self._terminating: set[str] = set()  # units whose pods are being deleted gracefully
+        # Units whose pods are being deleted gracefully, and when the grace period ends.
+        self._terminating: dict[str, float] = {}
         self._controller_idle_at: int | None = None
         self._controller_ready_at = 0.0  # the last pod created is Ready then
         self._pods_created = 0
@@ -449,7 +453,7 @@ class Model:
         """
         target = self._unit(unit)
         if graceful and target.alive:
-            self._terminating.add(unit)
+            self._terminating[unit] = self.clock.now + GRACE_PERIOD
             self._log(f'delete pod {target.pod} (graceful)')
             return
         self._log(f'delete pod {target.pod} (now)')
@@ -837,7 +841,7 @@ class Model:
 
     def _start_stop(self, unit: Unit) -> None:
         # The stop hook of a pod being deleted; its outcome does not matter: the pod goes.
-        self._terminating.discard(unit.name)
+        self._terminating.pop(unit.name, None)
         state, seen = self._juju_state(unit, HookSpec(kind='stop'))
         hook_id = self.pool.start_hook(unit.name, HookSpec(kind='stop'), state)
         self._running[unit.name] = _Running(
@@ -896,7 +900,7 @@ class Model:
             self._await_gone(unit.name)
 
     def _remove_pod(self, unit: Unit) -> None:
-        self._terminating.discard(unit.name)
+        self._terminating.pop(unit.name, None)
         self.kube.delete('Pod', self.name, unit.pod, caller='kubelet')
         self._process_pod_events()
 
@@ -1095,6 +1099,7 @@ class Model:
 
     def _pod_started(self, app: Application, unit: Unit, uid: str) -> None:
         self._pods_created += 1
+        self._stalled_until.pop(unit.name, None)  # a new pod runs a new agent
         unit.pod_uid = uid
         unit.incarnation += 1
         env = {
@@ -1156,6 +1161,7 @@ class Model:
         times.extend(t for t in self._stalled_until.values() if t > now)
         if self._controller_idle_at != self.kube.resource_version:
             times.append(self._controller_ready_at)
+        times.extend(self._terminating.values())
         future = [t for t in times if t > now]
         return min(future) if future else None
 
@@ -1164,6 +1170,13 @@ class Model:
 
     def _fire_timers(self) -> None:
         now = self.clock.now
+        for name, deadline in sorted(self._terminating.items()):
+            if deadline <= now:
+                # The grace period is over: the kubelet kills what is left of the pod.
+                self._log(f'grace period over for {name}: SIGKILL')
+                unit = self._unit(name)
+                self._kill(unit)
+                self._remove_pod(unit)
         for unit, until in list(self._stalled_until.items()):
             if until <= now:
                 del self._stalled_until[unit]
