@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import pathlib
 import sys
 
 
 def main(argv: list[str]) -> None:
-    """Import each benchmark module and call its ``main()``."""
+    """Import each benchmark module named (all by default) and call its ``main()``."""
     here = pathlib.Path(__file__).parent
-    names = argv or sorted(p.stem for p in here.glob('bench_*.py'))
+    available = sorted(p.stem for p in here.glob('bench_*.py'))
+    parser = argparse.ArgumentParser(
+        prog='python -m benchmarks',
+        description='Print benchmark figures (no pass/fail on timings).',
+    )
+    parser.add_argument('names', nargs='*', metavar='MODULE', help=', '.join(available))
+    names: list[str] = parser.parse_args(argv).names or available
+    unknown = [name for name in names if name not in available]
+    if unknown:
+        # A usage error naming the choices, not an import traceback.
+        parser.error(
+            f'no benchmark module {", ".join(unknown)}; choose from {", ".join(available)}'
+        )
     for name in names:
         module = importlib.import_module(f'benchmarks.{name}')
         print(f'== {name}')

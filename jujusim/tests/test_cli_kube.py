@@ -48,6 +48,18 @@ def test_serve_needs_a_kubeconfig_path():
     assert "Missing option '--kubeconfig'" in result.output
 
 
+def test_serve_with_an_unwritable_kubeconfig_is_a_clear_error(tmp_path: pathlib.Path):
+    blocker = tmp_path / 'file'
+    blocker.write_text('')
+    result = CliRunner().invoke(
+        main,
+        ['kube', 'serve', '--kubeconfig', str(blocker / 'kc')],  # parent is a file
+    )
+    assert result.exit_code == 1
+    assert result.output.startswith(f'Error: cannot write the kubeconfig {blocker / "kc"}: ')
+    assert 'Traceback' not in result.output
+
+
 def test_serve_on_a_busy_port_is_a_clear_error(tmp_path: pathlib.Path):
     with socket.socket() as busy:
         busy.bind(('127.0.0.1', 0))

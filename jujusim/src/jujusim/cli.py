@@ -63,7 +63,13 @@ def serve(port: int, kubeconfig_path: pathlib.Path, namespace: str) -> None:
     except OSError as e:
         raise click.ClickException(f'cannot listen on 127.0.0.1:{port}: {e.strerror}') from e
     try:
-        path = server.write_kubeconfig(kubeconfig_path, token=token, namespace=namespace)
+        try:
+            path = server.write_kubeconfig(kubeconfig_path, token=token, namespace=namespace)
+        except OSError as e:
+            # An unwritable path is the user's to fix: say so, without a traceback.
+            raise click.ClickException(
+                f'cannot write the kubeconfig {kubeconfig_path}: {e.strerror}'
+            ) from e
         click.echo(f'Fake Kubernetes API on {server.url} (namespace {namespace!r}).')
         click.echo(f'Kubeconfig: {path}')
         click.echo('Try:')
