@@ -6,3 +6,4 @@ ROOT = pathlib.Path(__file__).parents[3]
 MESH_CONSUMER = ROOT / 'charms' / 'mesh-consumer'
 BEACON_STUB = ROOT / 'charms' / 'beacon-stub'
 ADR_ORIGINAL = ROOT / 'tests' / 'charms' / 'adr-original'
+RECORDER = ROOT / 'jujusim' / 'tests' / 'charms' / 'recorder'

@@ -1006,7 +1006,8 @@ class Model:
         unit.failure = None
         unit.hooks_run += 1
         self._commit(unit, running, result.state)
-        self._log(f'{unit.name} {spec.describe()} done ({result.elapsed * 1000:.1f} ms)')
+        # No wall-clock figures in the trace: a seed must replay it byte for byte.
+        self._log(f'{unit.name} {spec.describe()} done')
 
     def _commit(self, unit: Unit, running: _Running, state: ops.testing.State) -> None:
         """A successful hook's writes land, all at once (RESEARCH.md "Relation data")."""

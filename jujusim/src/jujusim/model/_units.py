@@ -61,7 +61,9 @@ class Unit:
     incarnation: int = 0  # how many pods this unit has had
     installed: bool = False
     upgrade_pending: bool = False
-    settings_pending: bool = False  # leader-settings-changed after a non-leader restart
+    # leader-settings-changed due on a non-leader: at startup, after a restart, when
+    # leadership moves away from it.
+    settings_pending: bool = True
     started: bool = False
     pebble_pending: list[str] = dataclasses.field(default_factory=list[str])
     leader_notified: bool = False
@@ -135,9 +137,18 @@ def next_hook(
     leader = app.lease.held_by(unit.name, now)
     if leader and not unit.leader_notified:
         return HookSpec(kind='leader_elected')
+    settings_due = unit.settings_pending and not leader
+    # The uniter's leadership resolver runs before config-changed (juju/juju
+    # worker/uniter/resolver.go, worker/uniter/leadership/resolver.go), so a non-leader's
+    # startup leader-settings-changed comes right after install and relation-created
+    # (https://discourse.charmhub.io/t/6471). Only the pod restart sequence is documented
+    # with it after config-changed (https://discourse.charmhub.io/t/event-upgrade-charm/6485).
+    restarting = unit.incarnation > 1 and not unit.started
+    if settings_due and not restarting:
+        return HookSpec(kind='leader_settings_changed')
     if unit.seen_config < app.config_version:
         return HookSpec(kind='config_changed')
-    if unit.settings_pending and not leader:
+    if settings_due:
         return HookSpec(kind='leader_settings_changed')
     if not unit.started:
         return HookSpec(kind='start')

@@ -1,0 +1,586 @@
+"""Fidelity: each modelled Juju behaviour, seen from inside real charm code.
+
+The ``recorder`` test charm appends what it sees in every event (kind, dispatch, is-leader,
+StoredState, relation data, API answers) to a JSON-lines file, failed hooks included, so
+these tests assert on what a charm would see under Juju, not on the model's bookkeeping.
+Each test's docstring names the source of the behaviour (../shared/RESEARCH.md section 1).
+"""
+
+import dataclasses
+import json
+import pathlib
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from model_helpers import RECORDER
+
+from jujusim.model import Model
+
+Record = dict[str, Any]
+_TRACE = re.compile(r'^\s*(?P<time>\d+\.\d)  (?P<text>.*)$')
+
+
+@dataclasses.dataclass
+class Log:
+    """The recorder's JSON-lines file."""
+
+    path: pathlib.Path
+
+    def records(self, unit: str | None = None) -> list[Record]:
+        """Every record, in the order written, optionally of one unit only."""
+        if not self.path.exists():
+            return []
+        out = [json.loads(line) for line in self.path.read_text().splitlines()]
+        return [r for r in out if unit is None or r['unit'] == unit]
+
+    def hooks(self, unit: str, *, pid: int | None = None) -> list[Record]:
+        """The records of the hooks Juju dispatched (not re-emitted deferred events)."""
+        return [
+            r for r in self.records(unit) if _dispatched(r) and (pid is None or r['pid'] == pid)
+        ]
+
+    def kinds(self, unit: str, *, pid: int | None = None) -> list[str]:
+        """The kinds of the hooks dispatched to ``unit``, in order."""
+        return [r['kind'] for r in self.hooks(unit, pid=pid)]
+
+    def pids(self, unit: str) -> list[int]:
+        """The unit's processes (one per pod), in order of first record."""
+        return list(dict.fromkeys(r['pid'] for r in self.records(unit)))
+
+
+def _dispatched(record: Record) -> bool:
+    # A deferred event re-emitted by ops runs under another hook's dispatch path.
+    return str(record['dispatch']).replace('-', '_').endswith(record['kind'])
+
+
+def trace_lines(model: Model) -> list[tuple[float, str]]:
+    """The model's trace as (virtual time, text)."""
+    out: list[tuple[float, str]] = []
+    for line in model.trace:
+        match = _TRACE.match(line)
+        assert match is not None, line
+        out.append((float(match['time']), match['text']))
+    return out
+
+
+def hook_overlaps(lines: list[tuple[float, str]]) -> tuple[list[str], int]:
+    """Units that started a hook while one was running, and the most units running at once.
+
+    A hook starts at ``U runs ...`` and ends at ``U <hook> done``, ``FAILED``, or the
+    unit's process being killed.
+    """
+    running: set[str] = set()
+    overlapping: list[str] = []
+    most = 0
+    for _, text in lines:
+        unit, _, rest = text.partition(' ')
+        if rest.startswith('runs '):
+            if unit in running:
+                overlapping.append(unit)
+            running.add(unit)
+            most = max(most, len(running))
+        elif re.search(r' (done|FAILED)\b', rest) or 'SIGKILL' in text:
+            victim = text.rsplit(' ', 1)[1] if text.startswith('pod ') else unit
+            running.discard(victim)
+    return overlapping, most
+
+
+def runs(model: Model, unit: str, kind: str) -> list[float]:
+    """The virtual times at which ``unit`` started a ``kind`` hook."""
+    prefix = f'{unit} runs {kind}('
+    return [t for t, text in trace_lines(model) if text.startswith(prefix)]
+
+
+def deploy_recorder(
+    model: Model,
+    log: Log,
+    *,
+    app: str = 'rec',
+    units: int = 3,
+    trust: bool = False,
+    config: Mapping[str, str] | None = None,
+) -> None:
+    """Deploy the recorder charm logging to ``log``, with extra config."""
+    full = {'log': str(log.path), **(config or {})}
+    model.deploy(RECORDER, app=app, units=units, config=full, trust=trust)
+
+
+def drain(model: Model) -> None:
+    """Make every decision possible now, without moving the clock."""
+    while model.step():
+        pass
+
+
+# -- ordering ----------------------------------------------------------------------------
+
+
+def test_hook_overlap_check_catches_two_hooks_on_one_unit():
+    # The per-unit check below is not vacuous: an overlapping trace is caught.
+    lines = [(0.0, 'a/0 runs install()'), (0.0, 'a/0 runs start()'), (0.0, 'a/0 start() done')]
+    assert hook_overlaps(lines)[0] == ['a/0']
+    fine = [(0.0, 'a/0 runs install()'), (0.0, 'a/0 install() done')]
+    assert hook_overlaps(fine) == ([], 1)
+
+
+def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
+    """Deploy: install, relation-created, leader-elected (leader) or leader-settings-changed
+    (non-leaders), config-changed, start, pebble-ready; one hook at a time per unit, no
+    order across units.
+
+    Sources: https://discourse.charmhub.io/t/4455 (lifecycle), t/6471 (non-leaders' startup
+    leader-settings-changed), juju/juju ``worker/uniter/resolver.go`` (the leadership
+    resolver runs before config-changed; one operation at a time per uniter),
+    https://documentation.ubuntu.com/juju/latest/reference/hook (no cross-unit order).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=3) as model:
+        deploy_recorder(model, log)
+        model.settle()
+        leader = model.leader('rec')
+        assert leader is not None
+        for unit in ('rec/0', 'rec/1', 'rec/2'):
+            head = log.kinds(unit)[:6]
+            if unit == leader:
+                assert head == [
+                    'install',
+                    'relation_created',
+                    'leader_elected',
+                    'config_changed',
+                    'start',
+                    'pebble_ready',
+                ]
+            else:
+                assert head == [
+                    'install',
+                    'relation_created',
+                    'leader_settings_changed',
+                    'config_changed',
+                    'start',
+                    'pebble_ready',
+                ]
+            assert 'leader_elected' not in log.kinds(unit)[6:]
+        overlapping, most = hook_overlaps(trace_lines(model))
+        assert overlapping == []
+        assert most > 1  # units did run hooks at the same time
+
+
+# -- pod restarts ------------------------------------------------------------------------
+
+
+def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathlib.Path):
+    """A recreated pod runs upgrade-charm, config-changed, leader-settings-changed (non-leader
+    only), start, pebble-ready; no install, no leader-elected, no relation hooks. StoredState
+    and deferred events are lost; relation data and the leader's lease are kept.
+
+    Sources: https://discourse.charmhub.io/t/event-upgrade-charm/6485 (the Kubernetes
+    sequence); juju/juju ``caas/kubernetes/provider/application/application.go``
+    (``charm-data`` is an emptyDir); https://documentation.ubuntu.com/ops/latest/howto/
+    manage-stored-state.html and ``ops/storage.py`` (StoredState and deferred events live in
+    the unit's state file); RESEARCH.md "Pod restarts" (leader back within its lease).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=4) as model:
+        deploy_recorder(
+            model, log, app='writer', units=2, config={'value': 'w', 'defer-on': 'start'}
+        )
+        model.settle()
+        leader = model.leader('writer')
+        assert leader is not None
+        follower = next(u for u in ('writer/0', 'writer/1') if u != leader)
+        for unit in (leader, follower):
+            # Before the restart the deferred start is re-emitted ahead of later hooks.
+            assert any(r['kind'] == 'start' and not _dispatched(r) for r in log.records(unit))
+
+        mark = len(model.trace)
+        for unit in (follower, leader):
+            model.delete_pod(unit, graceful=False)
+            model.settle()
+
+        assert model.leader('writer') == leader  # back within its lease: still leader
+        for unit in (leader, follower):
+            old, new = log.pids(unit)
+            assert new != old
+            expected = ['upgrade_charm', 'config_changed', 'start', 'pebble_ready']
+            if unit == follower:
+                expected.insert(2, 'leader_settings_changed')
+            assert log.kinds(unit, pid=new) == expected
+            first = log.records(unit)[[r['pid'] for r in log.records(unit)].index(new)]
+            # The first thing the new pod ran is upgrade-charm itself: no deferred start
+            # carried over, and an empty StoredState.
+            assert (first['kind'], first['dispatch'], first['stored']) == (
+                'upgrade_charm',
+                'upgrade-charm',
+                [],
+            )
+            assert first['leader'] is (unit == leader)
+            # Juju-side: the unit's own relation data written before the restart is there.
+            [bags] = first['seen'].values()  # the peer relation
+            assert bags[unit] == {'value': 'w'}
+        # Relation data did not change: the restarts ran no relation hook anywhere.
+        assert not any(' runs relation_' in line for line in model.trace[mark:])
+
+
+# -- leadership --------------------------------------------------------------------------
+
+
+def test_lease_lasts_60_s_and_is_renewed_with_30_s_left(tmp_path: pathlib.Path):
+    """The lease is 60 s, renewed when 30 s are left; a live leader keeps it indefinitely.
+
+    Sources: juju/juju ``worker/leadership/tracker.go`` (2 x 30 s ``LeadershipGuarantee``,
+    renewal at half-time); https://juju.is/docs/juju/leader.
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=5) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        leader = model.leader('rec')
+        lease = model.apps['rec'].lease
+        assert lease.expiry == pytest.approx(model.clock.now + 60)
+        model.advance(29)
+        assert lease.expiry == pytest.approx(60)  # more than 30 s left: not renewed yet
+        model.advance(2)
+        assert lease.expiry == pytest.approx(90)  # renewed at t=30
+        model.advance(1000)
+        assert model.leader('rec') == leader
+        assert all('leader_elected' not in log.kinds(u)[6:] for u in ('rec/0', 'rec/1'))
+
+
+def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.Path):
+    """A leader stalled past its lease loses it; another unit gets leader-elected; the
+    stalled hook's next is-leader (ops re-asks after 30 s) answers False.
+
+    Sources: https://juju.is/docs/sdk/leader-elected-event (stale leader);
+    ``worker/leadership/tracker.go`` (60 s lease); ``ops/model.py``
+    ``_ModelBackend.is_leader`` (cached 30 s, then re-asked).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=6) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        old = model.leader('rec')
+        assert old is not None
+        model.config('rec', **{'probe-on': 'config_changed'})
+        started = False
+        while not (started and model.trace[-1].endswith(f'{old} is-leader -> True')):
+            assert model.step()
+            started = started or f'{old} runs config_changed' in model.trace[-1]
+        model.stall(old, 120)
+        model.settle()
+
+        new = model.leader('rec')
+        assert new not in (None, old)
+        assert 'leader_elected' in log.kinds(new)
+        [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
+        assert (stale['leader'], stale['leader_after']) == (True, False)
+        # The deposed leader is told: leader-settings-changed (3.x, RESEARCH.md "Leadership").
+        assert log.kinds(old)[-1] == 'leader_settings_changed'
+
+
+def test_leader_elected_waits_until_the_unit_is_out_of_error(tmp_path: pathlib.Path):
+    """A unit in error may win the lease but runs leader-elected only once it recovers.
+
+    Source: juju/juju ``worker/uniter/leadership/resolver.go`` (leadership is accepted
+    only when the uniter is not in a hook error); RESEARCH.md "Leadership".
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=7) as model:
+        deploy_recorder(model, log, units=2, config={'fail-on': 'leader_settings_changed'})
+        model.settle()
+        old = model.leader('rec')
+        other = next(u for u in ('rec/0', 'rec/1') if u != old)
+        unit = model.apps['rec'].units[other]
+        assert unit.in_error
+        model.stall(old or '', 300)
+        model.advance(100)
+        assert model.leader('rec') == other
+        assert unit.in_error
+        assert 'leader_elected' not in log.kinds(other)
+        model.config('rec', **{'fail-on': ''})
+        model.advance(400)
+        assert not unit.in_error
+        assert runs(model, other, 'leader_elected')
+        last_failure = max(
+            t
+            for t, text in trace_lines(model)
+            if text.startswith(f'{other} ') and 'FAILED' in text
+        )
+        assert min(runs(model, other, 'leader_elected')) > last_failure
+
+
+# -- relation data -----------------------------------------------------------------------
+
+
+def test_relation_changes_coalesce_reads_are_live_and_removal_departs_then_breaks(
+    tmp_path: pathlib.Path,
+):
+    """Two commits of one databag reach a stalled unit as ONE relation-changed; a hook that
+    starts after a commit reads it even before its relation-changed; removing the relation
+    runs departed per remote unit, then broken once.
+
+    Sources: juju/juju ``worker/uniter/remotestate/snapshot.go`` and
+    ``worker/uniter/relation/state.go`` (per-databag versions);
+    https://discourse.charmhub.io/t/event-relation-name-relation-changed/6475;
+    https://discourse.charmhub.io/t/6474 (departed, then broken).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=8) as model:
+        deploy_recorder(model, log, app='writer', units=2, config={'value': 'v0'})
+        deploy_recorder(model, log, app='reader', units=1)
+        relation = model.integrate('writer:source', 'reader:feed')
+        model.settle()
+        before = len(log.records('reader/0'))
+
+        model.stall('reader/0', 10)
+        model.config('writer', value='v1')
+        drain(model)
+        model.config('writer', value='v2')
+        drain(model)
+        assert model.relations[relation].bag('writer/0').version >= 3  # '', v0, v1, v2
+        model.config('reader', value='x')
+        model.settle()
+
+        after = log.records('reader/0')[before:]
+        assert [r['kind'] for r in after] == [
+            'config_changed',
+            'relation_changed',
+            'relation_changed',
+        ]
+        # config-changed started after the commits: it reads v2 already (live reads).
+        assert after[0]['seen'][str(relation)]['writer/0'] == {'value': 'v2'}
+        # One relation-changed per writer unit, each seeing v2; v1 was never seen.
+        assert sorted(r['remote_unit'] for r in after[1:]) == ['writer/0', 'writer/1']
+        assert all(r['seen'][str(relation)]['writer/0'] == {'value': 'v2'} for r in after[1:])
+        assert not any('v1' in json.dumps(r['seen']) for r in log.records('reader/0'))
+
+        model.remove_relation(relation)
+        model.settle()
+        tail = [r for r in log.hooks('reader/0') if r.get('relation') == relation][-3:]
+        assert [(r['kind'], r.get('departing')) for r in tail] == [
+            ('relation_departed', 'writer/0'),
+            ('relation_departed', 'writer/1'),
+            ('relation_broken', None),
+        ]
+        for unit in ('writer/0', 'writer/1'):
+            tail = [r for r in log.hooks(unit) if r.get('relation') == relation][-2:]
+            assert [r['kind'] for r in tail] == ['relation_departed', 'relation_broken']
+        assert relation not in model.relations
+
+
+def test_failed_hook_writes_vanish_retries_back_off_and_recover(tmp_path: pathlib.Path):
+    """A failing hook puts the unit in error and its relation writes are discarded; it is
+    retried after 5 s, 10 s, 20 s, 40 s ... and succeeds once the cause goes.
+
+    Sources: juju/juju ``apiserver/hookretrystrategy`` (5 s doubling, 5 min cap);
+    ``automatically-retry-hooks`` (https://documentation.ubuntu.com/juju/3.6/reference/
+    configuration/list-of-model-configuration-keys); ``worker/uniter/runner/context/
+    context.go`` (relation data committed only on success).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=9) as model:
+        deploy_recorder(model, log, units=2, config={'value': 'good'})
+        model.settle()
+        [peers] = [r.id for r in model.relations.values() if r.interface == 'recorder-peers']
+        start = model.clock.now
+
+        model.config('rec', value='bad', **{'fail-on': 'config_changed'})
+        model.advance(100)
+        for unit in ('rec/0', 'rec/1'):
+            assert model.apps['rec'].units[unit].in_error
+            failed = [
+                t for t, text in trace_lines(model) if f'{unit} config_changed() FAILED' in text
+            ]
+            assert [t - start for t in failed] == [0, 5, 15, 35, 75]  # gaps 5, 10, 20, 40
+            # Each attempt wrote 'bad', then raised: none of it reached Juju.
+            assert len([r for r in log.records(unit) if r['kind'] == 'config_changed']) >= 6
+            assert model.relations[peers].bag(unit).data == {'value': 'good'}
+        assert 'bad' not in json.dumps([r['seen'] for r in log.records()])
+
+        model.config('rec', value='fixed', **{'fail-on': ''})
+        model.advance(200)
+        for unit, other in (('rec/0', 'rec/1'), ('rec/1', 'rec/0')):
+            assert not model.apps['rec'].units[unit].in_error
+            assert model.relations[peers].bag(unit).data == {'value': 'fixed'}
+            assert log.records(unit)[-1]['seen'][str(peers)][other] == {'value': 'fixed'}
+
+
+# -- timers ------------------------------------------------------------------------------
+
+
+def test_update_status_on_its_interval(tmp_path: pathlib.Path):
+    """update-status runs every 5 minutes on each started unit, with ``Model.advance``.
+
+    Source: ``update-status-hook-interval`` default 5m (https://documentation.ubuntu.com/
+    juju/3.6/reference/configuration/list-of-model-configuration-keys).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=10) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        model.advance(299)
+        assert all('update_status' not in log.kinds(u) for u in ('rec/0', 'rec/1'))
+        model.advance(601)  # to t=900
+        for unit in ('rec/0', 'rec/1'):
+            assert runs(model, unit, 'update_status') == [300.0, 600.0, 900.0]
+            assert log.kinds(unit).count('update_status') == 3
+
+
+# -- Kubernetes objects ------------------------------------------------------------------
+
+
+def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: pathlib.Path):
+    """A pod-template change rolls every pod, highest ordinal first, one at a time, killing
+    the hook in each replaced pod.
+
+    Sources: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/
+    ("Rolling Updates"); RESEARCH.md "StatefulSet rewrites".
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=11) as model:
+        deploy_recorder(model, log, trust=True)
+        model.settle()
+        leader = model.leader('rec')
+        begin = len(model.trace)
+        model.config('rec', **{'probe-on': 'config_changed'})
+        # Stall each unit's config-changed at its first is-leader: its hook is in flight.
+        stalled: set[str] = set()
+        seen = len(model.trace)
+        while len(stalled) < 3:
+            assert model.step()
+            for line in model.trace[seen:]:
+                match = re.search(r'(rec/\d) is-leader', line)
+                if match and match[1] not in stalled:
+                    model.stall(match[1], 30)
+                    stalled.add(match[1])
+            seen = len(model.trace)
+        mark = len(model.trace)
+        model.write_labels('StatefulSet.template', 'rec', {'team': 'a'})
+        model.settle()
+
+        killed = [
+            text for _, text in trace_lines(model)[mark:] if re.match(r'pod rec-\d deleted', text)
+        ]
+        assert killed == [f'pod rec-{n} deleted: SIGKILL rec/{n}' for n in (2, 1, 0)]
+        lines = [text for _, text in trace_lines(model)[begin:]]
+        for n in (0, 1, 2):
+            unit = f'rec/{n}'
+            # Its config-changed was in flight when its pod went: it never finished.
+            started = lines.index(
+                f'{unit} runs config_changed()' + (' (leader)' * (unit == leader))
+            )
+            killed = lines.index(f'pod rec-{n} deleted: SIGKILL {unit}')
+            assert started < killed
+            assert not any(line.startswith(f'{unit} config_changed()') for line in lines[:killed])
+            # The new pod ran the restart sequence.
+            assert log.kinds(unit, pid=log.pids(unit)[-1])[0] == 'upgrade_charm'
+        pods = model.kube.objects('Pod', model.name)
+        assert all(p['metadata']['labels'].get('team') == 'a' for p in pods)
+        assert model.check('rec') == []
+
+
+def test_juju_labels_rewrite_and_trust(tmp_path: pathlib.Path):
+    """Juju's labels on its objects; re-ensuring the StatefulSet resets Juju's keys and keeps
+    foreign ones; an untrusted app gets 403 on its StatefulSet, pods are allowed.
+
+    Sources: juju/juju ``caas/kubernetes/provider/application/application.go`` (labels),
+    ``caas/kubernetes/provider/resources/statefulset.go`` (Ensure as a strategic-merge
+    patch), ``caas/kubernetes/provider/application/trust.go`` and
+    canonical/vault-k8s-operator #917 (the 403 and its message).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(name='fid', seed=12) as model:
+        deploy_recorder(model, log, units=2, config={'probe-on': 'start'})
+        model.settle()
+        sts = model.kube.get('StatefulSet', 'fid', 'rec')
+        assert sts is not None
+        assert sts['metadata']['labels'] == {
+            'app.kubernetes.io/name': 'rec',
+            'app.kubernetes.io/managed-by': 'juju',
+        }
+        assert sts['spec']['template']['metadata']['labels'] == {'app.kubernetes.io/name': 'rec'}
+        service = model.kube.get('Service', 'fid', 'rec')
+        assert service is not None
+        assert service['metadata']['labels']['app.kubernetes.io/managed-by'] == 'juju'
+        for pod in model.kube.objects('Pod', 'fid'):
+            labels = pod['metadata']['labels']
+            assert labels['app.kubernetes.io/name'] == 'rec'
+            assert labels['statefulset.kubernetes.io/pod-name'] == pod['metadata']['name']
+            assert 'controller-revision-hash' in labels
+
+        for unit in ('rec/0', 'rec/1'):
+            [probe] = [r['probe'] for r in log.hooks(unit) if r['kind'] == 'start']
+            assert probe['pod'] == {'code': 200}
+            assert probe['statefulset'] == {
+                'code': 403,
+                'message': 'statefulsets.apps "rec" is forbidden: User '
+                '"system:serviceaccount:fid:rec" cannot get resource "statefulsets" in API '
+                'group "apps" in the namespace "fid"',
+            }
+
+        model.write_labels('StatefulSet', 'rec', {'app.kubernetes.io/managed-by': 'me', 'o': 'x'})
+        model.write_labels('StatefulSet.template', 'rec', {'team': 'a'})
+        model.trust('rec')  # Juju re-ensures the StatefulSet on a trust change
+        model.settle()
+        sts = model.kube.get('StatefulSet', 'fid', 'rec')
+        assert sts is not None
+        assert sts['metadata']['labels'] == {
+            'app.kubernetes.io/name': 'rec',
+            'app.kubernetes.io/managed-by': 'juju',
+            'o': 'x',
+        }
+        assert sts['spec']['template']['metadata']['labels'] == {
+            'app.kubernetes.io/name': 'rec',
+            'team': 'a',
+        }
+        # Trusted now: the rolled pods' start probes read the StatefulSet.
+        for unit in ('rec/0', 'rec/1'):
+            probe = [r['probe'] for r in log.hooks(unit) if r['kind'] == 'start'][-1]
+            assert probe['statefulset'] == {'code': 200}
+
+
+# -- determinism -------------------------------------------------------------------------
+
+
+def seeded_run(seed: int) -> tuple[list[str], dict[str, dict[str, str]]]:
+    """A schedule with interleaving units, foreign labels, a pod kill and a stall."""
+    with Model(seed=seed) as model:
+        model.deploy(RECORDER, app='writer', units=2, config={'value': 'a'})
+        model.deploy(RECORDER, app='reader', units=1, config={'probe-on': 'relation_changed'})
+        model.integrate('writer:source', 'reader:feed')
+        model.settle()
+        model.write_labels('Pod', 'writer-1', {'team': 'x'})
+        model.write_labels('Service', 'reader', {'tier': 'web'})
+        model.config('writer', value='b')
+        model.delete_pod('reader/0', graceful=False)
+        model.stall('writer/0', 90)
+        model.config('writer', value='c')
+        model.settle()
+        labels = {
+            f'{obj["kind"]}/{obj["metadata"]["name"]}': obj['metadata'].get('labels', {})
+            for kind in ('StatefulSet', 'Service', 'Pod')
+            for obj in model.kube.objects(kind, model.name)
+        }
+        return list(model.trace), labels
+
+
+def hook_starts(trace: list[str]) -> list[str]:
+    """The order in which hooks started, without times."""
+    return [line.split('  ', 1)[1] for line in trace if ' runs ' in line]
+
+
+def test_a_seed_replays_exactly_and_seeds_differ():
+    """Same seed, same run: identical trace and final labels; another seed interleaves
+    differently. Source: issue 6 ("the same seed gives the same run, byte for byte").
+    """
+    trace_a, labels_a = seeded_run(21)
+    trace_b, labels_b = seeded_run(21)
+    trace_c, labels_c = seeded_run(22)
+    assert trace_a == trace_b
+    assert labels_a == labels_b
+    assert any('SIGKILL' in line for line in trace_a)
+    assert any('stall writer/0' in line for line in trace_a)
+    # Another seed: the same hooks run, in another interleaving, to the same end state.
+    assert trace_c != trace_a
+    assert hook_starts(trace_c) != hook_starts(trace_a)
+    assert labels_c == labels_a
