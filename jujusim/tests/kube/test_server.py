@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import json
+import pathlib
 import socket
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import lightkube.config.kubeconfig
 import pytest
 
 from jujusim import kube
@@ -406,3 +408,17 @@ def test_stop_closes_idle_connections_and_the_port(connect: Connect, recorder: R
 def test_start_twice_is_refused(server: KubeServer):
     with pytest.raises(RuntimeError, match='already started'):
         server.start()
+
+
+@pytest.mark.parametrize('tls', [False, True])
+def test_kubeconfig_skips_tls_verification_only_for_plain_http(
+    recorder: Recorder, tmp_path: pathlib.Path, tls: bool
+):
+    # A plain-HTTP kubeconfig without the flag makes lightkube load the system CA bundle
+    # into an SSL context for every client it builds; with TLS the flag would be a hole.
+    with KubeServer(recorder.handle, tls=tls) as server:
+        path = server.write_kubeconfig(tmp_path / 'kc', token='t', namespace='ns')
+    config = lightkube.config.kubeconfig.KubeConfig.from_file(path).get()
+    assert config is not None
+    assert config.cluster.insecure is not tls
+    assert (config.cluster.certificate_auth_data is not None) is tls

@@ -100,7 +100,12 @@ class KubeServer:
         namespace: str,
         user: str = 'admin',
     ) -> pathlib.Path:
-        """Write a kubeconfig for this server (its URL and, with TLS, its certificate)."""
+        """Write a kubeconfig for this server (its URL and, with TLS, its certificate).
+
+        Without TLS the cluster is marked ``insecure-skip-tls-verify``: nothing to verify
+        on plain HTTP, and lightkube then builds no CA-loaded SSL context per client
+        (the cost of a hook that makes a client, as the label library does every hook).
+        """
         return _kubeconfig.write_kubeconfig(
             path,
             server=self.url,
@@ -108,6 +113,7 @@ class KubeServer:
             namespace=namespace,
             user=user,
             certificate_authority=self.ca_pem,
+            insecure_skip_tls_verify=self._certificate is None,
         )
 
     def start(self) -> KubeServer:

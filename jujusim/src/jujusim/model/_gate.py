@@ -34,6 +34,9 @@ class HeldRequest:
     decided: threading.Event = dataclasses.field(default_factory=threading.Event)
     applied: threading.Event = dataclasses.field(default_factory=threading.Event)
     delivered: threading.Event = dataclasses.field(default_factory=threading.Event)
+    # The fake API's handler, run on the scheduler's thread by release() (see there).
+    apply_with: Callable[[ApiRequest], ApiResponse] | None = None
+    failure: BaseException | None = None  # what the handler raised, re-raised on the server
 
     @property
     def is_leader_query(self) -> bool:
@@ -51,7 +54,20 @@ class HeldRequest:
         return f'{self.request.method} {self.request.path}' + (f'?{query}' if query else '')
 
     def release(self, decision: Decision) -> None:
-        """Let the request's thread go on as ``decision`` says."""
+        """Let the request's thread go on as ``decision`` says.
+
+        ``apply`` and ``apply-lose`` apply the request here, on the caller's (the
+        scheduler's) thread, before the request's own thread wakes: the scheduler then
+        never waits for a thread switch to learn the outcome, and :attr:`applied` is
+        set on return. Whatever the handler raises is raised again on the request's
+        thread, so the server answers it as it would have.
+        """
+        if decision in ('apply', 'apply-lose') and self.apply_with is not None:
+            try:
+                self.response = self.apply_with(self.request)
+            except BaseException as e:
+                self.failure = e
+            self.applied.set()
         self.decision = decision
         self.decided.set()
 
@@ -74,22 +90,19 @@ class Gate:
         unit = self._units.get(request.bearer_token or '')
         if unit is None:
             return self._kube.handle(request)
-        held = HeldRequest(unit=unit, request=request)
+        held = HeldRequest(unit=unit, request=request, apply_with=self._kube.handle)
         self._arrived.put(held)
         self._wake()
         held.decided.wait()
         if held.decision == 'drop':
             raise ResponseLost  # never applied; its worker is being killed
-        if held.decision == 'answer' and held.response is not None:
-            held.applied.set()
-            return held.response
-        try:
-            held.response = self._kube.handle(request)
-        finally:
-            held.applied.set()
+        held.applied.set()  # already set when release() applied it
         if held.decision == 'apply-lose':
             held.delivered.wait()  # the scheduler kills the worker first
             raise ResponseLost
+        if held.failure is not None:
+            raise held.failure
+        assert held.response is not None  # noqa: S101 - release() applied or answered it
         return held.response
 
     def arrived(self) -> list[HeldRequest]:

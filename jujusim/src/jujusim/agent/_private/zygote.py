@@ -39,11 +39,16 @@ from typing import Any, ClassVar
 import httpx2
 import lightkube
 import lightkube.config.kubeconfig
+import lightkube.core.decoders
 import lightkube.core.exceptions
+import lightkube.models.meta_v1
+import lightkube.resources.apps_v1
 import lightkube.resources.core_v1
+import msgspec
 import ops
 import ops.testing
 
+from ... import kube
 from . import charm_source, hooks, wire, worker
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -114,6 +119,7 @@ def warm_up(juju_version: str) -> None:
     """
     run_warm_hooks(juju_version)
     _warm_lightkube()
+    warm_decoders()
 
 
 def run_warm_hooks(juju_version: str, *, count: int | None = None) -> None:
@@ -178,6 +184,26 @@ def _warm_lightkube() -> None:
     patch = {'data': {'a': 'b'}}
     client.patch(lightkube.resources.core_v1.ConfigMap, 'cm', patch)  # pyright: ignore[reportUnknownMemberType]
     client.close()
+
+
+def warm_decoders() -> None:
+    """Build lightkube's msgspec decoders for every kind the fake API serves, and lists.
+
+    msgspec builds a model's type information on its first decode and caches it on the
+    class; for a StatefulSet that is ~35 ms (and ~6 ms more for a Pod list), which every
+    fresh worker would otherwise pay on its first API call of each kind.
+    """
+    modules = {'v1': lightkube.resources.core_v1, 'apps/v1': lightkube.resources.apps_v1}
+    msgspec.json.Decoder(lightkube.models.meta_v1.Status)
+    for resource in kube.RESOURCES:
+        module = modules.get(resource.api_version)
+        model: Any = getattr(module, resource.kind, None) if module is not None else None
+        if model is None or not isinstance(model, type) or not issubclass(model, msgspec.Struct):
+            continue
+        msgspec.json.Decoder(model)
+        # lightkube makes each kind's list model once and caches it (core/decoders.py).
+        get_list_model: Any = getattr(lightkube.core.decoders, '_get_list_model')  # noqa: B009
+        msgspec.json.Decoder(get_list_model(model)[0])
 
 
 def _ignore_signal(signum: int, frame: types.FrameType | None) -> None:

@@ -1,0 +1,241 @@
+"""The simulated model: hooks/s against plain ops.testing, pod restarts, a seeded schedule.
+
+Run: ``uv run --group unit python -m benchmarks bench_model``. Prints medians and mins
+over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "Figures").
+
+1. Hooks per second: a 3-unit mesh-consumer and a beacon-stub, related and settled, then
+   ``ROUNDS`` label changes on the provider, each settled. Every hook the model starts
+   is recorded (unit, hook, Juju-side state, trust); the same hooks then run again in
+   this one process through plain ``ops.testing.Context`` (StoredState carried per unit,
+   ``is-leader`` from the State), the charm's lightkube clients talking to the same
+   fake API over an ungated loopback server. The API then already holds the final
+   labels, so the plain run may skip writes the model run made: the ratio errs
+   against the model.
+2. Pod restart: a settled 1-unit mesh-consumer; ``delete_pod(graceful=False)``, then
+   scheduler steps until the new pod's first hook (``upgrade-charm``) is done. Spares
+   are re-warmed between repeats, so each repeat is the steady state.
+3. Schedule: 3 mesh-consumer units and a beacon-stub, settled; then 50 seeded events,
+   each one call of the Model API (a new label set on the provider, a pod deleted
+   gracefully or killed, a SIGKILL at an API call, a leader stall, a foreign label
+   written as kubectl on a pod that exists), with ``STEPS_BETWEEN`` scheduler decisions
+   after each event; then ``settle()``. The wall time covers the events and the settle,
+   not deploying.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import random
+import statistics
+import tempfile
+import time
+
+import ops
+import ops.testing
+
+from jujusim import kube
+from jujusim.agent import CharmSource, HookSpec
+from jujusim.agent._private import hooks, worker
+from jujusim.model import Model
+
+CHARMS = pathlib.Path(__file__).parent.parent / 'charms'
+CONSUMER = CHARMS / 'mesh-consumer'
+PROVIDER = CHARMS / 'beacon-stub'
+ROUNDS = 4
+REPEATS = 3
+RESTARTS = 15
+EVENTS = 50
+STEPS_BETWEEN = 2
+SCHEDULE_SEEDS = (1, 2, 3)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Recorded:
+    unit: str
+    spec: HookSpec
+    state: ops.testing.State
+    trusted: bool
+
+
+def _deploy(model: Model, units: int) -> None:
+    model.deploy(CONSUMER, units=units, trust=True)
+    model.deploy(PROVIDER, units=1)
+    model.integrate('mesh-consumer', 'beacon-stub')
+    model.settle()
+
+
+def _hooks_done(trace: list[str]) -> int:
+    return sum(1 for line in trace if line.endswith(' ms)') and ' done (' in line)
+
+
+def _model_hooks(seed: int) -> tuple[float, int, list[_Recorded], kube.FakeKube, dict[str, str]]:
+    """Time the label-change rounds through the model; return what the plain run needs."""
+    model = Model(seed=seed)
+    recorded: list[_Recorded] = []
+    try:
+        _deploy(model, units=3)
+        start_hook = model.pool.start_hook
+
+        def recording(
+            unit: str, spec: HookSpec, juju_state: ops.testing.State, *, trusted: bool = False
+        ) -> int:
+            recorded.append(_Recorded(unit, spec, juju_state, trusted))
+            return start_hook(unit, spec, juju_state, trusted=trusted)
+
+        model.pool.start_hook = recording  # bench-only instrumentation of one instance
+        before = len(model.trace)
+        started = time.perf_counter()
+        for round_ in range(ROUNDS):
+            model.config('beacon-stub', labels=json.dumps({'bench': str(round_)}))
+            model.settle()
+        elapsed = time.perf_counter() - started
+        done = _hooks_done(model.trace[before:])
+        tokens = {u.name: u.token for u in model.units()}
+    finally:
+        model.close()
+    return elapsed, done, recorded, model.kube, tokens
+
+
+def _plain_hooks(recorded: list[_Recorded], fake: kube.FakeKube, tokens: dict[str, str]) -> float:
+    """Run the recorded hooks in this process through plain ops.testing; return the time."""
+    sources = {
+        'mesh-consumer': CharmSource.load(CONSUMER),
+        'beacon-stub': CharmSource.load(PROVIDER),
+    }
+    types = {app: source.load_charm_class() for app, source in sources.items()}
+    local: dict[str, frozenset[ops.testing.StoredState]] = {}
+    worker.quiet_http_loggers()  # as every worker does: no debug lines in juju-log
+    with (
+        tempfile.TemporaryDirectory(dir=_tmp_root()) as tmp,
+        kube.KubeServer(fake.handle) as server,
+    ):
+        configs = {
+            unit: server.write_kubeconfig(
+                pathlib.Path(tmp) / unit.replace('/', '-'), token=token, namespace='jujusim'
+            )
+            for unit, token in tokens.items()
+        }
+        saved_tmp, saved_kubeconfig = tempfile.tempdir, os.environ.get('KUBECONFIG')
+        tempfile.tempdir = tmp  # the workers' temp dirs are on tmpfs too
+        try:
+            started = time.perf_counter()
+            for hook in recorded:
+                app, _, number = hook.unit.rpartition('/')
+                os.environ['KUBECONFIG'] = str(configs[hook.unit])
+                ctx = ops.testing.Context(
+                    types[app],
+                    **sources[app].context_kwargs(),
+                    app_name=app,
+                    unit_id=int(number),
+                    juju_version='3.6.14',
+                    app_trusted=hook.trusted,
+                )
+                state = dataclasses.replace(
+                    hook.state, stored_states=local.get(hook.unit, frozenset())
+                )
+                try:
+                    out = ctx.run(hooks.to_event(ctx, hook.spec, state), state)
+                    local[hook.unit] = out.stored_states
+                except Exception:  # noqa: S110 - a failing hook still costs its time
+                    pass
+                finally:
+                    ctx.close()
+            return time.perf_counter() - started
+        finally:
+            tempfile.tempdir = saved_tmp
+            if saved_kubeconfig is None:
+                os.environ.pop('KUBECONFIG', None)
+            else:
+                os.environ['KUBECONFIG'] = saved_kubeconfig
+
+
+def _tmp_root() -> str:
+    shm = '/dev/shm'  # noqa: S108 - as the agent pool does for its workers
+    return shm if os.access(shm, os.W_OK | os.X_OK) else tempfile.gettempdir()
+
+
+def _restart_costs() -> list[float]:
+    samples: list[float] = []
+    with Model(seed=0) as model:
+        model.deploy(CONSUMER, units=1, trust=True)
+        model.settle()
+        for _ in range(RESTARTS):
+            model.pool.wait_for_spares()
+            before = len(model.trace)
+            started = time.perf_counter()
+            model.delete_pod('mesh-consumer/0', graceful=False)
+            while _hooks_done(model.trace[before:]) == 0:
+                if not model.step():
+                    raise RuntimeError('the restarted unit ran no hook')
+            samples.append(time.perf_counter() - started)
+            model.settle()
+    return samples
+
+
+def _schedule(seed: int) -> tuple[float, int]:
+    rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
+    units = [f'mesh-consumer/{n}' for n in range(3)]
+    with Model(seed=seed) as model:
+        _deploy(model, units=3)
+        before = len(model.trace)
+        started = time.perf_counter()
+        for event in range(EVENTS):
+            kind = rng.choice(('labels', 'labels', 'delete', 'kill', 'stall', 'foreign'))
+            unit = rng.choice(units)
+            if kind == 'labels':
+                labels = {f'k{rng.randrange(4)}': f'v{event}' for _ in range(rng.randrange(1, 3))}
+                model.config('beacon-stub', labels=json.dumps(labels))
+            elif kind == 'delete':
+                model.delete_pod(unit, graceful=rng.random() < 0.5)
+            elif kind == 'kill':
+                model.kill_at_call(unit, rng.randrange(1, 6), applied=rng.random() < 0.5)
+            elif kind == 'stall':
+                model.stall(model.leader('mesh-consumer') or unit, rng.choice((5.0, 40.0)))
+            elif model.kube.get('Pod', model.name, unit.replace('/', '-')) is not None:
+                model.write_labels('Pod', unit.replace('/', '-'), {'team': f't{event}'})
+            for _ in range(STEPS_BETWEEN):
+                model.step()
+        model.settle()
+        return time.perf_counter() - started, _hooks_done(model.trace[before:])
+
+
+def _line(name: str, samples: list[float], unit: str = 'ms', scale: float = 1e3) -> str:
+    return (
+        f'{name:<58} median {statistics.median(samples) * scale:8.1f} {unit}'
+        f'  min {min(samples) * scale:8.1f} {unit}  (n={len(samples)})'
+    )
+
+
+def main() -> None:
+    """Print the model's figures."""
+    model_rates: list[float] = []
+    plain_rates: list[float] = []
+    ratios: list[float] = []
+    counts: list[int] = []
+    for repeat in range(REPEATS):
+        elapsed, _, recorded, fake, tokens = _model_hooks(seed=repeat)
+        plain = _plain_hooks(recorded, fake, tokens)
+        model_rates.append(len(recorded) / elapsed)
+        plain_rates.append(len(recorded) / plain)
+        ratios.append((elapsed / len(recorded)) / (plain / len(recorded)))
+        counts.append(len(recorded))
+    print(f'hooks per repeat (label changes x {ROUNDS}, 3+1 units): {counts}')
+    print(_line('model: hooks/s', model_rates, unit='/s', scale=1.0))
+    print(_line('plain ops.testing, one process: hooks/s', plain_rates, unit='/s', scale=1.0))
+    print(_line('ratio model time / plain time (same hooks)', ratios, unit='x', scale=1.0))
+    print(_line('pod restart: delete_pod to first hook done', _restart_costs()))
+    walls: list[float] = []
+    hooks_run: list[int] = []
+    for seed in SCHEDULE_SEEDS:
+        wall, ran = _schedule(seed)
+        walls.append(wall)
+        hooks_run.append(ran)
+    print(f'schedule: hooks run per seed {dict(zip(SCHEDULE_SEEDS, hooks_run, strict=True))}')
+    print(_line(f'3-unit mesh-consumer schedule, {EVENTS} events, settled', walls))
+
+
+if __name__ == '__main__':
+    main()
