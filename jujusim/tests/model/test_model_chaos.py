@@ -104,7 +104,7 @@ def _stale_hook_resumed(trace: list[str], unit: str) -> bool:
     for line in trace:
         if f'SIGKILL {unit}' in line:
             return False
-        if f'{unit} relation_changed(' in line and (' done ' in line or 'FAILED' in line):
+        if f'{unit} relation_changed(' in line and (line.endswith(' done') or 'FAILED' in line):
             return True
     return False
 

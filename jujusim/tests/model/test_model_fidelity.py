@@ -237,11 +237,12 @@ def test_lease_lasts_60_s_and_is_renewed_with_30_s_left(tmp_path: pathlib.Path):
         model.settle()
         leader = model.leader('rec')
         lease = model.apps['rec'].lease
-        assert lease.expiry == pytest.approx(model.clock.now + 60)
-        model.advance(29)
-        assert lease.expiry == pytest.approx(60)  # more than 30 s left: not renewed yet
+        claimed = lease.expiry - 60  # the first pod's agent claimed it (pods take time)
+        assert claimed <= model.clock.now < claimed + 30
+        model.advance(claimed + 29 - model.clock.now)
+        assert lease.expiry == pytest.approx(claimed + 60)  # over 30 s left: not renewed
         model.advance(2)
-        assert lease.expiry == pytest.approx(90)  # renewed at t=30
+        assert lease.expiry == pytest.approx(claimed + 90)  # renewed with 30 s left
         model.advance(1000)
         assert model.leader('rec') == leader
         assert all('leader_elected' not in log.kinds(u)[6:] for u in ('rec/0', 'rec/1'))
@@ -418,11 +419,13 @@ def test_update_status_on_its_interval(tmp_path: pathlib.Path):
     with Model(seed=10) as model:
         deploy_recorder(model, log, units=2)
         model.settle()
-        model.advance(299)
+        started = {u: runs(model, u, 'start')[-1] for u in ('rec/0', 'rec/1')}
+        model.advance(min(started.values()) + 299 - model.clock.now)
         assert all('update_status' not in log.kinds(u) for u in ('rec/0', 'rec/1'))
-        model.advance(601)  # to t=900
-        for unit in ('rec/0', 'rec/1'):
-            assert runs(model, unit, 'update_status') == [300.0, 600.0, 900.0]
+        model.advance(max(started.values()) + 900 - model.clock.now)
+        for unit, start in started.items():
+            # Each unit's timer runs from its own start.
+            assert runs(model, unit, 'update_status') == [start + 300, start + 600, start + 900]
             assert log.kinds(unit).count('update_status') == 3
 
 

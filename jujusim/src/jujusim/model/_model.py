@@ -1036,6 +1036,9 @@ class Model:
             unit.upgrade_pending = False
         elif kind == 'start':
             unit.started = True
+            # The update-status timer runs from the agent's start (uniter's update-status
+            # timer; update-status-hook-interval, 5m by default).
+            unit.next_update_status = self.clock.now + UPDATE_STATUS_INTERVAL
         elif kind == 'pebble_ready' and spec.container in unit.pebble_pending:
             unit.pebble_pending.remove(spec.container)
         elif kind == 'leader_elected':
