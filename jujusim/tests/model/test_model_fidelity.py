@@ -136,7 +136,8 @@ def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
     """
     log = Log(tmp_path / 'log')
     with Model(seed=3) as model:
-        deploy_recorder(model, log)
+        # Hooks interleave at API calls: probing on config-changed and start makes some.
+        deploy_recorder(model, log, config={'probe-on': 'config_changed,start'})
         model.settle()
         leader = model.leader('rec')
         assert leader is not None
@@ -262,13 +263,11 @@ def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.P
         model.settle()
         old = model.leader('rec')
         assert old is not None
+        # Its config-changed probes the API: stall it at its first call, mid-hook.
+        model.stall_at_call(old, 1, 120)
         model.config('rec', **{'probe-on': 'config_changed'})
-        started = False
-        while not (started and model.trace[-1].endswith(f'{old} is-leader -> True')):
-            assert model.step()
-            started = started or f'{old} runs config_changed' in model.trace[-1]
-        model.stall(old, 120)
         model.settle()
+        assert any(f'{old} is-leader asks Juju again -> False' in line for line in model.trace)
 
         new = model.leader('rec')
         assert new not in (None, old)
@@ -445,18 +444,12 @@ def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: path
         model.settle()
         leader = model.leader('rec')
         begin = len(model.trace)
+        # Stall each unit's config-changed at its first API call: its hook is in flight.
+        for n in (0, 1, 2):
+            model.stall_at_call(f'rec/{n}', 1, 30)
         model.config('rec', **{'probe-on': 'config_changed'})
-        # Stall each unit's config-changed at its first is-leader: its hook is in flight.
-        stalled: set[str] = set()
-        seen = len(model.trace)
-        while len(stalled) < 3:
+        while any(model.stall_pending(f'rec/{n}') for n in (0, 1, 2)):
             assert model.step()
-            for line in model.trace[seen:]:
-                match = re.search(r'(rec/\d) is-leader', line)
-                if match and match[1] not in stalled:
-                    model.stall(match[1], 30)
-                    stalled.add(match[1])
-            seen = len(model.trace)
         mark = len(model.trace)
         model.write_labels('StatefulSet.template', 'rec', {'team': 'a'})
         model.settle()

@@ -17,7 +17,7 @@ from typing import Literal
 
 from ..kube import ApiRequest, ApiResponse, FakeKube, ResponseLost
 
-Decision = Literal['apply', 'drop', 'apply-lose', 'answer']
+Decision = Literal['apply', 'drop', 'apply-lose']
 # The path a worker asks ``is-leader`` on (agent ``worker.live_is_leader``): the model
 # answers it; it never reaches the fake API.
 IS_LEADER_PATH = '/jujusim/v1/is-leader'
@@ -37,16 +37,6 @@ class HeldRequest:
     # The fake API's handler, run on the scheduler's thread by release() (see there).
     apply_with: Callable[[ApiRequest], ApiResponse] | None = None
     failure: BaseException | None = None  # what the handler raised, re-raised on the server
-
-    @property
-    def is_leader_query(self) -> bool:
-        """Whether this is the unit asking ``is-leader`` rather than an API request."""
-        return self.request.path == IS_LEADER_PATH
-
-    def answer(self, response: ApiResponse) -> None:
-        """Answer the request here, without the fake API."""
-        self.response = response
-        self.release('answer')
 
     def describe(self) -> str:
         """``METHOD path`` with the query, for traces."""
@@ -75,9 +65,15 @@ class HeldRequest:
 class Gate:
     """Parks units' requests for the scheduler; lets everyone else's through."""
 
-    def __init__(self, kube: FakeKube, wake: Callable[[], None]):
+    def __init__(
+        self,
+        kube: FakeKube,
+        wake: Callable[[], None],
+        is_leader: Callable[[str], bool],
+    ):
         self._kube = kube
         self._wake = wake
+        self._is_leader = is_leader
         self._units: dict[str, str] = {}
         self._arrived: queue.SimpleQueue[HeldRequest] = queue.SimpleQueue()
 
@@ -90,6 +86,10 @@ class Gate:
         unit = self._units.get(request.bearer_token or '')
         if unit is None:
             return self._kube.handle(request)
+        if request.path == IS_LEADER_PATH:
+            # Answered at once, on this thread: the asking unit is the only one running
+            # and the scheduler is waiting for its next event, so nothing else moves.
+            return ApiResponse.json(200, {'leader': self._is_leader(unit)})
         held = HeldRequest(unit=unit, request=request, apply_with=self._kube.handle)
         self._arrived.put(held)
         self._wake()

@@ -21,7 +21,6 @@ from ..agent._private.worker import LEADER_TOKEN_ENV, LEADER_URL_ENV
 from ..check import LabelExpectation, check_app, rollout_pending
 from ..kube import (
     AdminPolicy,
-    ApiResponse,
     FakeKube,
     JujuAppPolicy,
     KubeServer,
@@ -142,7 +141,7 @@ class Model:
         self._next_relation_id = 0
         self._tmp = pathlib.Path(tempfile.mkdtemp(prefix='jujusim-model-'))
         self.pool = AgentPool(hook_timeout=hook_timeout)
-        self._gate = Gate(self.kube, wake=self.pool.wake)
+        self._gate = Gate(self.kube, wake=self.pool.wake, is_leader=self._is_leader_now)
         self.server = KubeServer(self._gate.handle).start()
         self._pod_events: list[tuple[str, str, str]] = []  # (type, pod name, uid)
         self._unsubscribe = self.kube.observe(self._on_kube_event)
@@ -852,9 +851,6 @@ class Model:
     def _release(self, held: HeldRequest) -> None:
         unit = self._unit(held.unit)
         running = self._running.get(unit.name)
-        if held.is_leader_query and running is not None:
-            self._answer_is_leader(unit, running, held)
-            return
         stall = self._stall_plans.get(unit.name)
         if running is not None and stall is not None and stall[0] == running.calls:
             del self._stall_plans[unit.name]
@@ -884,14 +880,22 @@ class Model:
         self._log(f'{unit.name} {held.describe()} -> {status}')
         self._await(unit.name)
 
-    def _answer_is_leader(self, unit: Unit, running: _Running, held: HeldRequest) -> None:
+    def _is_leader_now(self, unit: str) -> bool:
+        """What ``is-leader`` answers ``unit``'s running hook now, with ops' 30 s cache.
+
+        Called on a server thread while the scheduler waits for this unit, the only one
+        running: it reads and writes nothing another thread touches meanwhile.
+        """
+        running = self._running.get(unit)
+        app = self.apps.get(unit.partition('/')[0])
+        if running is None or app is None:
+            return False
         now = self.clock.now
         if now - running.leader_checked_at > OPS_LEADER_CACHE:
-            running.leader = self.apps[unit.app].lease.held_by(unit.name, now)
+            running.leader = app.lease.held_by(unit, now)
             running.leader_checked_at = now
-        held.answer(ApiResponse.json(200, {'leader': running.leader}))
-        self._log(f'{unit.name} is-leader -> {running.leader}')
-        self._await(unit.name)
+            self._log(f'{unit} is-leader asks Juju again -> {running.leader}')
+        return running.leader
 
     def _kill(self, unit: Unit) -> None:
         if unit.alive:
@@ -946,8 +950,7 @@ class Model:
             if unit is None or not unit.alive or held.unit not in self._running:
                 held.release('drop')  # a request of a process already killed
                 continue
-            if not held.is_leader_query:
-                self._running[held.unit].calls += 1
+            self._running[held.unit].calls += 1
             self._held[held.unit] = held
         return bool(arrived)
 
