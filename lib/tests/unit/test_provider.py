@@ -69,3 +69,45 @@ def test_invalid_labels_are_refused_unless_told_otherwise():
     assert isinstance(info.value.__cause__, k8s_labels.InvalidLabelsError)
     databags = publish({'bad key': 'x'}, validate=False)
     assert json.loads(databags[0]['labels']) == {'bad key': 'x'}
+
+
+def relation_sets(labels: Mapping[str, str], databag: Mapping[str, str]) -> list[dict[str, str]]:
+    """Publish ``labels`` over ``databag``; return the data of each relation-set call."""
+    ctx = testing.Context(ProviderCharm, meta=META, config=CONFIG)
+    relation = testing.Relation('service-mesh', local_app_data=dict(databag))
+    st = testing.State(
+        leader=True, relations=[relation], config={'labels': json.dumps(labels), 'validate': True}
+    )
+    calls: list[dict[str, str]] = []
+    with ctx(ctx.on.config_changed(), st) as manager:
+        # Record the hook-tool calls ops makes (Scenario's backend keeps no trace of them).
+        backend = manager.charm.framework.model._backend
+        real = backend.relation_set
+
+        def recording(relation_id: int, data: Mapping[str, str], is_app: bool, **kw: Any) -> None:
+            calls.append(dict(data))
+            real(relation_id, data, is_app, **kw)
+
+        backend.relation_set = recording
+        out = manager.run()
+    assert dict(out.get_relation(relation.id).local_app_data) == {
+        **databag,
+        'labels': json.dumps(dict(labels), sort_keys=True),
+        'mesh_type': '"istio"',
+    }
+    return calls
+
+
+def test_publishing_what_is_already_published_writes_nothing():
+    labels = {'b.io/x': '2', 'a.io/x': '1'}
+    published = {'labels': json.dumps(labels, sort_keys=True), 'mesh_type': '"istio"'}
+    assert relation_sets(labels, published) == []
+    # The same labels in another order are the same value (keys are sorted).
+    assert relation_sets(dict(reversed(labels.items())), published) == []
+
+
+def test_only_the_fields_that_differ_are_written_and_other_keys_are_kept():
+    labels = {'a.io/x': '1'}
+    stale = {'labels': '{"old": "x"}', 'mesh_type': '"istio"', 'other': 'kept'}
+    assert relation_sets(labels, stale) == [{'labels': '{"a.io/x": "1"}'}]
+    assert relation_sets(labels, {}) == [{'labels': '{"a.io/x": "1"}', 'mesh_type': '"istio"'}]
