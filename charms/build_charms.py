@@ -2,8 +2,9 @@
 
 It writes, from the workspace's single sources of truth:
 
-- ``mesh-consumer/lib/k8s_labels/``: a copy of ``lib/src/k8s_labels/`` (charmcraft packs
-  a charm's ``lib/`` and its dispatch script puts it on ``PYTHONPATH``);
+- ``<charm>/lib/k8s_labels/`` for each charm in :data:`LIB_CHARMS`: a copy of
+  ``lib/src/k8s_labels/`` (charmcraft packs a charm's ``lib/`` and its dispatch script
+  puts it on ``PYTHONPATH``);
 - each charm's ``requirements.txt``: its runtime dependencies pinned at the versions in
   the workspace ``uv.lock``, flattened as charmcraft's python plugin requires (it installs
   no indirect dependency by itself), for the charms' base: Ubuntu 24.04, Python 3.12,
@@ -28,6 +29,9 @@ import packaging.markers
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 LIB_PACKAGE = 'k8s-labels'
+
+LIB_CHARMS = ('beacon-stub', 'mesh-consumer')
+"""The charms that use the library (the stub its provider, mesh-consumer its consumer)."""
 
 # The environment of the charms' base (ubuntu@24.04 ships Python 3.12), used to
 # evaluate the markers in uv.lock (PEP 508 names).
@@ -54,10 +58,9 @@ class Layout:
         """The library's package directory, the only place it is edited."""
         return self.repo / 'lib' / 'src' / 'k8s_labels'
 
-    @property
-    def lib_copy(self) -> pathlib.Path:
-        """The checked copy inside mesh-consumer."""
-        return self.repo / 'charms' / 'mesh-consumer' / 'lib' / 'k8s_labels'
+    def lib_copy(self, charm: str) -> pathlib.Path:
+        """The checked copy inside a charm."""
+        return self.repo / 'charms' / charm / 'lib' / 'k8s_labels'
 
     @property
     def lock(self) -> pathlib.Path:
@@ -80,10 +83,10 @@ def _package_files(root: pathlib.Path) -> dict[str, bytes]:
     }
 
 
-def lib_copy_problems(layout: Layout) -> list[str]:
-    """Describe every way the checked copy differs from ``lib/src``; empty when in step."""
+def lib_copy_problems(layout: Layout, charm: str) -> list[str]:
+    """Describe every way a charm's copy differs from ``lib/src``; empty when in step."""
     source = _package_files(layout.lib_source)
-    copy = _package_files(layout.lib_copy)
+    copy = _package_files(layout.lib_copy(charm))
     if not source:
         return [f'{layout.lib_source} has no files']
     problems: list[str] = []
@@ -138,11 +141,9 @@ def _closure(packages: Mapping[str, Mapping[str, Any]], roots: Iterable[str]) ->
 
 def charm_roots(packages: Mapping[str, Mapping[str, Any]]) -> dict[str, list[str]]:
     """Each charm's direct runtime dependencies, as named in uv.lock."""
-    return {
-        # The stub needs ops only; the consumer needs whatever the library needs.
-        'beacon-stub': ['ops'],
-        'mesh-consumer': sorted(str(d['name']) for d in _dependencies(packages[LIB_PACKAGE])),
-    }
+    # Both charms carry the library, so both need whatever it needs (ops among them).
+    library = sorted(str(d['name']) for d in _dependencies(packages[LIB_PACKAGE]))
+    return {charm: library for charm in LIB_CHARMS}
 
 
 def requirements_text(pins: Mapping[str, str]) -> str:
@@ -164,7 +165,9 @@ def expected_requirements(layout: Layout) -> dict[str, str]:
 
 def problems(layout: Layout) -> list[str]:
     """Everything the build step would change; empty when the charms are in step."""
-    found = [f'mesh-consumer lib copy: {p}' for p in lib_copy_problems(layout)]
+    found = [
+        f'{charm} lib copy: {p}' for charm in LIB_CHARMS for p in lib_copy_problems(layout, charm)
+    ]
     for charm, text in expected_requirements(layout).items():
         path = layout.requirements(charm)
         if not path.is_file() or path.read_text() != text:
@@ -173,12 +176,14 @@ def problems(layout: Layout) -> list[str]:
 
 
 def build(layout: Layout) -> None:
-    """Write the lib copy and the requirements files."""
-    if layout.lib_copy.exists():
-        shutil.rmtree(layout.lib_copy)
-    shutil.copytree(
-        layout.lib_source, layout.lib_copy, ignore=shutil.ignore_patterns('__pycache__', '*.pyc')
-    )
+    """Write the lib copies and the requirements files."""
+    for charm in LIB_CHARMS:
+        copy = layout.lib_copy(charm)
+        if copy.exists():
+            shutil.rmtree(copy)
+        shutil.copytree(
+            layout.lib_source, copy, ignore=shutil.ignore_patterns('__pycache__', '*.pyc')
+        )
     for charm, text in expected_requirements(layout).items():
         layout.requirements(charm).write_text(text)
 

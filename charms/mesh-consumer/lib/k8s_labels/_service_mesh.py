@@ -234,7 +234,11 @@ class ServiceMeshProvider(ops.Object):
     ) -> None:
         """Write ``labels`` and ``mesh_type`` to every relation on the endpoint.
 
-        Does nothing on a unit that is not the leader.
+        Does nothing on a unit that is not the leader. A field that already holds the
+        value is not written again (ops' ``RelationDataContent.update`` sends only the
+        keys that change to ``relation-set``), so a charm may call this on every event.
+        Label keys are sorted in the JSON, so the same labels in another order are the
+        same value. Other keys in the databag are left as they are.
 
         Args:
             labels: the labels consumers must carry.

@@ -18,13 +18,19 @@ def test_the_committed_charms_are_in_step():
     assert build_charms.problems(REAL) == []
 
 
-def test_the_copy_holds_the_whole_package():
-    copied = {p.name for p in REAL.lib_copy.iterdir() if p.is_file()}
+def test_both_charms_carry_the_library():
+    assert build_charms.LIB_CHARMS == ('beacon-stub', 'mesh-consumer')
+
+
+@pytest.mark.parametrize('charm', build_charms.LIB_CHARMS)
+def test_the_copy_holds_the_whole_package(charm: str):
+    copied = {p.name for p in REAL.lib_copy(charm).iterdir() if p.is_file()}
     assert {'__init__.py', '_version.txt', 'py.typed'} <= copied
 
 
-def test_the_consumer_pins_what_the_library_needs():
-    text = REAL.requirements('mesh-consumer').read_text()
+@pytest.mark.parametrize('charm', build_charms.LIB_CHARMS)
+def test_each_charm_pins_what_the_library_needs(charm: str):
+    text = REAL.requirements(charm).read_text()
     assert 'ops==' in text
     assert 'lightkube==' in text
 
@@ -34,39 +40,53 @@ def layout(tmp_path: pathlib.Path) -> build_charms.Layout:
     """A copy of the parts of the repository the build step reads and writes."""
     fake = build_charms.Layout(repo=tmp_path)
     shutil.copytree(REAL.lib_source, fake.lib_source, ignore=shutil.ignore_patterns('__pycache__'))
-    shutil.copytree(REAL.lib_copy, fake.lib_copy, ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copy(REAL.lock, fake.lock)
-    for charm in ('beacon-stub', 'mesh-consumer'):
+    for charm in build_charms.LIB_CHARMS:
+        shutil.copytree(
+            REAL.lib_copy(charm),
+            fake.lib_copy(charm),
+            ignore=shutil.ignore_patterns('__pycache__'),
+        )
         fake.requirements(charm).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REAL.requirements(charm), fake.requirements(charm))
     assert build_charms.problems(fake) == []
     return fake
 
 
-def test_an_edit_to_the_copy_is_caught(layout: build_charms.Layout):
-    init = layout.lib_copy / '__init__.py'
+@pytest.mark.parametrize('charm', build_charms.LIB_CHARMS)
+def test_an_edit_to_the_copy_is_caught(layout: build_charms.Layout, charm: str):
+    init = layout.lib_copy(charm) / '__init__.py'
     init.write_text(init.read_text() + '# a hand edit\n')
     assert build_charms.problems(layout) == [
-        'mesh-consumer lib copy: __init__.py: differs from lib/src'
+        f'{charm} lib copy: __init__.py: differs from lib/src'
     ]
 
 
 def test_a_change_to_the_source_not_copied_is_caught(layout: build_charms.Layout):
     (layout.lib_source / '_new.py').write_text('"""New."""\n')
     assert build_charms.problems(layout) == [
-        'mesh-consumer lib copy: _new.py: missing from the copy'
+        f'{charm} lib copy: _new.py: missing from the copy' for charm in build_charms.LIB_CHARMS
     ]
 
 
-def test_a_stray_file_in_the_copy_is_caught(layout: build_charms.Layout):
-    (layout.lib_copy / 'stray.py').write_text('')
+@pytest.mark.parametrize('charm', build_charms.LIB_CHARMS)
+def test_a_stray_file_in_the_copy_is_caught(layout: build_charms.Layout, charm: str):
+    (layout.lib_copy(charm) / 'stray.py').write_text('')
     assert build_charms.problems(layout) == [
-        'mesh-consumer lib copy: stray.py: in the copy but not in lib/src'
+        f'{charm} lib copy: stray.py: in the copy but not in lib/src'
     ]
+
+
+@pytest.mark.parametrize('charm', build_charms.LIB_CHARMS)
+def test_a_missing_copy_is_caught(layout: build_charms.Layout, charm: str):
+    shutil.rmtree(layout.lib_copy(charm))
+    found = build_charms.problems(layout)
+    assert f'{charm} lib copy: __init__.py: missing from the copy' in found
+    assert all(p.startswith(f'{charm} lib copy: ') for p in found)
 
 
 def test_bytecode_caches_are_not_drift(layout: build_charms.Layout):
-    cache = layout.lib_copy / '__pycache__'
+    cache = layout.lib_copy('beacon-stub') / '__pycache__'
     cache.mkdir()
     (cache / '__init__.cpython-311.pyc').write_bytes(b'\0')
     assert build_charms.problems(layout) == []
@@ -81,7 +101,7 @@ def test_a_stale_pin_is_caught(layout: build_charms.Layout):
 
 
 def test_a_lock_change_is_caught(layout: build_charms.Layout):
-    # A new lightkube in uv.lock must reach the consumer's requirements.txt.
+    # A new lightkube in uv.lock must reach both charms' requirements.txt.
     lock = layout.lock.read_text()
     assert 'name = "lightkube"\nversion = "1.0.1"' in lock
     layout.lock.write_text(
@@ -90,18 +110,21 @@ def test_a_lock_change_is_caught(layout: build_charms.Layout):
         )
     )
     assert build_charms.problems(layout) == [
-        'mesh-consumer/requirements.txt: not as uv.lock pins it'
+        'beacon-stub/requirements.txt: not as uv.lock pins it',
+        'mesh-consumer/requirements.txt: not as uv.lock pins it',
     ]
 
 
 def test_check_exits_1_and_the_build_repairs(
     layout: build_charms.Layout, capsys: pytest.CaptureFixture[str]
 ):
-    (layout.lib_copy / '_errors.py').unlink()
+    (layout.lib_copy('mesh-consumer') / '_errors.py').unlink()
+    (layout.lib_copy('beacon-stub') / '_plan.py').write_text('')
     layout.requirements('mesh-consumer').write_text('ops\n')
     assert build_charms.main(['--check'], layout=layout) == 1
     err = capsys.readouterr().err
-    assert '_errors.py: missing from the copy' in err
+    assert 'mesh-consumer lib copy: _errors.py: missing from the copy' in err
+    assert 'beacon-stub lib copy: _plan.py: differs from lib/src' in err
     assert 'run: python charms/build_charms.py' in err
     assert build_charms.main([], layout=layout) == 0
     assert build_charms.main(['--check'], layout=layout) == 0

@@ -1,0 +1,257 @@
+"""The service_mesh interface: a consumer that applies labels, a provider that sends them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import typing
+from collections.abc import Callable, Mapping
+
+import lightkube
+import ops
+
+from . import _errors, _manager, _validation
+
+logger = logging.getLogger(__name__)
+
+OWNER = 'service-mesh'
+"""The owner name the consumer's LabelManager uses (ledger ``{app}-k8s-labels-service-mesh``)."""
+
+LEGACY_CONFIGMAP = 'juju-service-mesh-{app}-labels'
+"""The upstream library's ConfigMap (charmlibs-interfaces-service-mesh), adopted once."""
+
+
+def trust_message(app: str) -> str:
+    """The BlockedStatus text shown when the API answers 403."""
+    return f'cannot manage pod labels: run juju trust {app} --scope=cluster'
+
+
+def parse_provider_data(databag: Mapping[str, str]) -> dict[str, str]:
+    """Decode and validate one provider application databag.
+
+    The wire format of istio-beacon-k8s: ``labels`` is a JSON object of strings and
+    ``mesh_type`` a JSON string; other keys are tolerated. An empty databag (the provider
+    has not published yet) means no labels.
+
+    Raises:
+        InvalidRelationDataError: a field is not JSON or has the wrong type.
+        InvalidLabelsError: a label key or value is invalid or refused.
+    """
+    labels: dict[str, object] = {}
+    if 'labels' in databag:
+        try:
+            decoded = json.loads(databag['labels'])
+        except ValueError:
+            raise _errors.InvalidRelationDataError(
+                'labels', 'relation field "labels" is not valid JSON'
+            ) from None
+        if not isinstance(decoded, dict):
+            raise _errors.InvalidRelationDataError(
+                'labels',
+                f'relation field "labels" must be a JSON object, not {_json_type(decoded)}',
+            )
+        labels = {str(k): v for k, v in typing.cast('dict[object, object]', decoded).items()}
+    if 'mesh_type' in databag:
+        try:
+            mesh_type = json.loads(databag['mesh_type'])
+        except ValueError:
+            raise _errors.InvalidRelationDataError(
+                'mesh_type', 'relation field "mesh_type" is not valid JSON'
+            ) from None
+        if not isinstance(mesh_type, str):
+            raise _errors.InvalidRelationDataError(
+                'mesh_type',
+                f'relation field "mesh_type" must be a JSON string, not {_json_type(mesh_type)}',
+            )
+    return _validation.validate_labels(labels)
+
+
+def _json_type(value: object) -> str:
+    if value is None:
+        return 'null'
+    if isinstance(value, dict):
+        return 'an object'
+    if isinstance(value, list):
+        return 'an array'
+    if isinstance(value, str):
+        return 'a string'
+    if isinstance(value, bool):
+        return 'a boolean'
+    return 'a number'
+
+
+class ServiceMeshConsumer(ops.Object):
+    """Keep the labels a service mesh asks for on this application's pods and Service.
+
+    Build it in the charm's ``__init__``. It observes the events that can change what
+    the labels should be (relation created, changed and broken on ``endpoint``,
+    leader-elected, upgrade-charm, start, config-changed, update-status) and, on the
+    leader only, reconciles the objects with the provider's current data. Problems
+    (invalid relation data, a corrupt ledger, a missing ``juju trust``) are reported as
+    a BlockedStatus through collect-status on every hook until they are fixed; the
+    charm adds nothing for it. Transient API failures fail the hook so Juju retries it.
+
+    Args:
+        charm: the charm.
+        endpoint: the ``service_mesh`` requires endpoint in ``charmcraft.yaml``.
+        client_factory: builds the lightkube client; default
+            ``lightkube.Client(namespace=<model>, field_manager=<app>-k8s-labels)``,
+            which uses the pod's service account on Juju.
+        retry_delays: seconds to wait before each retry of a call that failed with a
+            5xx or a connection error.
+    """
+
+    _stored = ops.StoredState()
+
+    manager_class: type[_manager.LabelManager] = _manager.LabelManager
+    """The LabelManager class used; a subclass may replace it (the tests' broken variants)."""
+
+    def __init__(
+        self,
+        charm: ops.CharmBase,
+        endpoint: str = 'service-mesh',
+        *,
+        client_factory: Callable[[], lightkube.Client] | None = None,
+        retry_delays: tuple[float, ...] = (0.5, 2.0),
+    ):
+        super().__init__(charm, endpoint)
+        self._charm = charm
+        self._endpoint = endpoint
+        self._client_factory = client_factory
+        self._retry_delays = retry_delays
+        self._stored.set_default(problem='')
+        on = charm.on
+        for event in (
+            on[endpoint].relation_created,
+            on[endpoint].relation_changed,
+            on[endpoint].relation_broken,
+            on.leader_elected,
+            on.upgrade_charm,
+            on.start,
+            on.config_changed,
+            on.update_status,
+        ):
+            self.framework.observe(event, self._on_event)
+        self.framework.observe(on.collect_unit_status, self._on_collect_unit_status)
+
+    @property
+    def problem(self) -> str | None:
+        """Why the labels could not be applied at the last reconcile, or None."""
+        return str(self._stored.problem) or None
+
+    def labels(self) -> dict[str, str]:
+        """The labels the provider asks for now (empty with no relation).
+
+        Raises:
+            InvalidRelationDataError: a field is not JSON or has the wrong type.
+            InvalidLabelsError: a label is invalid, refused, or two relations disagree.
+        """
+        merged: dict[str, str] = {}
+        for relation in self.model.relations[self._endpoint]:
+            labels = parse_provider_data(relation.data[relation.app])
+            for key, value in labels.items():
+                if merged.get(key, value) != value:
+                    raise _errors.InvalidLabelsError(
+                        key, f'label {key!r}: related applications ask for different values'
+                    )
+                merged[key] = value
+        return merged
+
+    def reconcile(self) -> None:
+        """Reconcile now (leader only); the consumer already does this on its events.
+
+        Records any problem for collect-status; lets :class:`TransientError` out so the
+        hook fails and Juju retries it.
+        """
+        if not self._charm.unit.is_leader():
+            return
+        try:
+            desired = self.labels()
+            result = self._manager().reconcile(desired)
+        except (_errors.InvalidRelationDataError, _errors.InvalidLabelsError) as e:
+            self._set_problem(f'{self._endpoint} relation data: {e}')
+            return
+        except _errors.LedgerCorruptError as e:
+            self._set_problem(str(e))
+            return
+        except _errors.PermissionDeniedError as e:
+            logger.warning('Kubernetes API refused: %s', e)
+            self._set_problem(trust_message(self._charm.app.name))
+            return
+        if result.outcome is not _manager.Outcome.NOT_LEADER:
+            self._set_problem('')
+
+    def _set_problem(self, problem: str) -> None:
+        if problem:
+            logger.warning('labels not applied: %s', problem)
+        self._stored.problem = problem
+
+    def _on_event(self, _: ops.EventBase) -> None:
+        self.reconcile()
+
+    def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
+        if self.problem and self._charm.unit.is_leader():
+            event.add_status(ops.BlockedStatus(self.problem))
+
+    def _manager(self) -> _manager.LabelManager:
+        app = self._charm.app.name
+        unit = self._charm.unit
+        client = (
+            self._client_factory()
+            if self._client_factory is not None
+            else lightkube.Client(namespace=self.model.name, field_manager=f'{app}-k8s-labels')
+        )
+        return self.manager_class(
+            OWNER,
+            namespace=self.model.name,
+            app=app,
+            client=client,
+            writer=unit.name,
+            is_leader=unit.is_leader,
+            legacy_configmap=LEGACY_CONFIGMAP.format(app=app),
+            retry_delays=self._retry_delays,
+        )
+
+
+class ServiceMeshProvider(ops.Object):
+    """Publish the labels consumers must carry to join the mesh.
+
+    The charm calls :meth:`publish` from its own event handlers (for example on
+    relation-created and config-changed); only the leader writes.
+
+    Args:
+        charm: the charm.
+        endpoint: the ``service_mesh`` provides endpoint in ``charmcraft.yaml``.
+    """
+
+    def __init__(self, charm: ops.CharmBase, endpoint: str = 'service-mesh'):
+        super().__init__(charm, f'{endpoint}-provider')
+        self._charm = charm
+        self._endpoint = endpoint
+
+    def publish(
+        self, labels: Mapping[str, str], *, mesh_type: str = 'istio', validate: bool = True
+    ) -> None:
+        """Write ``labels`` and ``mesh_type`` to every relation on the endpoint.
+
+        Does nothing on a unit that is not the leader. A field that already holds the
+        value is not written again (ops' ``RelationDataContent.update`` sends only the
+        keys that change to ``relation-set``), so a charm may call this on every event.
+        Label keys are sorted in the JSON, so the same labels in another order are the
+        same value. Other keys in the databag are left as they are.
+
+        Args:
+            labels: the labels consumers must carry.
+            mesh_type: the mesh kind, sent as a JSON string.
+            validate: check ``labels`` with :func:`validate_labels` first (tests that
+                need to send bad data to a consumer turn it off).
+
+        Raises:
+            InvalidLabelsError: ``validate`` is true and a label is invalid or refused.
+        """
+        data = _validation.validate_labels(labels) if validate else dict(labels)
+        if not self._charm.unit.is_leader():
+            return
+        fields = {'labels': json.dumps(data, sort_keys=True), 'mesh_type': json.dumps(mesh_type)}
+        for relation in self.model.relations[self._endpoint]:
+            relation.data[self._charm.app].update(fields)
