@@ -12,8 +12,11 @@ from those values. That test is made from data, not from a ``config-changed`` ev
 Juju also sends ``config-changed`` when a pod restarts with its config untouched, and an
 override must survive the leader's pod restart.
 
-The stub checks Kubernetes label syntax only, never reserved keys, so that consumers
-can be fed keys such as ``app.kubernetes.io/name``.
+Labels are published through the library's ``k8s_labels.ServiceMeshProvider`` (the
+copy in ``lib/``, written by ``charms/build_charms.py``), with its validation off: the
+stub checks Kubernetes label syntax only, never reserved keys, so that consumers can be
+fed keys such as ``app.kubernetes.io/name``. ``publish-raw`` bypasses the provider and
+writes its databag verbatim.
 """
 
 from __future__ import annotations
@@ -22,16 +25,20 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import cast
 
 import ops
+
+import k8s_labels
 
 logger = logging.getLogger(__name__)
 
 MESH_ENDPOINT = 'service-mesh'
 PEER_ENDPOINT = 'overrides'
 OVERRIDE_KEY = 'override'
+PROVIDER_KEYS = frozenset({'labels', 'mesh_type'})
+"""The keys the provider writes; any other key in the databag was left by ``publish-raw``."""
 
 # Kubernetes label syntax: k8s.io/apimachinery pkg/util/validation/validation.go
 # (IsQualifiedName, IsDNS1123Subdomain, IsValidLabelValue) and
@@ -175,13 +182,39 @@ def parse_raw(text: str) -> dict[str, str]:
     return data
 
 
-def wire_format(labels: Mapping[str, str], mesh_type: str) -> dict[str, str]:
-    """Return the provider's databag as istio-beacon-k8s writes it.
+def _strings(value: object, what: str) -> dict[str, str]:
+    if not isinstance(value, dict):
+        raise InvalidInputError(f'override: {what} is not an object')
+    return {str(k): str(v) for k, v in cast('dict[object, object]', value).items()}
 
-    Each field is JSON-encoded, as ``ServiceMeshProvider.update_relations`` does in
-    charmlibs-interfaces-service-mesh (``_service_mesh.py``; RESEARCH.md section 2).
-    """
-    return {'labels': json.dumps(dict(labels)), 'mesh_type': json.dumps(mesh_type)}
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Publication:
+    """What the leader publishes: labels through the provider, or a raw databag."""
+
+    labels: dict[str, str] = dataclasses.field(default_factory=dict[str, str])
+    mesh_type: str = 'istio'
+    raw: dict[str, str] | None = None
+    """``publish-raw``'s databag, written verbatim; ``labels`` and ``mesh_type`` unused."""
+
+    @classmethod
+    def from_json(cls, value: object) -> Publication:
+        """Rebuild from :func:`dataclasses.asdict` output.
+
+        Raises:
+            InvalidInputError: it is not that.
+        """
+        if not isinstance(value, dict):
+            raise InvalidInputError('override: publication is not an object')
+        fields = cast('dict[str, object]', value)
+        mesh_type, raw = fields.get('mesh_type'), fields.get('raw')
+        if not isinstance(mesh_type, str):
+            raise InvalidInputError('override: mesh_type is not a string')
+        return cls(
+            labels=_strings(fields.get('labels'), 'labels'),
+            mesh_type=mesh_type,
+            raw=None if raw is None else _strings(raw, 'raw'),
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -205,7 +238,7 @@ class Override:
     """An action's publication, in force while the config equals ``config``."""
 
     action: str
-    databag: dict[str, str]
+    publication: Publication
     config: dict[str, str]
 
     def dump(self) -> str:
@@ -217,15 +250,13 @@ class Override:
         """Parse :meth:`dump`'s output; None (and a log line) if it is not that."""
         try:
             raw = _json_object(text, what='override')
-            action, databag, config = raw['action'], raw['databag'], raw['config']
-            if not (
-                isinstance(action, str) and isinstance(databag, dict) and isinstance(config, dict)
-            ):
-                raise InvalidInputError('override: wrong field types')
+            action = raw['action']
+            if not isinstance(action, str):
+                raise InvalidInputError('override: action is not a string')
             return cls(
                 action=action,
-                databag={str(k): str(v) for k, v in cast('dict[str, object]', databag).items()},
-                config={str(k): str(v) for k, v in cast('dict[str, object]', config).items()},
+                publication=Publication.from_json(raw['publication']),
+                config=_strings(raw['config'], 'config'),
             )
         except (InvalidInputError, KeyError) as e:
             logger.warning('ignoring an unreadable override in the peer databag: %s', e)
@@ -236,8 +267,8 @@ class Override:
 class Plan:
     """What the leader should publish now, and why."""
 
-    databag: dict[str, str] | None
-    """The exact databag to publish; None to publish nothing (``problem`` says why)."""
+    publication: Publication | None
+    """What to publish; None to publish nothing (``problem`` says why)."""
     source: str
     """``config`` or the name of the action whose override is in force."""
     problem: str | None = None
@@ -249,14 +280,18 @@ def plan(config: StubConfig, override: Override | None) -> Plan:
     """Decide what to publish from the config and the recorded override (a pure function)."""
     snapshot = config.snapshot()
     if override is not None and override.config == snapshot:
-        return Plan(databag=override.databag, source=override.action)
+        return Plan(publication=override.publication, source=override.action)
     ended = override is not None
     try:
         labels = parse_labels(config.labels, what='config labels')
         mesh_type = parse_mesh_type(config.mesh_type)
     except InvalidInputError as e:
-        return Plan(databag=None, source='config', problem=str(e), override_ended=ended)
-    return Plan(databag=wire_format(labels, mesh_type), source='config', override_ended=ended)
+        return Plan(publication=None, source='config', problem=str(e), override_ended=ended)
+    return Plan(
+        publication=Publication(labels=labels, mesh_type=mesh_type),
+        source='config',
+        override_ended=ended,
+    )
 
 
 class BeaconStubCharm(ops.CharmBase):
@@ -264,11 +299,12 @@ class BeaconStubCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
+        self.mesh = k8s_labels.ServiceMeshProvider(self, MESH_ENDPOINT)
         mesh = self.on[MESH_ENDPOINT]
         # Every event that can leave a databag stale: a new relation has an empty one,
         # new config or new charm code may publish something else, a new leader takes
         # over. start and update-status are cheap repairs: publishing writes only what
-        # differs.
+        # differs (ops sends relation-set only for changed keys).
         for event in (
             self.on.leader_elected,
             self.on.config_changed,
@@ -293,11 +329,11 @@ class BeaconStubCharm(ops.CharmBase):
             if peers is not None:
                 logger.info('config changed since %s: back to the config', current.source)
                 del peers.data[self.app][OVERRIDE_KEY]
-        if current.databag is None:
+        if current.publication is None:
             # Publish nothing: the last good databag stays, the status names the problem.
             logger.warning('not publishing: %s', current.problem)
             return
-        self._publish(current.databag)
+        self._publish(current.publication)
 
     def _on_set_labels(self, event: ops.ActionEvent) -> None:
         try:
@@ -316,7 +352,7 @@ class BeaconStubCharm(ops.CharmBase):
         except InvalidInputError as e:
             event.fail(str(e))
             return
-        self._override(event, 'publish-raw', data)
+        self._override(event, 'publish-raw', Publication(raw=data))
 
     def _override_labels(
         self, event: ops.ActionEvent, action: str, labels: Mapping[str, str]
@@ -327,9 +363,9 @@ class BeaconStubCharm(ops.CharmBase):
         except InvalidInputError as e:
             event.fail(f'{e}; fix the config first')
             return
-        self._override(event, action, wire_format(labels, mesh_type))
+        self._override(event, action, Publication(labels=dict(labels), mesh_type=mesh_type))
 
-    def _override(self, event: ops.ActionEvent, action: str, databag: dict[str, str]) -> None:
+    def _override(self, event: ops.ActionEvent, action: str, publication: Publication) -> None:
         if not self.unit.is_leader():
             event.fail(
                 f'only the leader publishes: run `juju run {self.app.name}/leader {action} ...`'
@@ -340,11 +376,22 @@ class BeaconStubCharm(ops.CharmBase):
             event.fail(f'the {PEER_ENDPOINT} peer relation is not up yet: try again shortly')
             return
         record = Override(
-            action=action, databag=databag, config=self.load_config(StubConfig).snapshot()
+            action=action, publication=publication, config=self.load_config(StubConfig).snapshot()
         )
         peers.data[self.app][OVERRIDE_KEY] = record.dump()
-        count = self._publish(databag)
-        event.set_results({'databag': json.dumps(databag, sort_keys=True), 'relations': count})
+        count = self._publish(publication)
+        if publication.raw is not None:
+            event.set_results(
+                {'databag': json.dumps(publication.raw, sort_keys=True), 'relations': count}
+            )
+        else:
+            event.set_results(
+                {
+                    'labels': json.dumps(publication.labels, sort_keys=True),
+                    'mesh-type': publication.mesh_type,
+                    'relations': count,
+                }
+            )
 
     def _plan(self) -> Plan:
         override = None
@@ -353,21 +400,32 @@ class BeaconStubCharm(ops.CharmBase):
             override = Override.load(text)
         return plan(self.load_config(StubConfig), override)
 
-    def _publish(self, databag: Mapping[str, str]) -> int:
-        """Make every relation's app databag exactly ``databag``, writing only differences.
+    def _publish(self, publication: Publication) -> int:
+        """Publish on every relation; ops writes only the keys whose value changes.
 
         Returns:
             How many relations there are.
         """
         relations = self.model.relations[MESH_ENDPOINT]
+        if publication.raw is not None:
+            # Verbatim, bypassing the provider: the databag becomes exactly ``raw``.
+            for relation in relations:
+                self._keep_only(relation, publication.raw.keys())
+                relation.data[self.app].update(publication.raw)
+            return len(relations)
         for relation in relations:
-            ours = relation.data[self.app]
-            for key in [k for k in ours if k not in databag]:
-                del ours[key]
-            for key, value in databag.items():
-                if ours.get(key) != value:
-                    ours[key] = value
+            # The provider leaves keys it does not write alone; any other key here was
+            # left by publish-raw, which normal publishing ends.
+            self._keep_only(relation, PROVIDER_KEYS)
+        # validate=False: the stub has checked syntax only, so reserved keys get through.
+        self.mesh.publish(publication.labels, mesh_type=publication.mesh_type, validate=False)
         return len(relations)
+
+    def _keep_only(self, relation: ops.Relation, keys: Iterable[str]) -> None:
+        ours = relation.data[self.app]
+        keep = set(keys)
+        for key in [k for k in ours if k not in keep]:
+            del ours[key]
 
     def _on_collect_status(self, event: ops.CollectStatusEvent) -> None:
         current = self._plan()

@@ -21,7 +21,10 @@ OLD = {'labels': '{"old": "labels"}', 'mesh_type': '"istio"'}
 
 
 def wire(labels: Mapping[str, str], mesh_type: str = 'istio') -> dict[str, str]:
-    return {'labels': json.dumps(dict(labels)), 'mesh_type': json.dumps(mesh_type)}
+    # istio-beacon-k8s's encoding (each field json.dumps-ed; test_beacon_stub_upstream.py
+    # compares the stub's output with the upstream provider's own), keys sorted as
+    # k8s_labels.ServiceMeshProvider writes them.
+    return {'labels': json.dumps(dict(labels), sort_keys=True), 'mesh_type': json.dumps(mesh_type)}
 
 
 def mesh(data: Mapping[str, str] | None = None, app: str = 'consumer') -> testing.Relation:
@@ -110,13 +113,23 @@ def test_non_leader_never_writes_on(ctx: Ctx, event: str):
     assert out.unit_status == ops.ActiveStatus('standby: the leader publishes')
 
 
-def test_wire_format_is_istio_beacons():
+def test_wire_format_is_istio_beacons(ctx: Ctx):
     # Literal strings: what istio-beacon-k8s's ServiceMeshProvider writes (json.dumps of
     # each field, default separators), RESEARCH.md section 2 "Wire format".
-    assert beacon_stub.wire_format({'istio.io/dataplane-mode': 'ambient'}, 'istio') == {
+    labels = json.dumps({'istio.io/dataplane-mode': 'ambient'})
+    out = ctx.run(ctx.on.config_changed(), make_state(labels=labels))
+    assert published(out) == {
         'labels': '{"istio.io/dataplane-mode": "ambient"}',
         'mesh_type': '"istio"',
     }
+
+
+def test_labels_are_published_through_the_library_provider(ctx: Ctx):
+    # The stub owns no wire-format code: the library's provider writes the databag.
+    with ctx(ctx.on.config_changed(), make_state()) as manager:
+        assert isinstance(manager.charm.mesh, k8s_labels.ServiceMeshProvider)
+        out = manager.run()
+    assert k8s_labels.parse_provider_data(published(out)) == GOOD
 
 
 @pytest.mark.parametrize('text', ['', '   ', '{}'])
@@ -235,13 +248,14 @@ def test_set_labels_publishes_and_records_the_override(ctx: Ctx):
     out = run_action(ctx, make_state(), 'set-labels', labels='{"foo": "bar"}')
     assert published(out) == wire({'foo': 'bar'})
     assert ctx.action_results == {
-        'databag': json.dumps(wire({'foo': 'bar'}), sort_keys=True),
+        'labels': '{"foo": "bar"}',
+        'mesh-type': 'istio',
         'relations': 1,
     }
     record = beacon_stub.Override.load(override_record(out) or '')
     assert record == beacon_stub.Override(
         action='set-labels',
-        databag=wire({'foo': 'bar'}),
+        publication=beacon_stub.Publication(labels={'foo': 'bar'}, mesh_type='istio'),
         config={'labels': json.dumps(GOOD), 'mesh-type': 'istio'},
     )
     assert out.unit_status == ops.ActiveStatus('publishing from set-labels (overrides config)')
@@ -377,6 +391,7 @@ def test_publish_raw_publishes_exactly_its_data(ctx: Ctx):
     data = {'labels': 'not json', 'extra': '{"x": 1}'}
     out = run_action(ctx, make_state(), 'publish-raw', data=json.dumps(data))
     assert published(out) == data  # mesh_type removed, nothing validated
+    assert ctx.action_results == {'databag': json.dumps(data, sort_keys=True), 'relations': 1}
     assert out.unit_status == ops.ActiveStatus('publishing from publish-raw (overrides config)')
 
 
@@ -437,16 +452,29 @@ def test_an_unreadable_override_is_ignored(ctx: Ctx):
     [
         '[]',
         '{"action": "x"}',
-        '{"action": 1, "databag": {}, "config": {}}',
-        '{"action": "x", "databag": [], "config": {}}',
+        '{"action": 1, "publication": {"labels": {}, "mesh_type": "istio"}, "config": {}}',
+        '{"action": "x", "publication": [], "config": {}}',
+        '{"action": "x", "publication": {"labels": [], "mesh_type": "istio"}, "config": {}}',
+        '{"action": "x", "publication": {"labels": {}, "mesh_type": 1}, "config": {}}',
+        '{"action": "x", "publication": {"labels": {}, "mesh_type": "i", "raw": 1}, "config": {}}',
+        '{"action": "x", "publication": {"labels": {}, "mesh_type": "istio"}, "config": []}',
+        # The format before the stub published through the library's provider.
+        '{"action": "x", "databag": {}, "config": {}}',
     ],
 )
 def test_override_load_rejects_malformed_records(text: str):
     assert beacon_stub.Override.load(text) is None
 
 
-def test_override_round_trips():
-    record = beacon_stub.Override(action='a', databag={'k': 'v'}, config={'labels': ''})
+@pytest.mark.parametrize(
+    'publication',
+    [
+        beacon_stub.Publication(labels={'k': 'v'}, mesh_type='other'),
+        beacon_stub.Publication(raw={'labels': 'not json'}),
+    ],
+)
+def test_override_round_trips(publication: beacon_stub.Publication):
+    record = beacon_stub.Override(action='a', publication=publication, config={'labels': ''})
     assert beacon_stub.Override.load(record.dump()) == record
 
 

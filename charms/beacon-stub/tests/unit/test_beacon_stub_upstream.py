@@ -96,7 +96,9 @@ def test_upstream_reads_empty_config_as_no_labels():
 
 def test_upstream_agrees_with_its_own_provider_byte_for_byte():
     # The upstream provider's own encoding (ServiceMeshProvider.update_relations) of the
-    # same data is what the stub writes.
+    # same data is what the stub writes. Byte for byte because LABELS is in key order:
+    # k8s_labels.ServiceMeshProvider sorts keys, upstream keeps the order it was given.
+    assert list(LABELS) == sorted(LABELS)
     ours = stub_databag(labels=json.dumps(LABELS))
     data = upstream.ServiceMeshProviderAppData(labels=LABELS, mesh_type=upstream.MeshType.istio)
     theirs = {

@@ -141,7 +141,8 @@ def mesh(databag: Mapping[str, str]) -> testing.Relation:
 
 
 def wire(labels: Mapping[str, str]) -> dict[str, str]:
-    return beacon_stub.wire_format(labels, 'istio')
+    # istio-beacon-k8s's provider databag (RESEARCH.md section 2 "Wire format").
+    return {'labels': json.dumps(dict(labels)), 'mesh_type': '"istio"'}
 
 
 def make_state(
