@@ -124,12 +124,48 @@ def test_wire_format_is_istio_beacons(ctx: Ctx):
     }
 
 
-def test_labels_are_published_through_the_library_provider(ctx: Ctx):
-    # The stub owns no wire-format code: the library's provider writes the databag.
-    with ctx(ctx.on.config_changed(), make_state()) as manager:
-        assert isinstance(manager.charm.mesh, k8s_labels.ServiceMeshProvider)
-        out = manager.run()
+@pytest.fixture
+def provider_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict[str, str], str, bool]]:
+    """Record each ``ServiceMeshProvider.publish`` call, then let it publish."""
+    calls: list[tuple[dict[str, str], str, bool]] = []
+    real = k8s_labels.ServiceMeshProvider.publish
+
+    def recording(
+        self: k8s_labels.ServiceMeshProvider,
+        labels: Mapping[str, str],
+        *,
+        mesh_type: str = 'istio',
+        validate: bool = True,
+    ) -> None:
+        calls.append((dict(labels), mesh_type, validate))
+        real(self, labels, mesh_type=mesh_type, validate=validate)
+
+    monkeypatch.setattr(k8s_labels.ServiceMeshProvider, 'publish', recording)
+    return calls
+
+
+def test_config_labels_are_published_through_the_library_provider(
+    ctx: Ctx, provider_calls: list[tuple[dict[str, str], str, bool]]
+):
+    # The stub owns no wire-format code; validate=False lets reserved keys through.
+    out = ctx.run(ctx.on.config_changed(), make_state(mesh_type='other'))
+    assert provider_calls == [(GOOD, 'other', False)]
     assert k8s_labels.parse_provider_data(published(out)) == GOOD
+
+
+def test_action_labels_are_published_through_the_library_provider(
+    ctx: Ctx, provider_calls: list[tuple[dict[str, str], str, bool]]
+):
+    run_action(ctx, make_state(), 'set-labels', labels='{"a": "b"}')
+    run_action(ctx, make_state(), 'clear-labels')
+    assert provider_calls == [({'a': 'b'}, 'istio', False), ({}, 'istio', False)]
+
+
+def test_publish_raw_bypasses_the_provider(
+    ctx: Ctx, provider_calls: list[tuple[dict[str, str], str, bool]]
+):
+    run_action(ctx, make_state(), 'publish-raw', data='{"labels": "x"}')
+    assert provider_calls == []
 
 
 @pytest.mark.parametrize('text', ['', '   ', '{}'])
