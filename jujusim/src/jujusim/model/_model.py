@@ -424,8 +424,7 @@ class Model:
         return application
 
     def _unit(self, unit: str) -> Unit:
-        app = self._app(unit.partition('/')[0])
-        target = app.units.get(unit)
+        target = self._find_unit(unit)
         if target is None:
             raise ModelError(f'no unit {unit!r}')
         return target
@@ -726,15 +725,11 @@ class Model:
 
     def _choices(self) -> list[tuple[str, str]]:
         now = self.clock.now
-        choices: list[tuple[str, str]] = []
-        for unit, held in sorted(self._held.items()):
-            if self._stalled_until.get(unit, 0.0) <= now:
-                choices.append(('release', unit))
-            del held
+        choices = [('release', unit) for unit in sorted(self._held) if not self._stalled(unit)]
         for unit in self.units():
             if not unit.alive or unit.name in self._running or unit.name in self._held:
                 continue
-            if self._stalled_until.get(unit.name, 0.0) > now:
+            if self._stalled(unit.name):
                 continue
             if unit.name in self._terminating:
                 choices.append(('stop', unit.name))
@@ -946,7 +941,7 @@ class Model:
     def _collect_arrivals(self) -> bool:
         arrived = self._gate.arrived()
         for held in arrived:
-            unit = self._units_by_name().get(held.unit)
+            unit = self._find_unit(held.unit)
             if unit is None or not unit.alive or held.unit not in self._running:
                 held.release('drop')  # a request of a process already killed
                 continue
@@ -954,11 +949,12 @@ class Model:
             self._held[held.unit] = held
         return bool(arrived)
 
-    def _units_by_name(self) -> dict[str, Unit]:
-        return {u.name: u for u in self.units()}
+    def _find_unit(self, name: str) -> Unit | None:
+        app = self.apps.get(name.partition('/')[0])
+        return None if app is None else app.units.get(name)
 
     def _on_agent_event(self, event: HookDone | WorkerGone) -> None:
-        unit = self._units_by_name().get(event.unit)
+        unit = self._find_unit(event.unit)
         if unit is None:
             return
         if isinstance(event, WorkerGone):
