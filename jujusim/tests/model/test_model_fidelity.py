@@ -10,6 +10,7 @@ import dataclasses
 import json
 import pathlib
 import re
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -276,6 +277,33 @@ def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.P
         assert (stale['leader'], stale['leader_after']) == (True, False)
         # The deposed leader is told: leader-settings-changed (3.x, RESEARCH.md "Leadership").
         assert log.kinds(old)[-1] == 'leader_settings_changed'
+
+
+def test_is_leader_asked_before_the_scheduler_moves_on_answers_from_the_lease(
+    tmp_path: pathlib.Path,
+):
+    """A hook that asks is-leader at once is answered from the lease, however late the
+    scheduler's thread gets back to its bookkeeping after sending the hook.
+
+    Source: juju/juju ``worker/uniter/runner/context/leader.go`` (is-leader asks the
+    lease); the model answers on a server thread while its own thread may still be busy.
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=3) as model:
+        deploy_recorder(model, log, units=1)
+        model.settle()
+        start_hook = model.pool.start_hook
+
+        def descheduled_after_send(*args: Any, **kwargs: Any) -> int:
+            hook_id = start_hook(*args, **kwargs)
+            time.sleep(0.5)  # as if the OS took the scheduler's CPU right after the send
+            return hook_id
+
+        model.pool.start_hook = descheduled_after_send
+        model.config('rec', value='v2')
+        model.settle()
+        [record] = [r for r in log.records('rec/0') if r['kind'] == 'config_changed'][-1:]
+        assert record['leader'] is True
 
 
 def test_leader_elected_waits_until_the_unit_is_out_of_error(tmp_path: pathlib.Path):

@@ -821,26 +821,43 @@ class Model:
             return
         state, seen = self._juju_state(unit, spec)
         app = self.apps[unit.app]
-        hook_id = self.pool.start_hook(unit.name, spec, state, trusted=app.trusted)
-        self._running[unit.name] = _Running(
+        # Registered before the worker hears of the hook: its is-leader questions are
+        # answered on a server thread from this record (_is_leader_now).
+        running = _Running(
             spec=spec,
-            hook_id=hook_id,
+            hook_id=-1,
             seen=seen,
             config_version=app.config_version,
             started_at=self.clock.now,
             leader=state.leader,
             leader_checked_at=self.clock.now,
         )
+        self._running[unit.name] = running
+        try:
+            running.hook_id = self.pool.start_hook(unit.name, spec, state, trusted=app.trusted)
+        except BaseException:
+            del self._running[unit.name]
+            raise
         self._log(f'{unit.name} runs {spec.describe()}' + (' (leader)' if state.leader else ''))
 
     def _start_stop(self, unit: Unit) -> None:
         # The stop hook of a pod being deleted; its outcome does not matter: the pod goes.
         self._terminating.pop(unit.name, None)
         state, seen = self._juju_state(unit, HookSpec(kind='stop'))
-        hook_id = self.pool.start_hook(unit.name, HookSpec(kind='stop'), state)
-        self._running[unit.name] = _Running(
-            spec=HookSpec(kind='stop'), hook_id=hook_id, seen=seen, started_at=self.clock.now
+        running = _Running(
+            spec=HookSpec(kind='stop'),
+            hook_id=-1,
+            seen=seen,
+            started_at=self.clock.now,
+            leader=state.leader,
+            leader_checked_at=self.clock.now,
         )
+        self._running[unit.name] = running  # before the worker can ask is-leader
+        try:
+            running.hook_id = self.pool.start_hook(unit.name, HookSpec(kind='stop'), state)
+        except BaseException:
+            del self._running[unit.name]
+            raise
         self._log(f'{unit.name} runs stop (pod {unit.pod} terminating)')
 
     def _release(self, held: HeldRequest) -> None:
