@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import types
 from collections import Counter
 from collections.abc import Mapping
 
+import lightkube
 import ops
 import pytest
-from k8s_labels_testenv import APP, LEDGER, NS, Env, Killed, iter_kills, relation, state
+from k8s_labels_testenv import APP, LEDGER, META, NS, Env, Killed, iter_kills, relation, state
 from ops import testing
 
 import k8s_labels
@@ -458,3 +460,63 @@ def test_two_relations_asking_for_different_values_block(env: Env):
     st = testing.State(leader=True, model=testing.Model(name=NS), relations=[one, two])
     out = ctx.run(ctx.on.update_status(), st)
     assert 'ask for different values' in out.unit_status.message
+
+
+class _DefaultClientCharm(ops.CharmBase):
+    """A consumer as the README writes it: no client factory, the library's own client."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        self.mesh = k8s_labels.ServiceMeshConsumer(self, retry_delays=(0.0, 0.0))
+
+
+def _recording(env: Env, built: list[str]) -> lightkube.Client:
+    client = env.client()
+    close = client.close
+
+    def recording_close() -> None:
+        built.append('closed')
+        close()
+
+    client.close = recording_close
+    built.append('built')
+    return client
+
+
+def test_a_client_the_consumer_builds_is_closed_after_the_reconcile(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+):
+    # In a hook process the socket would go with the process; anywhere else (a test, a
+    # long-lived tool) an unclosed client leaks one connection per reconcile.
+    built: list[str] = []
+
+    def make_client(**_: object) -> lightkube.Client:
+        return _recording(env, built)
+
+    default_client = types.SimpleNamespace(Client=make_client)
+    monkeypatch.setattr(k8s_labels._service_mesh, 'lightkube', default_client)
+    ctx = testing.Context(_DefaultClientCharm, meta=META, app_name=APP)
+    rel = relation(AMBIENT)
+    ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state(rel))
+    ctx.run(ctx.on.update_status(), state(rel))
+    env.check(AMBIENT, managed=set(AMBIENT))
+    assert built == ['built', 'closed', 'built', 'closed']
+
+
+def test_a_client_from_the_factory_is_left_open_for_its_owner(env: Env):
+    built: list[str] = []
+    shared = _recording(env, built)
+
+    class Charm(ops.CharmBase):
+        def __init__(self, framework: ops.Framework):
+            super().__init__(framework)
+            self.mesh = k8s_labels.ServiceMeshConsumer(
+                self, client_factory=lambda: shared, retry_delays=(0.0, 0.0)
+            )
+
+    ctx = testing.Context(Charm, meta=META, app_name=APP)
+    rel = relation(AMBIENT)
+    ctx.run(ctx.on.relation_changed(rel, remote_unit=0), state(rel))
+    env.check(AMBIENT, managed=set(AMBIENT))
+    assert built == ['built']
+    shared.close()

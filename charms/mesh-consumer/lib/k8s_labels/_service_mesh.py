@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import typing
@@ -167,7 +168,8 @@ class ServiceMeshConsumer(ops.Object):
             return
         try:
             desired = self.labels()
-            result = self._manager().reconcile(desired)
+            with self._client() as client:
+                result = self._manager(client).reconcile(desired)
         except (_errors.InvalidRelationDataError, _errors.InvalidLabelsError) as e:
             self._set_problem(f'{self._endpoint} relation data: {e}')
             return
@@ -193,14 +195,17 @@ class ServiceMeshConsumer(ops.Object):
         if self.problem and self._charm.unit.is_leader():
             event.add_status(ops.BlockedStatus(self.problem))
 
-    def _manager(self) -> _manager.LabelManager:
+    def _client(self) -> contextlib.AbstractContextManager[lightkube.Client]:
+        """The factory's client as it is, or a default client closed after the reconcile."""
+        if self._client_factory is not None:
+            return contextlib.nullcontext(self._client_factory())
+        app = self._charm.app.name
+        client = lightkube.Client(namespace=self.model.name, field_manager=f'{app}-k8s-labels')
+        return contextlib.closing(client)
+
+    def _manager(self, client: lightkube.Client) -> _manager.LabelManager:
         app = self._charm.app.name
         unit = self._charm.unit
-        client = (
-            self._client_factory()
-            if self._client_factory is not None
-            else lightkube.Client(namespace=self.model.name, field_manager=f'{app}-k8s-labels')
-        )
         return self.manager_class(
             OWNER,
             namespace=self.model.name,
