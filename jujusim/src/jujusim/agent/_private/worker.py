@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import os
+import pathlib
 import socket
 import tempfile
 import time
@@ -15,6 +16,7 @@ import urllib.parse
 from collections.abc import Mapping
 from typing import Any, cast
 
+import lightkube.config.kubeconfig
 import ops
 import ops.testing
 import scenario.errors
@@ -35,6 +37,22 @@ def quiet_http_loggers() -> None:
     # that is what Juju sends then (ops RelationEvent.unit is None), so it is no news.
     logging.getLogger('ops-scenario.runtime.consistency_checker').setLevel(logging.ERROR)
 
+
+def isolate_from_cluster() -> None:
+    """Make lightkube skip the pod's service account and read ``KUBECONFIG``.
+
+    ``KubeConfig.from_env`` tries the in-cluster service account before ``KUBECONFIG``
+    (``lightkube/config/kubeconfig.py``). On a CI runner that is itself a pod, a unit's
+    client would then reach the runner's real cluster instead of the fake API.
+    """
+    from_env: Any = lightkube.config.kubeconfig.KubeConfig.from_env
+    function = from_env.__func__
+    _, default_config = function.__defaults__
+    function.__defaults__ = (str(NO_SERVICE_ACCOUNT), default_config)
+
+
+# Where lightkube looks for an in-cluster service account in a worker: nowhere.
+NO_SERVICE_ACCOUNT = pathlib.Path('/nonexistent/jujusim/no-service-account')
 
 LEADER_URL_ENV = 'JUJUSIM_IS_LEADER_URL'
 LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'  # noqa: S105 - the variable's name, not a secret

@@ -1,0 +1,116 @@
+"""Cached and libyaml paths for the YAML that ops.testing and lightkube handle every hook.
+
+Each hook, ``ops.testing`` writes the charm's metadata, config and actions out as YAML
+(``scenario/_runtime.py``, ``Runtime._virtual_charm_root``, with ``yaml.safe_dump``) and
+parses them back into a ``CharmMeta`` (``scenario/_ops_main_mock.py``,
+``Ops._load_charm_meta``), and the library's lightkube client reads the unit's kubeconfig
+(``lightkube/config/kubeconfig.py``, ``KubeConfig.from_file``, with ``yaml.safe_load``).
+With PyYAML's pure-Python emitter that was about 3.5 ms of a 12 ms hook, for the same
+three documents every time. :func:`install` makes a worker
+
+- dump those documents once: a document equal to one dumped before gets the same text;
+- parse each metadata text once, building a new ``CharmMeta`` from the parsed
+  documents every hook (ops treats them as read-only);
+- read the kubeconfig with libyaml's safe loader, as ops already does for its own YAML
+  (``ops/_private/yaml.py``).
+
+The charm's own ``yaml`` module is left alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import pathlib
+import types
+from typing import Any, TextIO
+
+import lightkube.config.kubeconfig
+import ops
+import scenario._ops_main_mock
+import scenario._runtime
+import yaml
+
+_SAFE_DUMPER: Any = getattr(yaml, 'CSafeDumper', yaml.SafeDumper)
+_SAFE_LOADER: Any = getattr(yaml, 'CSafeLoader', yaml.SafeLoader)
+_CACHE_SIZE = 32  # documents per process: a worker runs one charm, three documents
+_MetaTexts = tuple[str, str | None, str | None]
+
+
+def safe_load(stream: str | bytes | TextIO) -> Any:
+    """``yaml.safe_load`` through libyaml."""
+    return yaml.load(stream, Loader=_SAFE_LOADER)  # noqa: S506 - a safe loader
+
+
+class DumpCache:
+    """``yaml.safe_dump`` that dumps a document equal to an earlier one only once."""
+
+    def __init__(self) -> None:
+        self._dumped: list[tuple[Any, str]] = []
+
+    def __call__(self, data: Any, stream: TextIO | None = None, **kwargs: Any) -> Any:
+        dump: Any = yaml.dump
+        if stream is not None or kwargs:
+            return dump(data, stream, Dumper=_SAFE_DUMPER, **kwargs)
+        for document, text in self._dumped:
+            if document == data:  # dict equality runs in C: far cheaper than representing
+                return text
+        text = str(dump(data, Dumper=_SAFE_DUMPER))
+        # A copy, so that a document changed in place after its dump is dumped again.
+        self._dumped = [(copy.deepcopy(data), text), *self._dumped[: _CACHE_SIZE - 1]]
+        return text
+
+
+class MetaCache:
+    """Builds a ``CharmMeta`` from metadata texts, parsing each distinct set once."""
+
+    def __init__(self) -> None:
+        self._parsed: dict[_MetaTexts, tuple[Any, dict[str, Any], dict[str, Any]]] = {}
+
+    def load(self, root: pathlib.Path) -> ops.CharmMeta:
+        """What ``ops.CharmMeta.from_yaml`` makes of the files in ``root`` (ops/charm.py)."""
+        key: _MetaTexts = (
+            (root / 'metadata.yaml').read_text(),
+            _read_if_present(root / 'actions.yaml'),
+            _read_if_present(root / 'config.yaml'),
+        )
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            metadata, actions, config = key
+            # A missing or empty actions or config document is {} (ops/charm.py, from_yaml).
+            parsed = (safe_load(metadata), _mapping(actions), _mapping(config))
+            if len(self._parsed) >= _CACHE_SIZE:
+                self._parsed.clear()
+            self._parsed[key] = parsed
+        return ops.CharmMeta(*parsed)
+
+
+def _mapping(text: str | None) -> dict[str, Any]:
+    return (safe_load(text) if text is not None else None) or {}
+
+
+def _read_if_present(path: pathlib.Path) -> str | None:
+    return path.read_text() if path.exists() else None
+
+
+_META_CACHE = MetaCache()
+
+
+def _load_charm_meta(self: Any) -> ops.CharmMeta:
+    return _META_CACHE.load(pathlib.Path(self._charm_root))
+
+
+def _with(module: types.ModuleType, **names: Any) -> types.ModuleType:
+    shim = types.ModuleType(f'{module.__name__} (jujusim)')
+    shim.__dict__.update(module.__dict__)
+    shim.__dict__.update(names)
+    return shim
+
+
+def install() -> None:
+    """Install the cached and libyaml paths in this process; idempotent."""
+    if getattr(scenario._runtime, 'yaml') is yaml:  # noqa: B009 - not exported
+        setattr(scenario._runtime, 'yaml', _with(yaml, safe_dump=DumpCache()))  # noqa: B010
+    if getattr(lightkube.config.kubeconfig, 'yaml') is yaml:  # noqa: B009 - not exported
+        setattr(lightkube.config.kubeconfig, 'yaml', _with(yaml, safe_load=safe_load))  # noqa: B010
+    manager_type: Any = scenario._ops_main_mock.Ops
+    manager_type._load_charm_meta = _load_charm_meta

@@ -1,0 +1,243 @@
+"""A worker's shortcuts: the same YAML, the same metadata, nothing reached while warming up."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import lightkube.config.kubeconfig
+import ops
+import ops.testing
+import pytest
+import scenario._ops_main_mock
+import scenario._runtime
+import yaml
+
+from jujusim import kube
+from jujusim.agent import CharmSource, HookSpec
+from jujusim.agent._private import speedups, worker, zygote
+
+CHARMS = pathlib.Path(__file__).parents[3] / 'charms'
+SOURCES = [CHARMS / 'mesh-consumer', CHARMS / 'beacon-stub']
+
+
+class _IdentityDumpCache:
+    """A broken cache: keyed by the document's identity, blind to changes in place."""
+
+    def __init__(self) -> None:
+        self._dumped: dict[int, str] = {}
+
+    def __call__(self, data: Any) -> str:
+        return self._dumped.setdefault(id(data), yaml.safe_dump(data))
+
+
+def _dumps_like_pyyaml(dump: Any, document: dict[str, Any]) -> bool:
+    """``dump`` gives PyYAML's text, before and after the document changes in place."""
+    if dump(document) != yaml.safe_dump(document):
+        return False
+    first = dump(document)
+    document['name'] = f'{document.get("name", "")}-changed'
+    return dump(document) == yaml.safe_dump(document) != first
+
+
+@pytest.mark.parametrize('path', SOURCES, ids=lambda p: p.name)
+def test_dump_cache_gives_pyyamls_text_and_dumps_a_changed_document_again(path: pathlib.Path):
+    source = CharmSource.load(path)
+    for document in (source.config, source.actions):
+        cache = speedups.DumpCache()
+        assert cache(document) == yaml.safe_dump(document)
+        assert cache(document) == yaml.safe_dump(document)  # now from the cache
+    assert _dumps_like_pyyaml(speedups.DumpCache(), source.context_kwargs()['meta'])
+
+
+def test_the_dump_check_catches_a_cache_keyed_by_identity():
+    assert not _dumps_like_pyyaml(_IdentityDumpCache(), CharmSource.load(SOURCES[0]).meta)
+
+
+def _write_metadata(root: pathlib.Path, source: CharmSource) -> None:
+    (root / 'metadata.yaml').write_text(yaml.safe_dump(source.meta))
+    (root / 'actions.yaml').write_text(yaml.safe_dump(source.actions))
+    (root / 'config.yaml').write_text(yaml.safe_dump(source.config))
+
+
+def _meta_summary(meta: ops.CharmMeta) -> tuple[Any, ...]:
+    return (
+        meta.name,
+        sorted(meta.requires),
+        sorted(meta.provides),
+        sorted(meta.peers),
+        sorted(meta.containers),
+        sorted(meta.actions),
+        sorted(meta.config),
+    )
+
+
+def test_meta_cache_builds_what_from_yaml_builds_per_text(tmp_path: pathlib.Path):
+    cache = speedups.MetaCache()
+    for path in SOURCES:
+        source = CharmSource.load(path)
+        _write_metadata(tmp_path, source)
+        expected = ops.CharmMeta.from_yaml(
+            (tmp_path / 'metadata.yaml').read_text(),
+            (tmp_path / 'actions.yaml').read_text(),
+            (tmp_path / 'config.yaml').read_text(),
+        )
+        # Same folder, new texts: a cache keyed by the folder would give the old charm.
+        assert _meta_summary(cache.load(tmp_path)) == _meta_summary(expected)
+        assert cache.load(tmp_path) is not cache.load(tmp_path)  # a fresh CharmMeta each time
+    (tmp_path / 'actions.yaml').unlink()
+    (tmp_path / 'config.yaml').write_text('')
+    assert cache.load(tmp_path).actions == {}
+    assert cache.load(tmp_path).config == {}
+
+
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """``speedups.install()`` in this process, undone afterwards."""
+    monkeypatch.setattr(scenario._runtime, 'yaml', yaml)
+    monkeypatch.setattr(lightkube.config.kubeconfig, 'yaml', yaml)
+    manager_type: Any = scenario._ops_main_mock.Ops
+    monkeypatch.setattr(manager_type, '_load_charm_meta', manager_type._load_charm_meta)
+    speedups.install()
+    speedups.install()  # idempotent
+    yield
+
+
+class _NamesItself(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.start, self._on_start)
+
+    def _on_start(self, _: ops.StartEvent) -> None:
+        options = ','.join(sorted(self.meta.config))
+        self.unit.status = ops.ActiveStatus(f'{self.meta.name} {options}')
+
+
+@pytest.mark.usefixtures('installed')
+def test_installed_hooks_see_their_own_charms_metadata():
+    for name, options in (('first', ['a']), ('second', ['b', 'c'])):
+        ctx = ops.testing.Context(
+            _NamesItself,
+            meta={'name': name},
+            config={'options': {o: {'type': 'string'} for o in options}},
+        )
+        state = ctx.run(ctx.on.start(), ops.testing.State())
+        assert state.unit_status == ops.testing.ActiveStatus(f'{name} {",".join(options)}')
+
+
+@pytest.mark.usefixtures('installed')
+def test_installed_kubeconfig_reads_the_same(tmp_path: pathlib.Path):
+    path = kube.write_kubeconfig(
+        tmp_path / 'config',
+        server='http://127.0.0.1:1',
+        token='t0ken',
+        namespace='ns',
+        insecure_skip_tls_verify=True,
+    )
+    config = _single(lightkube.config.kubeconfig.KubeConfig.from_file(path))
+    assert config.cluster.server == 'http://127.0.0.1:1'
+    assert config.user is not None
+    assert config.user.token == 't0ken'
+    assert config.namespace == 'ns'
+
+
+def _single(config: lightkube.config.kubeconfig.KubeConfig) -> Any:
+    current = config.get()
+    assert current is not None
+    return current
+
+
+@pytest.fixture
+def pod_service_account(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Make this process look like a pod: a service account where lightkube looks first."""
+    account = tmp_path / 'serviceaccount'
+    account.mkdir()
+    (account / 'token').write_text('pod-token')
+    (account / 'namespace').write_text('runner')
+    (account / 'ca.crt').write_text('')
+    monkeypatch.setenv('KUBERNETES_SERVICE_HOST', '10.0.0.1')
+    monkeypatch.setenv('KUBERNETES_SERVICE_PORT', '443')
+    function: Any = lightkube.config.kubeconfig.KubeConfig.from_env.__func__
+    monkeypatch.setattr(function, '__defaults__', (str(account), function.__defaults__[1]))
+    return 'https://10.0.0.1:443'
+
+
+def test_a_worker_reads_kubeconfig_even_inside_a_pod(
+    pod_service_account: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+):
+    path = kube.write_kubeconfig(
+        tmp_path / 'config', server='http://127.0.0.1:1', token='t', namespace='ns'
+    )
+    monkeypatch.setenv('KUBECONFIG', str(path))
+    from_env = lightkube.config.kubeconfig.KubeConfig.from_env
+    assert _single(from_env()).cluster.server == pod_service_account  # what a pod would do
+
+    worker.isolate_from_cluster()
+
+    assert _single(from_env()).cluster.server == 'http://127.0.0.1:1'
+
+
+@pytest.fixture
+def served_api(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[kube.FakeKube]:
+    """A fake API this process's ``KUBECONFIG`` points at, as an admin."""
+    fake = kube.FakeKube()
+    fake.register_caller('admin-token', kube.AdminPolicy(), name='tester')
+    fake.ensure_namespace('default')
+    with kube.KubeServer(fake.handle) as server:
+        path = server.write_kubeconfig(
+            tmp_path / 'config', token='admin-token', namespace='default'
+        )
+        monkeypatch.setenv('KUBECONFIG', str(path))
+        monkeypatch.setenv(worker.LEADER_URL_ENV, 'http://127.0.0.1:1/is-leader')
+        yield fake
+
+
+def _warm_state() -> ops.testing.State:
+    return ops.testing.State(
+        leader=True, containers={ops.testing.Container('web', can_connect=True)}
+    )
+
+
+def test_warm_charm_reaches_no_api_and_restores_the_environment(served_api: kube.FakeKube):
+    source = CharmSource.load(CHARMS / 'mesh-consumer')
+    charm_type = source.load_charm_class()
+    before = dict(os.environ)
+
+    zygote.warm_charm(charm_type, source, '3.6.14')
+
+    assert served_api.log.entries(caller='tester') == []
+    assert dict(os.environ) == before
+    # The same charm and hook with the environment left as it was does reach the API.
+    os.environ.pop(worker.LEADER_URL_ENV)
+    runner = worker.Worker(charm_type, source, unit='mesh-consumer/0', juju_version='3.6.14')
+    runner.run_hook(0, HookSpec(kind='config_changed'), _warm_state())
+    assert served_api.log.entries(caller='tester') != []
+
+
+class _Hangs(ops.CharmBase):
+    """Waits forever for an API it cannot reach, swallowing every Exception meanwhile."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on.upgrade_charm, self._on_upgrade)
+
+    def _on_upgrade(self, _: ops.UpgradeCharmEvent) -> None:
+        while True:
+            try:
+                time.sleep(60)
+            except Exception:  # noqa: S112 - the point: a charm that retries on anything
+                continue
+
+
+def test_warm_charm_cuts_off_a_charm_that_hangs(tmp_path: pathlib.Path):
+    source = CharmSource(
+        path=tmp_path, meta={'name': 'hangs'}, config={}, actions={}, entrypoint=tmp_path
+    )
+    started = time.monotonic()
+    zygote.warm_charm(_Hangs, source, '3.6.14', budget=0.2)
+    assert time.monotonic() - started < 10  # cut off, not 60 s of sleep
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
