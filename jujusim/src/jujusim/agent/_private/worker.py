@@ -9,6 +9,7 @@ import logging
 import os
 import pathlib
 import socket
+import ssl
 import tempfile
 import time
 import traceback
@@ -64,18 +65,21 @@ def live_is_leader() -> None:
     ops.testing answers ``is-leader`` from ``State.leader`` for the whole hook
     (``scenario/mocking.py``), but Juju's answer can change mid-hook: a stalled leader loses
     its lease, and ops re-asks once its cached answer is 30 s old (``ops/model.py``,
-    ``_ModelBackend.is_leader``). With ``JUJUSIM_IS_LEADER_URL`` set, every call asks the
-    model, which applies ops' cache on its virtual clock.
+    ``_ModelBackend.is_leader``). With ``JUJUSIM_IS_LEADER_URL`` set, calls ask the model,
+    which applies ops' cache on its virtual clock.
+
+    The model's answer cannot change while this unit runs without sending anything: it
+    decides nothing until every running unit waits at the API or has finished. So the
+    worker keeps the answer until the process next writes to a socket, or the next hook
+    starts (:func:`forget_leadership`), and asks again only then; a chatty charm (the
+    stub asks ~10 times a hook) then costs one round trip per API call, not per question.
     """
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
 
     connections: dict[str, http.client.HTTPConnection] = {}
 
-    def is_leader(self: scenario.mocking._MockModelBackend) -> bool:
-        url = os.environ.get(LEADER_URL_ENV)
-        if not url:
-            return bool(original(self))
+    def ask(url: str) -> bool:
         parts = urllib.parse.urlsplit(url)
         token = os.environ.get(LEADER_TOKEN_ENV, '')
         for attempt in range(2):  # a kept-alive connection may have gone stale: one retry
@@ -92,7 +96,49 @@ def live_is_leader() -> None:
                     raise
         raise AssertionError('unreachable')  # pragma: no cover
 
+    def is_leader(self: scenario.mocking._MockModelBackend) -> bool:
+        url = os.environ.get(LEADER_URL_ENV)
+        if not url:
+            return bool(original(self))
+        if not _LEADER_ANSWER:
+            answer = ask(url)  # its own request cleared the list: fill it after
+            _LEADER_ANSWER.append(answer)
+        return _LEADER_ANSWER[0]
+
     backend_type.is_leader = is_leader
+    _forget_on_send()
+
+
+# The model's last is-leader answer in this hook, while still good (empty: ask again).
+_LEADER_ANSWER: list[bool] = []
+
+
+def forget_leadership() -> None:
+    """Drop the kept is-leader answer (a new hook starts)."""
+    _LEADER_ANSWER.clear()
+
+
+def _forget_on_send() -> None:
+    """Drop the kept is-leader answer whenever this process writes to any socket.
+
+    Whatever the client (lightkube's httpx2, urllib3, asyncio), a request reaches the
+    fake API through ``send``/``sendall`` of a ``socket.socket`` or ``ssl.SSLSocket``.
+    """
+    for socket_type in (socket.socket, ssl.SSLSocket):
+        for name in ('send', 'sendall'):
+            method = getattr(socket_type, name)
+            if getattr(method, '_forgets_leadership', False):
+                continue
+            setattr(socket_type, name, _forgetting(method))
+
+
+def _forgetting(method: Any) -> Any:
+    def forgetting(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
+        _LEADER_ANSWER.clear()
+        return method(self, *args, **kwargs)
+
+    forgetting._forgets_leadership = True  # pyright: ignore[reportFunctionMemberAccess]
+    return forgetting
 
 
 class Worker:
@@ -136,6 +182,7 @@ class Worker:
     ) -> hooks.HookResult:
         """Run one hook; never raises: every failure is described in the result."""
         started = time.perf_counter()
+        forget_leadership()
         state_in = self.local.merged_into(juju_state)
         outcome: dict[str, Any] = {
             'unit_status': state_in.unit_status,
