@@ -11,9 +11,10 @@ over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "
    fake API over an ungated loopback server. The API then already holds the final
    labels, so the plain run may skip writes the model run made: the ratio errs
    against the model.
-2. Pod restart: a settled 1-unit mesh-consumer; ``delete_pod(graceful=False)``, then
-   scheduler steps until the new pod's first hook (``upgrade-charm``) is done. Spares
-   are re-warmed between repeats, so each repeat is the steady state.
+2. Pod restart: a settled mesh-consumer; ``delete_pod(graceful=False)`` of the leader
+   (its first hook, ``upgrade-charm``, reconciles: 4 API reads) or of a non-leader (no
+   API call), then scheduler steps until the new pod's first hook is done. Spares are
+   warmed between repeats, so each repeat is the steady state.
 3. Schedule of 50 hook events (the issue's figure): 3 mesh-consumer units and a
    beacon-stub, settled; then seeded model events (a new label set on the provider: a
    relation-changed on every consumer unit; 5 virtual minutes: update-status everywhere;
@@ -165,17 +166,25 @@ def _tmp_root() -> str:
     return shm if os.access(shm, os.W_OK | os.X_OK) else tempfile.gettempdir()
 
 
-def _restart_costs() -> list[float]:
+def _restart_costs(*, leader: bool) -> list[float]:
+    """delete_pod to the restarted unit's first hook done, for the leader or a non-leader.
+
+    The leader's first hook (upgrade-charm) reconciles: 4 API reads through the gate. A
+    non-leader's makes no API call, so its figure is the harness's own cost.
+    """
     samples: list[float] = []
     with Model(seed=0) as model:
-        model.deploy(CONSUMER, units=1, trust=True)
+        model.deploy(CONSUMER, units=1 if leader else 2, trust=True)
         model.settle()
+        unit = model.leader('mesh-consumer') if leader else None
+        if unit is None:
+            unit = next(u.name for u in model.units() if u.name != model.leader('mesh-consumer'))
         for _ in range(RESTARTS):
             model.pool.wait_for_spares()
             before = len(model.trace)
             started = time.perf_counter()
-            model.delete_pod('mesh-consumer/0', graceful=False)
-            while _hooks_done(model.trace[before:]) == 0:
+            model.delete_pod(unit, graceful=False)
+            while _hooks_done(model.trace[before:], unit) == 0:
                 if not model.step():
                     raise RuntimeError('the restarted unit ran no hook')
             samples.append(time.perf_counter() - started)
@@ -258,7 +267,8 @@ def main() -> None:
     print(_line('model: hooks/s', model_rates, unit='/s', scale=1.0))
     print(_line('plain ops.testing, one process: hooks/s', plain_rates, unit='/s', scale=1.0))
     print(_line('ratio model time / plain time (same hooks)', ratios, unit='x', scale=1.0))
-    print(_line('pod restart: delete_pod to first hook done', _restart_costs()))
+    print(_line('pod restart, leader: delete_pod to first hook done', _restart_costs(leader=True)))
+    print(_line('pod restart, non-leader: the same', _restart_costs(leader=False)))
     for name, schedule in (
         (f'3-unit mesh-consumer schedule, {HOOK_EVENTS} hook events, settled', _hook_schedule),
         (f'chaos: {CHAOS_EVENTS} model events, settled', _chaos_schedule),

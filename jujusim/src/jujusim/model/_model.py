@@ -147,6 +147,7 @@ class Model:
         self._unsubscribe = self.kube.observe(self._on_kube_event)
         self._running: dict[str, _Running] = {}
         self._held: dict[str, HeldRequest] = {}
+        self._killed: set[tuple[str, int]] = set()  # (unit, pid) killed, not yet reported gone
         self._kill_plans: dict[str, _KillPlan] = {}
         self._stall_plans: dict[str, tuple[int, float]] = {}
         self._stalled_until: dict[str, float] = {}
@@ -911,9 +912,18 @@ class Model:
 
     def _kill(self, unit: Unit) -> None:
         if unit.alive:
+            process = self.pool.process(unit.name)
+            if process is not None:
+                # Its WorkerGone comes later and is ignored (_on_agent_event). The pool
+                # reports nothing else of it, and holds the unit's next worker's events
+                # until it has gone, so nothing waits here for the process to be reaped.
+                self._killed.add((unit.name, process.pid))
             self.pool.kill(unit.name)
             unit.alive = False
-            self._await_gone(unit.name)
+            self._running.pop(unit.name, None)
+            held = self._held.pop(unit.name, None)
+            if held is not None:
+                held.release('drop')
 
     def _remove_pod(self, unit: Unit) -> None:
         self._terminating.pop(unit.name, None)
@@ -932,20 +942,6 @@ class Model:
         """Wait for ``unit``'s next event: a held request, its hook's end or its death."""
         while unit in self._running and unit not in self._held:
             self._pump()
-
-    def _await_gone(self, unit: str) -> None:
-        while True:
-            event = self.pool.next_event(timeout=30.0)
-            if event is None:
-                self._collect_arrivals()
-                continue
-            if isinstance(event, WorkerGone) and event.unit == unit:
-                self._running.pop(unit, None)
-                held = self._held.pop(unit, None)
-                if held is not None:
-                    held.release('drop')
-                return
-            self._on_agent_event(event)
 
     def _pump(self) -> None:
         if self._collect_arrivals():
@@ -971,6 +967,9 @@ class Model:
         return None if app is None else app.units.get(name)
 
     def _on_agent_event(self, event: HookDone | WorkerGone) -> None:
+        if isinstance(event, WorkerGone) and (event.unit, event.pid) in self._killed:
+            self._killed.discard((event.unit, event.pid))
+            return  # the model killed it and has dealt with it (_kill)
         unit = self._find_unit(event.unit)
         if unit is None:
             return
