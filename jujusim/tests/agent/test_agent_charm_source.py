@@ -180,3 +180,29 @@ def test_bad_charm_module_is_a_clear_error(
     source = agent.CharmSource.load(write(tmp_path, files))
     with pytest.raises(agent.CharmSourceError, match=message):
         source.load_charm_class()
+
+
+def test_settings_problems_as_juju_validates_them(tmp_path: pathlib.Path):
+    options = {
+        'name': {'type': 'string'},
+        'count': {'type': 'int'},
+        'ratio': {'type': 'float'},
+        'on': {'type': 'boolean'},
+    }
+    source = agent.CharmSource(
+        path=tmp_path,
+        meta={'name': 'x'},
+        config={'options': options},
+        actions={},
+        entrypoint=tmp_path / 'src' / 'charm.py',
+    )
+    assert source.settings_problems({'name': 'a', 'count': 2, 'ratio': 1, 'on': False}) == []
+    assert source.settings_problems({'count': None}) == []  # a reset
+    assert source.settings_problems(
+        {'colour': 'red', 'count': True, 'on': 'yes', 'ratio': '1'}
+    ) == [
+        "unknown option 'colour'",
+        "option 'count' expected int, got True",
+        "option 'on' expected boolean, got 'yes'",
+        "option 'ratio' expected float, got '1'",
+    ]

@@ -6,7 +6,7 @@ import pathlib
 import pytest
 from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
 
-from jujusim.model import Model
+from jujusim.model import Model, ModelError
 
 
 def deploy_pair(model: Model, consumer: pathlib.Path, *, units: int = 3) -> str:
@@ -111,3 +111,18 @@ def test_adr_counterexample_with_a_leader_change(
 
     assert model.leader(app) not in (None, leader)
     assert (model.check(app) == []) is holds
+
+
+def test_config_juju_would_refuse_is_refused_and_changes_nothing(model: Model):
+    with pytest.raises(ModelError, match=r"cannot deploy beacon: unknown option 'lables'"):
+        model.deploy(BEACON_STUB, app='beacon', config={'lables': '{}'})
+    assert 'beacon' not in model.apps
+    assert model.kube.get('StatefulSet', model.name, 'beacon') is None
+
+    model.deploy(BEACON_STUB, app='beacon', config={'labels': '{"a": "b"}'})
+    model.settle()
+    before = (dict(model.apps['beacon'].config), len(model.trace))
+    with pytest.raises(ModelError, match=r"option 'labels' expected string, got 3"):
+        model.config('beacon', labels=3)
+    model.settle()
+    assert (dict(model.apps['beacon'].config), len(model.trace)) == before  # no hook ran

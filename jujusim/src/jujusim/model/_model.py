@@ -213,6 +213,9 @@ class Model:
         name = app or source.name
         if name in self.apps:
             raise ModelError(f'application {name!r} is already deployed')
+        problems = source.settings_problems(config or {})
+        if problems:
+            raise ModelError(f'cannot deploy {name}: ' + '; '.join(problems))
         self.pool.add_app(name, source)
         directory = self._tmp / name
         directory.mkdir()
@@ -220,7 +223,7 @@ class Model:
             name=name,
             charm=source,
             scale=units,
-            config=dict(config or {}),
+            config={k: v for k, v in (config or {}).items() if v is not None},
             trusted=trust,
             kubeconfig_dir=str(directory),
         )
@@ -357,6 +360,9 @@ class Model:
     def config(self, app: str, **values: Any) -> None:
         """``juju config APP key=value ...``; a value of None resets the key."""
         application = self._app(app)
+        problems = application.charm.settings_problems(values)
+        if problems:
+            raise ModelError(f'cannot configure {app}: ' + '; '.join(problems))
         new = dict(application.config)
         for key, value in values.items():
             if value is None:

@@ -10,6 +10,7 @@ import pathlib
 import re
 import sys
 import types
+from collections.abc import Mapping
 from typing import Any, cast
 
 import ops
@@ -138,6 +139,27 @@ class CharmSource:
         return {
             name: opt['default'] for name, opt in options.items() if opt.get('default') is not None
         }
+
+    def settings_problems(self, settings: Mapping[str, Any]) -> list[str]:
+        """What Juju refuses in ``settings`` for this charm, as ``juju config`` says it.
+
+        Juju's ``Config.ValidateSettings`` (juju/juju ``internal/charm/config.go``): every
+        key must be an option, every value of its option's type; None resets an option.
+        """
+        options: dict[str, dict[str, Any]] = self.config.get('options') or {}
+        problems: list[str] = []
+        for name, value in settings.items():
+            option = options.get(name)
+            if option is None:
+                problems.append(f'unknown option {name!r}')
+                continue
+            kind = option.get('type')
+            if value is None or kind not in _CONFIG_TYPES:
+                continue
+            wrong_bool = isinstance(value, bool) and kind != 'boolean'
+            if wrong_bool or not isinstance(value, _CONFIG_TYPES[kind]):
+                problems.append(f'option {name!r} expected {kind}, got {value!r}')
+        return problems
 
     @property
     def import_paths(self) -> tuple[pathlib.Path, pathlib.Path]:
