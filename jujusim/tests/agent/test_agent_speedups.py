@@ -96,15 +96,21 @@ def test_meta_cache_builds_what_from_yaml_builds_per_text(tmp_path: pathlib.Path
 
 
 @pytest.fixture
-def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """``speedups.install()`` in this process, undone afterwards."""
+def undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whatever ``speedups.install()`` changes in this process is undone after the test."""
     monkeypatch.setattr(scenario._runtime, 'yaml', yaml)
     monkeypatch.setattr(lightkube.config.kubeconfig, 'yaml', yaml)
     manager_type: Any = scenario._ops_main_mock.Ops
     monkeypatch.setattr(manager_type, '_load_charm_meta', manager_type._load_charm_meta)
+    for module in speedups.TRACED_OPS_MODULES:
+        monkeypatch.setattr(module, 'tracer', getattr(module, 'tracer'))  # noqa: B009
+
+
+@pytest.fixture
+def installed(undone: None) -> None:
+    """``speedups.install()`` in this process, undone afterwards."""
     speedups.install()
     speedups.install()  # idempotent
-    yield
 
 
 class _NamesItself(ops.CharmBase):
@@ -241,3 +247,41 @@ def test_warm_charm_cuts_off_a_charm_that_hangs(tmp_path: pathlib.Path):
     zygote.warm_charm(_Hangs, source, '3.6.14', budget=0.2)
     assert time.monotonic() - started < 10  # cut off, not 60 s of sleep
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+class _UsesPebble(ops.CharmBase):
+    """Goes through ops' traced paths: main, an observer, a hook tool, Pebble, storage."""
+
+    _stored = ops.StoredState()
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        framework.observe(self.on['web'].pebble_ready, self._on_ready)
+
+    def _on_ready(self, event: ops.PebbleReadyEvent) -> None:
+        layer = ops.pebble.Layer({'services': {'s': {'override': 'replace', 'command': 'x'}}})
+        event.workload.add_layer('l', layer, combine=True)
+        self._stored.set_default(n=0)
+        self._stored.n += 1
+        self.unit.status = ops.ActiveStatus(f'{sorted(event.workload.get_plan().services)}')
+
+
+@pytest.mark.usefixtures('installed')
+def test_installed_ops_spans_go_nowhere_and_hooks_run_as_before():
+    if speedups.ops_tracing_installed():
+        pytest.skip('ops[tracing] is installed: its spans are recorded, not dropped')
+    assert all(isinstance(m.tracer, speedups.NoTracer) for m in speedups.TRACED_OPS_MODULES)
+    ctx = ops.testing.Context(_UsesPebble, meta={'name': 'p', 'containers': {'web': {}}})
+    container = ops.testing.Container('web', can_connect=True)
+    state = ctx.run(ctx.on.pebble_ready(container), ops.testing.State(containers={container}))
+    assert state.unit_status == ops.testing.ActiveStatus("['s']")
+    with speedups.NoTracer().start_as_current_span('x') as span:
+        assert not span.is_recording()
+
+
+@pytest.mark.usefixtures('undone')
+def test_ops_tracer_is_kept_when_ops_tracing_records_it(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr(speedups, 'ops_tracing_installed', lambda: True)
+    before = [m.tracer for m in speedups.TRACED_OPS_MODULES]
+    speedups.install()
+    assert [m.tracer for m in speedups.TRACED_OPS_MODULES] == before
