@@ -285,3 +285,15 @@ def test_ops_tracer_is_kept_when_ops_tracing_records_it(monkeypatch: pytest.Monk
     before = [m.tracer for m in speedups.TRACED_OPS_MODULES]
     speedups.install()
     assert [m.tracer for m in speedups.TRACED_OPS_MODULES] == before
+
+
+def test_warm_charm_takes_metadata_with_an_empty_containers_key(tmp_path: pathlib.Path):
+    # `containers:` with nothing under it is null in YAML; a crash here would kill spares.
+    source = CharmSource(
+        path=tmp_path,
+        meta={'name': 'bare', 'containers': None},
+        config={},
+        actions={},
+        entrypoint=tmp_path,
+    )
+    zygote.warm_charm(_NamesItself, source, '3.6.14')

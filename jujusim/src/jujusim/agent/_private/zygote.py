@@ -178,12 +178,10 @@ def warm_charm(
     worker keeps nothing of them. Their failures are expected and ignored. A charm that
     hangs without its API is cut off after ``budget`` seconds.
     """
-    name = str(source.meta.get('name', 'warm'))
-    runner = worker.Worker(charm_type, source, unit=f'{name}/0', juju_version=juju_version)
-    containers = {
-        ops.testing.Container(container, can_connect=True)
-        for container in source.meta.get('containers', {})
-    }
+    app = str(source.meta.get('name', 'warm'))
+    runner = worker.Worker(charm_type, source, unit=f'{app}/0', juju_version=juju_version)
+    declared: dict[str, Any] = source.meta.get('containers') or {}
+    containers = {ops.testing.Container(name, can_connect=True) for name in declared}
     saved = {key: os.environ.pop(key, None) for key in (*_WARM_CUT_OFF, 'KUBECONFIG')}
     os.environ['KUBECONFIG'] = os.path.join(tempfile.gettempdir(), 'no-such-kubeconfig')
     previous = signal.signal(signal.SIGALRM, _out_of_budget)
