@@ -902,8 +902,10 @@ class Model:
     def _is_leader_now(self, unit: str) -> bool:
         """What ``is-leader`` answers ``unit``'s running hook now, with ops' 30 s cache.
 
-        Called on a server thread while the scheduler waits for this unit, the only one
-        running: it reads and writes nothing another thread touches meanwhile.
+        Called on a server thread while this unit runs. The hook's record is in
+        ``_running`` before the worker hears of the hook (``_start_hook``), and the
+        scheduler changes no lease and moves no clock until every running unit waits at
+        the API or has finished, so the answer cannot depend on thread timing.
         """
         running = self._running.get(unit)
         app = self.apps.get(unit.partition('/')[0])
