@@ -828,8 +828,6 @@ class Model:
             return
         state, seen = self._juju_state(unit, spec)
         app = self.apps[unit.app]
-        # Registered before the worker hears of the hook: its is-leader questions are
-        # answered on a server thread from this record (_is_leader_now).
         running = _Running(
             spec=spec,
             hook_id=-1,
@@ -839,12 +837,7 @@ class Model:
             leader=state.leader,
             leader_checked_at=self.clock.now,
         )
-        self._running[unit.name] = running
-        try:
-            running.hook_id = self.pool.start_hook(unit.name, spec, state, trusted=app.trusted)
-        except BaseException:
-            del self._running[unit.name]
-            raise
+        self._send_hook(unit, running, state, trusted=app.trusted)
         self._log(f'{unit.name} runs {spec.describe()}' + (' (leader)' if state.leader else ''))
 
     def _start_stop(self, unit: Unit) -> None:
@@ -859,13 +852,20 @@ class Model:
             leader=state.leader,
             leader_checked_at=self.clock.now,
         )
-        self._running[unit.name] = running  # before the worker can ask is-leader
+        self._send_hook(unit, running, state)
+        self._log(f'{unit.name} runs stop (pod {unit.pod} terminating)')
+
+    def _send_hook(
+        self, unit: Unit, running: _Running, state: ops.testing.State, *, trusted: bool = False
+    ) -> None:
+        # Registered before the worker hears of the hook: its is-leader questions are
+        # answered on a server thread from this record (_is_leader_now).
+        self._running[unit.name] = running
         try:
-            running.hook_id = self.pool.start_hook(unit.name, HookSpec(kind='stop'), state)
+            running.hook_id = self.pool.start_hook(unit.name, running.spec, state, trusted=trusted)
         except BaseException:
             del self._running[unit.name]
             raise
-        self._log(f'{unit.name} runs stop (pod {unit.pod} terminating)')
 
     def _release(self, held: HeldRequest) -> None:
         unit = self._unit(held.unit)
