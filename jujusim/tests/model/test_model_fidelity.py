@@ -608,3 +608,26 @@ def test_a_seed_replays_exactly_and_seeds_differ():
     assert trace_c != trace_a
     assert hook_starts(trace_c) != hook_starts(trace_a)
     assert labels_c == labels_a
+
+
+def test_a_trusted_applications_stop_hook_runs_trusted(tmp_path: pathlib.Path):
+    """``juju trust`` is the application's: every hook it runs has it, ``stop`` included.
+
+    Source: https://juju.is/docs/juju/juju-trust (trust is granted to an application).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=4) as model:
+        deploy_recorder(model, log, units=1, trust=True)
+        model.settle()
+        seen: list[tuple[str, bool]] = []
+        start_hook = model.pool.start_hook
+
+        def spy(*args: Any, **kwargs: Any) -> int:
+            seen.append((args[1].kind, bool(kwargs.get('trusted', False))))
+            return start_hook(*args, **kwargs)
+
+        model.pool.start_hook = spy
+        model.delete_pod('rec/0', graceful=True)
+        model.settle()
+        assert ('stop', True) in seen
+        assert all(trusted for _, trusted in seen), seen

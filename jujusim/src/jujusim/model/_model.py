@@ -852,7 +852,8 @@ class Model:
             leader=state.leader,
             leader_checked_at=self.clock.now,
         )
-        self._send_hook(unit, running, state)
+        # Trust is the application's, for every hook it runs (`juju trust`).
+        self._send_hook(unit, running, state, trusted=self.apps[unit.app].trusted)
         self._log(f'{unit.name} runs stop (pod {unit.pod} terminating)')
 
     def _send_hook(
