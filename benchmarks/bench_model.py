@@ -176,9 +176,10 @@ def _restart_costs(*, leader: bool) -> list[float]:
     with Model(seed=0) as model:
         model.deploy(CONSUMER, units=1 if leader else 2, trust=True)
         model.settle()
-        unit = model.leader('mesh-consumer') if leader else None
+        elected = model.leader('mesh-consumer')
+        unit = elected if leader else next(u.name for u in model.units() if u.name != elected)
         if unit is None:
-            unit = next(u.name for u in model.units() if u.name != model.leader('mesh-consumer'))
+            raise RuntimeError('no leader was elected')
         for _ in range(RESTARTS):
             model.pool.wait_for_spares()
             before = len(model.trace)

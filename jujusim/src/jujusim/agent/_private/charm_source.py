@@ -154,10 +154,7 @@ class CharmSource:
                 problems.append(f'unknown option {name!r}')
                 continue
             kind = option.get('type')
-            if value is None or kind not in _CONFIG_TYPES:
-                continue
-            wrong_bool = isinstance(value, bool) and kind != 'boolean'
-            if wrong_bool or not isinstance(value, _CONFIG_TYPES[kind]):
+            if value is not None and kind in _CONFIG_TYPES and not _fits(kind, value):
                 problems.append(f'option {name!r} expected {kind}, got {value!r}')
         return problems
 
@@ -263,12 +260,17 @@ def _option_problems(name: str, opt: Any) -> list[str]:
     if kind not in _CONFIG_TYPES:
         return [f'config option {name!r} has type {kind!r}, not one of {sorted(_CONFIG_TYPES)}']
     default = opt.get('default')
-    if default is not None:
-        # bool is an int in Python, but Juju does not take true for an int option.
-        wrong_bool = isinstance(default, bool) and kind != 'boolean'
-        if wrong_bool or not isinstance(default, _CONFIG_TYPES[kind]):
-            return [f'config option {name!r} default {default!r} is not a {kind}']
+    if default is not None and not _fits(kind, default):
+        return [f'config option {name!r} default {default!r} is not a {kind}']
     return []
+
+
+def _fits(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of config type ``kind`` (one of ``_CONFIG_TYPES``)."""
+    # bool is an int in Python, but Juju does not take true for an int option.
+    if isinstance(value, bool) and kind != 'boolean':
+        return False
+    return isinstance(value, _CONFIG_TYPES[kind])
 
 
 def _section(value: Any, where: str) -> dict[str, Any]:

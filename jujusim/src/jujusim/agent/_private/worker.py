@@ -39,6 +39,10 @@ def quiet_http_loggers() -> None:
     logging.getLogger('ops-scenario.runtime.consistency_checker').setLevel(logging.ERROR)
 
 
+# Where lightkube looks for an in-cluster service account in a worker: nowhere.
+NO_SERVICE_ACCOUNT = pathlib.Path('/nonexistent/jujusim/no-service-account')
+
+
 def isolate_from_cluster() -> None:
     """Make lightkube skip the pod's service account and read ``KUBECONFIG``.
 
@@ -51,9 +55,6 @@ def isolate_from_cluster() -> None:
     _, default_config = function.__defaults__
     function.__defaults__ = (str(NO_SERVICE_ACCOUNT), default_config)
 
-
-# Where lightkube looks for an in-cluster service account in a worker: nowhere.
-NO_SERVICE_ACCOUNT = pathlib.Path('/nonexistent/jujusim/no-service-account')
 
 LEADER_URL_ENV = 'JUJUSIM_IS_LEADER_URL'
 LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'  # noqa: S105 - the variable's name, not a secret
