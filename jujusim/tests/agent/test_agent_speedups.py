@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.machinery
 import os
 import pathlib
 import signal
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -96,14 +99,18 @@ def test_meta_cache_builds_what_from_yaml_builds_per_text(tmp_path: pathlib.Path
 
 
 @pytest.fixture
-def undone(monkeypatch: pytest.MonkeyPatch) -> None:
+def undone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Whatever ``speedups.install()`` changes in this process is undone after the test."""
+    had_ops_tracing = 'ops_tracing' in sys.modules
     monkeypatch.setattr(scenario._runtime, 'yaml', yaml)
     monkeypatch.setattr(lightkube.config.kubeconfig, 'yaml', yaml)
     manager_type: Any = scenario._ops_main_mock.Ops
     monkeypatch.setattr(manager_type, '_load_charm_meta', manager_type._load_charm_meta)
     for module in speedups.TRACED_OPS_MODULES:
         monkeypatch.setattr(module, 'tracer', getattr(module, 'tracer'))  # noqa: B009
+    yield
+    if not had_ops_tracing:
+        sys.modules.pop('ops_tracing', None)
 
 
 @pytest.fixture
@@ -277,6 +284,34 @@ def test_installed_ops_spans_go_nowhere_and_hooks_run_as_before():
     assert state.unit_status == ops.testing.ActiveStatus("['s']")
     with speedups.NoTracer().start_as_current_span('x') as span:
         assert not span.is_recording()
+
+
+def _modules_searched_in_a_hook(monkeypatch: pytest.MonkeyPatch) -> set[str]:
+    searched: set[str] = set()
+    find_spec = importlib.machinery.PathFinder.find_spec
+
+    def recording(name: str, *args: Any, **kwargs: Any) -> Any:
+        searched.add(name)
+        return find_spec(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib.machinery.PathFinder, 'find_spec', recording)
+    ctx = ops.testing.Context(_NamesItself, meta={'name': 'n'})
+    ctx.run(ctx.on.start(), ops.testing.State())
+    return searched
+
+
+@pytest.mark.usefixtures('undone')
+def test_installed_a_missing_ops_tracing_is_not_searched_for_every_hook(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    if speedups.ops_tracing_installed():
+        pytest.skip('ops[tracing] is installed: ops.testing imports it every hook')
+    assert 'ops_tracing' in _modules_searched_in_a_hook(monkeypatch)  # as ops.testing does
+    speedups.install()
+    assert 'ops_tracing' not in _modules_searched_in_a_hook(monkeypatch)
+    assert not speedups.ops_tracing_installed()  # still answers, and the same
+    with pytest.raises(ImportError):
+        importlib.import_module('ops_tracing')
 
 
 @pytest.mark.usefixtures('undone')
