@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import importlib
 import importlib.machinery
+import inspect
 import os
 import pathlib
 import signal
@@ -18,6 +20,7 @@ import ops.testing
 import pytest
 import scenario._ops_main_mock
 import scenario._runtime
+import scenario.errors
 import yaml
 
 from jujusim import kube
@@ -104,6 +107,8 @@ def undone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     had_ops_tracing = 'ops_tracing' in sys.modules
     monkeypatch.setattr(scenario._runtime, 'yaml', yaml)
     monkeypatch.setattr(lightkube.config.kubeconfig, 'yaml', yaml)
+    monkeypatch.setattr(scenario._runtime, 'copy', copy)
+    monkeypatch.setattr(ops.framework, 'inspect', inspect)
     manager_type: Any = scenario._ops_main_mock.Ops
     monkeypatch.setattr(manager_type, '_load_charm_meta', manager_type._load_charm_meta)
     for module in speedups.TRACED_OPS_MODULES:
@@ -320,6 +325,105 @@ def test_ops_tracer_is_kept_when_ops_tracing_records_it(monkeypatch: pytest.Monk
     before = [m.tracer for m in speedups.TRACED_OPS_MODULES]
     speedups.install()
     assert [m.tracer for m in speedups.TRACED_OPS_MODULES] == before
+
+
+def _rich_state() -> ops.testing.State:
+    relation = ops.testing.Relation(
+        'db', local_app_data={'a': '1'}, remote_app_data={'b': '2'}, remote_units_data={0: {}}
+    )
+    layer = ops.pebble.Layer({'services': {'s': {'override': 'replace', 'command': 'x'}}})
+    return ops.testing.State(
+        leader=True,
+        config={'port': 80},
+        relations={relation},
+        containers={ops.testing.Container('web', can_connect=True, layers={'l': layer})},
+        stored_states={ops.testing.StoredState(owner_path='C', content={'seen': [1, 2]})},
+        unit_status=ops.testing.ActiveStatus('up'),
+    )
+
+
+def _is_deep_copy(copier: Any) -> bool:
+    """``copier`` copies a State equal to the original, with nothing mutable shared."""
+    original = _rich_state()
+    copied = copier(original)
+    if copied != original:
+        return False
+    next(iter(copied.relations)).local_app_data['a'] = 'changed'
+    next(iter(copied.stored_states)).content['seen'].append(3)
+    return next(iter(original.relations)).local_app_data == {'a': '1'} and next(
+        iter(original.stored_states)
+    ).content == {'seen': [1, 2]}
+
+
+def test_copy_by_pickle_copies_as_deep_as_deepcopy():
+    assert _is_deep_copy(copy.deepcopy)
+    assert _is_deep_copy(speedups.copy_by_pickle)
+    assert not _is_deep_copy(copy.copy)  # the check catches a shallow copy
+
+
+def test_copy_by_pickle_falls_back_to_deepcopy_for_what_pickle_refuses():
+    value = {'handler': lambda: None, 'data': [1]}
+    copied = speedups.copy_by_pickle(value)
+    assert copied['handler'] is value['handler']  # as deepcopy does with functions
+    assert copied['data'] == [1] and copied['data'] is not value['data']
+
+
+class _TakesEvent:
+    def _on_event(self, event: ops.EventBase) -> None: ...
+
+
+class _TakesNothing:
+    def _on_event(self) -> None: ...
+
+
+class _NameKeyedSignatures:
+    """A broken cache: keyed by the method's name, so two classes' handlers collide."""
+
+    def __init__(self) -> None:
+        self._signatures: dict[str, inspect.Signature] = {}
+
+    def __call__(self, obj: Any, *, follow_wrapped: bool = True) -> inspect.Signature:
+        return self._signatures.setdefault(
+            obj.__name__, inspect.signature(obj, follow_wrapped=follow_wrapped)
+        )
+
+
+def _answers_as_inspect(signature: Any) -> bool:
+    handlers = [_TakesEvent()._on_event, _TakesNothing()._on_event]
+    return all(
+        signature(h, follow_wrapped=False) == inspect.signature(h, follow_wrapped=False)
+        for h in handlers
+    )
+
+
+def test_signature_cache_answers_as_inspect_per_function():
+    cache = speedups.SignatureCache()
+    assert _answers_as_inspect(cache)
+    first, second = _TakesEvent(), _TakesEvent()
+    assert cache(first._on_event, follow_wrapped=False) is cache(
+        second._on_event, follow_wrapped=False
+    )  # built once for the function
+    assert not _answers_as_inspect(_NameKeyedSignatures())  # the check catches a collision
+
+
+class _ObservesWithoutEvent(ops.CharmBase):
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        handler: Any = self._on_start  # wrong on purpose: ops must refuse it
+        framework.observe(self.on.start, handler)
+
+    def _on_start(self) -> None: ...
+
+
+@pytest.mark.usefixtures('installed')
+def test_installed_ops_still_refuses_an_observer_without_an_event_parameter():
+    for charm_type in (_NamesItself, _ObservesWithoutEvent):  # the good one cached first
+        ctx = ops.testing.Context(charm_type, meta={'name': 'n'})
+        if charm_type is _NamesItself:
+            ctx.run(ctx.on.start(), ops.testing.State())
+            continue
+        with pytest.raises(scenario.errors.UncaughtCharmError, match='must be callable'):
+            ctx.run(ctx.on.start(), ops.testing.State())
 
 
 def test_warm_charm_takes_metadata_with_an_empty_containers_key(tmp_path: pathlib.Path):
