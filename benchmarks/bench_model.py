@@ -14,14 +14,18 @@ over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "
 2. Pod restart: a settled mesh-consumer; ``delete_pod(graceful=False)`` of the leader
    (its first hook, ``upgrade-charm``, reconciles: 4 API reads) or of a non-leader (no
    API call), then scheduler steps until the new pod's first hook is done. Spares are
-   warmed between repeats, so each repeat is the steady state.
+   warmed between repeats, so each repeat is the steady state. The floor beside it is
+   that first hook alone through plain ``ops.testing`` in this process, as in 1 (the
+   best of three runs of it).
 3. Schedule of 50 hook events (the issue's figure): 3 mesh-consumer units and a
    beacon-stub, settled; then seeded model events (a new label set on the provider: a
    relation-changed on every consumer unit; 5 virtual minutes: update-status everywhere;
    a consumer pod deleted gracefully: stop and the restart sequence), ``STEPS_BETWEEN``
    scheduler decisions after each, until ``HOOK_EVENTS`` mesh-consumer hooks have run;
    then ``settle()``. The wall time covers the events and the settle, not deploying;
-   the provider's hooks run in it too, uncounted.
+   the provider's hooks run in it too, uncounted. The floor beside it is every hook the
+   run started (the provider's too) through plain ``ops.testing`` in this process, one
+   after another, as in 1: what the charm code and ops.testing cost with no harness.
 4. Chaos schedule: the same deployment, then ``CHAOS_EVENTS`` seeded calls of the Model
    API (a new label set, a pod deleted gracefully or killed, a SIGKILL at an API call, a
    leader stall, a foreign label written on a pod that exists), ``STEPS_BETWEEN``
@@ -80,32 +84,48 @@ def _hooks_done(trace: list[str], app: str = '') -> int:
     return sum(1 for line in trace if line.endswith(' done') and f' {app}' in line)
 
 
-def _model_hooks(seed: int) -> tuple[float, int, list[_Recorded], kube.FakeKube, dict[str, str]]:
-    """Time the label-change rounds through the model; return what the plain run needs."""
+@dataclasses.dataclass
+class _Replay:
+    """The hooks a model run started, and what running them again in one process needs."""
+
+    hooks: list[_Recorded]
+    fake: kube.FakeKube
+    tokens: dict[str, str]
+
+    def plain_time(self) -> float:
+        """The time of all these hooks through plain ops.testing (:func:`_plain_hooks`)."""
+        return _plain_hooks(self.hooks, self.fake, self.tokens)
+
+
+def _record(model: Model) -> _Replay:
+    """Record every hook ``model`` starts from now on (bench-only instrumentation)."""
+    replay = _Replay([], model.kube, {u.name: u.token for u in model.units()})
+    start_hook = model.pool.start_hook
+
+    def recording(
+        unit: str, spec: HookSpec, juju_state: ops.testing.State, *, trusted: bool = False
+    ) -> int:
+        replay.hooks.append(_Recorded(unit, spec, juju_state, trusted))
+        return start_hook(unit, spec, juju_state, trusted=trusted)
+
+    model.pool.start_hook = recording
+    return replay
+
+
+def _model_hooks(seed: int) -> tuple[float, _Replay]:
+    """Time the label-change rounds through the model; return them for the plain run."""
     model = Model(seed=seed)
-    recorded: list[_Recorded] = []
     try:
         _deploy(model, units=3)
-        start_hook = model.pool.start_hook
-
-        def recording(
-            unit: str, spec: HookSpec, juju_state: ops.testing.State, *, trusted: bool = False
-        ) -> int:
-            recorded.append(_Recorded(unit, spec, juju_state, trusted))
-            return start_hook(unit, spec, juju_state, trusted=trusted)
-
-        model.pool.start_hook = recording  # bench-only instrumentation of one instance
-        before = len(model.trace)
+        replay = _record(model)
         started = time.perf_counter()
         for round_ in range(ROUNDS):
             model.config('beacon-stub', labels=json.dumps({'bench': str(round_)}))
             model.settle()
         elapsed = time.perf_counter() - started
-        done = _hooks_done(model.trace[before:])
-        tokens = {u.name: u.token for u in model.units()}
     finally:
         model.close()
-    return elapsed, done, recorded, model.kube, tokens
+    return elapsed, replay
 
 
 def _plain_hooks(recorded: list[_Recorded], fake: kube.FakeKube, tokens: dict[str, str]) -> float:
@@ -142,6 +162,8 @@ def _plain_hooks(recorded: list[_Recorded], fake: kube.FakeKube, tokens: dict[st
                     juju_version='3.6.14',
                     app_trusted=hook.trusted,
                 )
+                if hook.spec.kind == 'upgrade_charm':  # a new pod: its local state is gone
+                    local.pop(hook.unit, None)
                 state = dataclasses.replace(
                     hook.state, stored_states=local.get(hook.unit, frozenset())
                 )
@@ -166,13 +188,15 @@ def _tmp_root() -> str:
     return shm if os.access(shm, os.W_OK | os.X_OK) else tempfile.gettempdir()
 
 
-def _restart_costs(*, leader: bool) -> list[float]:
-    """delete_pod to the restarted unit's first hook done, for the leader or a non-leader.
+def _restart_costs(*, leader: bool) -> tuple[list[float], list[float]]:
+    """delete_pod to the restarted unit's first hook done, for the leader or a non-leader;
+    and that first hook alone through plain ops.testing, each time.
 
     The leader's first hook (upgrade-charm) reconciles: 4 API reads through the gate. A
-    non-leader's makes no API call, so its figure is the harness's own cost.
+    non-leader's makes no API call.
     """
     samples: list[float] = []
+    first_hooks: list[_Recorded] = []
     with Model(seed=0) as model:
         model.deploy(CONSUMER, units=1 if leader else 2, trust=True)
         model.settle()
@@ -180,25 +204,33 @@ def _restart_costs(*, leader: bool) -> list[float]:
         unit = elected if leader else next(u.name for u in model.units() if u.name != elected)
         if unit is None:
             raise RuntimeError('no leader was elected')
+        replay = _record(model)
         for _ in range(RESTARTS):
             model.pool.wait_for_spares()
-            before = len(model.trace)
+            before, recorded_before = len(model.trace), len(replay.hooks)
             started = time.perf_counter()
             model.delete_pod(unit, graceful=False)
             while _hooks_done(model.trace[before:], unit) == 0:
                 if not model.step():
                     raise RuntimeError('the restarted unit ran no hook')
             samples.append(time.perf_counter() - started)
+            first_hooks.append(next(h for h in replay.hooks[recorded_before:] if h.unit == unit))
             model.settle()
-    return samples
+    # Each first hook alone, the best of three runs: the plain process's caches are warm.
+    plain = [
+        min(_Replay([hook], replay.fake, replay.tokens).plain_time() for _ in range(3))
+        for hook in first_hooks
+    ]
+    return samples, plain
 
 
-def _hook_schedule(seed: int) -> tuple[float, int]:
+def _hook_schedule(seed: int) -> tuple[float, int, _Replay]:
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
     units = [f'mesh-consumer/{n}' for n in range(3)]
     with Model(seed=seed) as model:
         _deploy(model, units=3)
         model.pool.wait_for_spares()
+        replay = _record(model)
         before = len(model.trace)
         started = time.perf_counter()
         event = 0
@@ -214,7 +246,8 @@ def _hook_schedule(seed: int) -> tuple[float, int]:
                 model.step()
             event += 1
         model.settle()
-        return time.perf_counter() - started, _hooks_done(model.trace[before:], 'mesh-consumer/')
+        wall = time.perf_counter() - started
+        return wall, _hooks_done(model.trace[before:], 'mesh-consumer/'), replay
 
 
 def _chaos_schedule(seed: int) -> tuple[float, int]:
@@ -258,31 +291,39 @@ def main() -> None:
     ratios: list[float] = []
     counts: list[int] = []
     for repeat in range(REPEATS):
-        elapsed, _, recorded, fake, tokens = _model_hooks(seed=repeat)
-        plain = _plain_hooks(recorded, fake, tokens)
-        model_rates.append(len(recorded) / elapsed)
-        plain_rates.append(len(recorded) / plain)
-        ratios.append((elapsed / len(recorded)) / (plain / len(recorded)))
-        counts.append(len(recorded))
+        elapsed, replay = _model_hooks(seed=repeat)
+        plain = replay.plain_time()
+        ran = len(replay.hooks)
+        model_rates.append(ran / elapsed)
+        plain_rates.append(ran / plain)
+        ratios.append(elapsed / plain)
+        counts.append(ran)
     print(f'hooks per repeat (label changes x {ROUNDS}, 3+1 units): {counts}')
     print(_line('model: hooks/s', model_rates, unit='/s', scale=1.0))
     print(_line('plain ops.testing, one process: hooks/s', plain_rates, unit='/s', scale=1.0))
     print(_line('ratio model time / plain time (same hooks)', ratios, unit='x', scale=1.0))
-    print(_line('pod restart, leader: delete_pod to first hook done', _restart_costs(leader=True)))
-    print(_line('pod restart, non-leader: the same', _restart_costs(leader=False)))
-    for name, schedule in (
-        (f'3-unit mesh-consumer schedule, {HOOK_EVENTS} hook events, settled', _hook_schedule),
-        (f'chaos: {CHAOS_EVENTS} model events, settled', _chaos_schedule),
-    ):
-        walls: list[float] = []
-        hooks_run: list[int] = []
-        for seed in SCHEDULE_SEEDS:
-            wall, ran = schedule(seed)
-            walls.append(wall)
-            hooks_run.append(ran)
-        per_seed = dict(zip(SCHEDULE_SEEDS, hooks_run, strict=True))
-        print(f'mesh-consumer hooks done per seed {per_seed}')
-        print(_line(name, walls))
+    for who, leader in (('leader', True), ('non-leader', False)):
+        restarts, first_hooks = _restart_costs(leader=leader)
+        print(_line(f'pod restart, {who}: delete_pod to first hook done', restarts))
+        print(_line('  that first hook alone, plain ops.testing (floor)', first_hooks))
+    walls: list[float] = []
+    plains: list[float] = []
+    hooks_run: dict[int, tuple[int, int]] = {}
+    for seed in SCHEDULE_SEEDS:
+        wall, done, replay = _hook_schedule(seed)
+        walls.append(wall)
+        plains.append(replay.plain_time())
+        hooks_run[seed] = (done, len(replay.hooks))
+    print(f'per seed (mesh-consumer hooks done, hooks started by all units): {hooks_run}')
+    print(_line(f'3-unit mesh-consumer schedule, {HOOK_EVENTS} hook events, settled', walls))
+    print(_line('  the same hooks, plain ops.testing, one process (floor)', plains))
+    chaos_walls: list[float] = []
+    chaos_hooks: dict[int, int] = {}
+    for seed in SCHEDULE_SEEDS:
+        wall, chaos_hooks[seed] = _chaos_schedule(seed)
+        chaos_walls.append(wall)
+    print(f'mesh-consumer hooks done per seed {chaos_hooks}')
+    print(_line(f'chaos: {CHAOS_EVENTS} model events, settled', chaos_walls))
 
 
 if __name__ == '__main__':
