@@ -10,6 +10,7 @@ import ops.testing
 import pytest
 
 from jujusim import agent
+from jujusim.agent._private.worker import ASK_LEADER_ENV
 
 PATIENCE = agent_helpers.PATIENCE
 
@@ -277,3 +278,45 @@ def test_kill_discards_an_outcome_already_on_its_way(units: agent_helpers.Units)
     assert event == agent.WorkerGone(unit, pid, signal.SIGKILL, None, None, killed=True)
     with pytest.raises(agent.AgentError, match='nothing to wait for'):
         pool.next_event()
+
+
+def _leads(result: agent.HookResult) -> bool:
+    """Whether the counter charm saw itself as leader (it then writes the app databag)."""
+    assert result.ok and result.state is not None, result.error
+    return 'leader-count' in agent_helpers.db_relation(result.state).local_app_data
+
+
+def test_is_leader_is_asked_of_the_pools_callback_once_per_hook():
+    asked: list[str] = []
+    lease = {'counter/0': False, 'counter/1': True}
+
+    def is_leader(unit: str) -> bool:
+        asked.append(unit)
+        return lease[unit]
+
+    state = agent_helpers.counter_state()  # the State says leader: the callback overrides it
+    with agent.AgentPool(is_leader=is_leader) as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        for unit in lease:
+            pool.spawn(unit, env={ASK_LEADER_ENV: '1'})
+        assert [_leads(pool.run_hook(u, hook('config_changed'), state)) for u in lease] == [
+            False,
+            True,
+        ]
+        # ops asks again for collect-status; the worker kept the answer within the hook.
+        assert asked == ['counter/0', 'counter/1']
+        lease['counter/0'] = True  # a new hook asks again
+        assert _leads(pool.run_hook('counter/0', hook('update_status'), state))
+        assert asked[-1] == 'counter/0'
+        # Without the variable (as in a spare's warm-up), the State answers.
+        pool.spawn('counter/2')
+        assert _leads(pool.run_hook('counter/2', hook('config_changed'), state))
+        assert asked.count('counter/2') == 0
+
+
+def test_is_leader_without_a_callback_is_the_states(units: agent_helpers.Units):
+    unit = units.new(env={ASK_LEADER_ENV: '1'})
+    state = agent_helpers.counter_state()
+    assert _leads(units.pool.run_hook(unit, hook('config_changed'), state))
+    follower = dataclasses.replace(state, leader=False)
+    assert not _leads(units.pool.run_hook(unit, hook('config_changed'), follower))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import threading
 
 import pytest
@@ -26,7 +25,7 @@ class _Kube:
 
 
 def _held(kube: _Kube) -> tuple[Gate, threading.Thread, HeldRequest, dict[str, object]]:
-    gate = Gate(kube, wake=lambda: None, is_leader=lambda unit: False)  # type: ignore[arg-type]  # a handler is all it uses
+    gate = Gate(kube, wake=lambda: None)  # type: ignore[arg-type]  # a handler is all it uses
     gate.register('tok', 'app/0')
     outcome: dict[str, object] = {}
 
@@ -87,26 +86,6 @@ def test_drop_never_applies():
 
 def test_requests_of_others_pass_straight_through():
     fake = FakeKube(namespaces=('m',))
-    gate = Gate(fake, wake=lambda: pytest.fail('nobody is held'), is_leader=lambda unit: False)
+    gate = Gate(fake, wake=lambda: pytest.fail('nobody is held'))
     response = gate.handle(ApiRequest(method='GET', path='/api/v1/namespaces/m/configmaps/none'))
     assert response.status in (401, 403, 404)
-
-
-def test_is_leader_is_answered_at_once_without_holding_the_unit():
-    asked: list[str] = []
-
-    def is_leader(unit: str) -> bool:
-        asked.append(unit)
-        return True
-
-    gate = Gate(
-        FakeKube(), wake=lambda: pytest.fail('an is-leader query is not held'), is_leader=is_leader
-    )
-    gate.register('tok', 'app/0')
-    request = ApiRequest(
-        method='GET', path='/jujusim/v1/is-leader', headers={'authorization': 'Bearer tok'}
-    )
-    response = gate.handle(request)
-    assert (response.status, json.loads(response.body)) == (200, {'leader': True})
-    assert asked == ['app/0']
-    assert gate.arrived() == []

@@ -18,9 +18,6 @@ from typing import Literal
 from ..kube import ApiRequest, ApiResponse, FakeKube, ResponseLost
 
 Decision = Literal['apply', 'drop', 'apply-lose']
-# The path a worker asks ``is-leader`` on (agent ``worker.live_is_leader``): the model
-# answers it; it never reaches the fake API.
-IS_LEADER_PATH = '/jujusim/v1/is-leader'
 
 
 @dataclasses.dataclass(eq=False)
@@ -69,11 +66,9 @@ class Gate:
         self,
         kube: FakeKube,
         wake: Callable[[], None],
-        is_leader: Callable[[str], bool],
     ):
         self._kube = kube
         self._wake = wake
-        self._is_leader = is_leader
         self._units: dict[str, str] = {}
         self._arrived: queue.SimpleQueue[HeldRequest] = queue.SimpleQueue()
 
@@ -86,10 +81,6 @@ class Gate:
         unit = self._units.get(request.bearer_token or '')
         if unit is None:
             return self._kube.handle(request)
-        if request.path == IS_LEADER_PATH:
-            # Answered at once, on this thread: the asking unit is the only one running
-            # and the scheduler is waiting for its next event, so nothing else moves.
-            return ApiResponse.json(200, {'leader': self._is_leader(unit)})
         held = HeldRequest(unit=unit, request=request, apply_with=self._kube.handle)
         self._arrived.put(held)
         self._wake()

@@ -17,7 +17,7 @@ import lightkube
 import ops.testing
 
 from ..agent import AgentPool, CharmSource, HookDone, HookResult, HookSpec, WorkerGone
-from ..agent._private.worker import LEADER_TOKEN_ENV, LEADER_URL_ENV
+from ..agent._private.worker import ASK_LEADER_ENV
 from ..check import LabelExpectation, check_app, rollout_pending
 from ..kube import (
     AdminPolicy,
@@ -27,7 +27,7 @@ from ..kube import (
     lightkube_client,
 )
 from ._clock import VirtualClock
-from ._gate import IS_LEADER_PATH, Gate, HeldRequest
+from ._gate import Gate, HeldRequest
 from ._relations import Relation
 from ._units import (
     RETRY_FIRST,
@@ -140,8 +140,8 @@ class Model:
         self.relations: dict[int, Relation] = {}
         self._next_relation_id = 0
         self._tmp = pathlib.Path(tempfile.mkdtemp(prefix='jujusim-model-'))
-        self.pool = AgentPool(hook_timeout=hook_timeout)
-        self._gate = Gate(self.kube, wake=self.pool.wake, is_leader=self._is_leader_now)
+        self.pool = AgentPool(hook_timeout=hook_timeout, is_leader=self._is_leader_now)
+        self._gate = Gate(self.kube, wake=self.pool.wake)
         self.server = KubeServer(self._gate.handle).start()
         self._pod_events: list[tuple[str, str, str]] = []  # (type, pod name, uid)
         self._unsubscribe = self.kube.observe(self._on_kube_event)
@@ -860,7 +860,7 @@ class Model:
         self, unit: Unit, running: _Running, state: ops.testing.State, *, trusted: bool = False
     ) -> None:
         # Registered before the worker hears of the hook: its is-leader questions are
-        # answered on a server thread from this record (_is_leader_now).
+        # answered from this record (_is_leader_now) whenever the pool next reads.
         self._running[unit.name] = running
         try:
             running.hook_id = self.pool.start_hook(unit.name, running.spec, state, trusted=trusted)
@@ -903,10 +903,11 @@ class Model:
     def _is_leader_now(self, unit: str) -> bool:
         """What ``is-leader`` answers ``unit``'s running hook now, with ops' 30 s cache.
 
-        Called on a server thread while this unit runs. The hook's record is in
-        ``_running`` before the worker hears of the hook (``_start_hook``), and the
-        scheduler changes no lease and moves no clock until every running unit waits at
-        the API or has finished, so the answer cannot depend on thread timing.
+        The pool calls it on this thread, while the scheduler waits for events and this
+        unit's hook runs. The hook's record is in ``_running`` before the worker hears of
+        the hook (``_send_hook``), and the scheduler changes no lease and moves no clock
+        until every running unit waits at the API or has finished, so the answer cannot
+        depend on when the question arrives.
         """
         running = self._running.get(unit)
         app = self.apps.get(unit.partition('/')[0])
@@ -1132,8 +1133,7 @@ class Model:
         unit.incarnation += 1
         env = {
             'KUBECONFIG': str(pathlib.Path(app.kubeconfig_dir) / f'unit-{unit.ordinal}.yaml'),
-            LEADER_URL_ENV: f'{self.server.url}{IS_LEADER_PATH}',
-            LEADER_TOKEN_ENV: unit.token,
+            ASK_LEADER_ENV: '1',
         }
         if unit.incarnation == 1:
             self.pool.spawn(unit.name, env=env)

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import ops.testing
@@ -174,6 +174,9 @@ class AgentPool:
         startup_timeout: seconds to wait for a zygote to load and warm its charm, or
             for a fork.
         spares: warmed workers each zygote keeps ready.
+        is_leader: answers a unit's ``is-leader`` during its hooks, for workers whose
+            environment sets ``JUJUSIM_ASK_LEADER`` (``worker.live_is_leader``); it is
+            called on this pool's thread, while the pool waits for events.
         tmp_root: where the pool's temp dirs go; by default ``/dev/shm`` when it is a
             writable folder, else the system's temp dir.
     """
@@ -185,6 +188,7 @@ class AgentPool:
         hook_timeout: float = DEFAULT_HOOK_TIMEOUT,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         spares: int = 1,
+        is_leader: Callable[[str], bool] | None = None,
         tmp_root: str | pathlib.Path | None = None,
     ):
         if hook_timeout <= 0 or startup_timeout <= 0:
@@ -195,6 +199,7 @@ class AgentPool:
         self.hook_timeout = hook_timeout
         self.startup_timeout = startup_timeout
         self.spares = spares
+        self._is_leader = is_leader
         root = tmp_root if tmp_root is not None else _default_tmp_root()
         self._root = pathlib.Path(tempfile.mkdtemp(prefix='jujusim-agents-', dir=root))
         self._selector = selectors.DefaultSelector()
@@ -614,12 +619,22 @@ class AgentPool:
             if message[0] == wire.READY:
                 worker.warm = True
                 continue
+            if message[0] == wire.IS_LEADER:
+                self._answer_is_leader(worker)
+                continue
             _, hook_id, result = message
             if worker.hook is None or worker.hook[0] != hook_id:
                 continue  # the answer to a hook already reported as timed out
             worker.hook = None
             assert worker.unit is not None  # noqa: S101 - spares run no hooks
             self._emit(worker, HookDone(worker.unit, result), discard_if_killed=True)
+
+    def _answer_is_leader(self, worker: _Worker) -> None:
+        answer = None  # the worker then answers from the State
+        if self._is_leader is not None and worker.unit is not None and not worker.killed:
+            answer = self._is_leader(worker.unit)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            wire.send(worker.sock, (wire.LEADER, answer))
 
     def _read_zygote(self, zygote: _Zygote) -> None:
         try:

@@ -23,11 +23,14 @@ READY = 'ready'
 FAILED = 'failed'
 # A worker's protocol (framed stream): a spare says ('ready',) once warm and waits for
 # ('assign', unit, env); then ('hook', id, spec, juju_state, trusted) in, ('done', id,
-# result) out; ('exit',) asks the worker to leave.
+# result) out; ('exit',) asks the worker to leave. During a hook the worker may ask
+# ('is-leader',) and wait for ('leader', answer), answer None meaning "the State's".
 ASSIGN = 'assign'
 HOOK = 'hook'
 DONE = 'done'
 EXIT = 'exit'
+IS_LEADER = 'is-leader'
+LEADER = 'leader'
 
 
 class ConnectionClosedError(EOFError):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import http.client
-import json
 import logging
 import os
 import pathlib
@@ -13,7 +11,6 @@ import ssl
 import tempfile
 import time
 import traceback
-import urllib.parse
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -56,53 +53,37 @@ def isolate_from_cluster() -> None:
     function.__defaults__ = (str(NO_SERVICE_ACCOUNT), default_config)
 
 
-LEADER_URL_ENV = 'JUJUSIM_IS_LEADER_URL'
-LEADER_TOKEN_ENV = 'JUJUSIM_TOKEN'  # noqa: S105 - the variable's name, not a secret
+ASK_LEADER_ENV = 'JUJUSIM_ASK_LEADER'
 
 
 def live_is_leader() -> None:
-    """Make ``is-leader`` ask the simulated controller, when it says where, instead of State.
+    """Make ``is-leader`` ask the parent, when ``JUJUSIM_ASK_LEADER`` is set, not the State.
 
     ops.testing answers ``is-leader`` from ``State.leader`` for the whole hook
     (``scenario/mocking.py``), but Juju's answer can change mid-hook: a stalled leader loses
     its lease, and ops re-asks once its cached answer is 30 s old (``ops/model.py``,
-    ``_ModelBackend.is_leader``). With ``JUJUSIM_IS_LEADER_URL`` set, calls ask the model,
-    which applies ops' cache on its virtual clock.
+    ``_ModelBackend.is_leader``). Juju's ``is-leader`` hook tool asks the unit's agent
+    (``internal/worker/uniter/runner/jujuc/is-leader.go``); here a hook asks the parent
+    over the worker's own socket (``wire.IS_LEADER``), where the pool's ``is_leader``
+    callback answers: the model, which applies ops' cache on its virtual clock. With no
+    callback, or outside a unit's hooks (a spare warming up), the State answers.
 
     The model's answer cannot change while this unit runs without sending anything: it
     decides nothing until every running unit waits at the API or has finished. So the
     worker keeps the answer until the process next writes to a socket, or the next hook
     starts (:func:`forget_leadership`), and asks again only then; a chatty charm (the
-    stub asks ~10 times a hook) then costs one round trip per API call, not per question.
+    stub asks ~10 times a hook) then costs one question per API call, not per call.
     """
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
 
-    connections: dict[str, http.client.HTTPConnection] = {}
-
-    def ask(url: str) -> bool:
-        parts = urllib.parse.urlsplit(url)
-        token = os.environ.get(LEADER_TOKEN_ENV, '')
-        for attempt in range(2):  # a kept-alive connection may have gone stale: one retry
-            connection = connections.get(url)
-            if connection is None:
-                connection = http.client.HTTPConnection(parts.hostname or '127.0.0.1', parts.port)
-                connections[url] = connection
-            try:
-                connection.request('GET', parts.path, headers={'Authorization': f'Bearer {token}'})
-                return bool(json.loads(connection.getresponse().read())['leader'])
-            except (OSError, http.client.HTTPException):
-                connections.pop(url).close()
-                if attempt:
-                    raise
-        raise AssertionError('unreachable')  # pragma: no cover
-
     def is_leader(self: scenario.mocking._MockModelBackend) -> bool:
-        url = os.environ.get(LEADER_URL_ENV)
-        if not url:
+        if not _PARENT or not os.environ.get(ASK_LEADER_ENV):
             return bool(original(self))
         if not _LEADER_ANSWER:
-            answer = ask(url)  # its own request cleared the list: fill it after
+            answer = _ask_parent(_PARENT[0])  # its own send cleared the list: fill it after
+            if answer is None:
+                return bool(original(self))
             _LEADER_ANSWER.append(answer)
         return _LEADER_ANSWER[0]
 
@@ -110,8 +91,18 @@ def live_is_leader() -> None:
     _forget_on_send()
 
 
+def _ask_parent(sock: socket.socket) -> bool | None:
+    wire.send(sock, (wire.IS_LEADER,))
+    reply = wire.recv(sock)
+    if reply[0] != wire.LEADER:  # the parent said exit: it is closing the pool
+        raise wire.ConnectionClosedError(f'asked is-leader, the parent said {reply[0]!r}')
+    return reply[1]
+
+
 # The model's last is-leader answer in this hook, while still good (empty: ask again).
 _LEADER_ANSWER: list[bool] = []
+# The socket to the parent, while this process serves a unit's hooks.
+_PARENT: list[socket.socket] = []
 
 
 def forget_leadership() -> None:
@@ -247,6 +238,7 @@ class Worker:
 
     def serve(self, sock: socket.socket) -> None:
         """Answer hook requests on ``sock`` until the parent closes it or says ``exit``."""
+        _PARENT[:] = [sock]
         while True:
             try:
                 message = wire.recv(sock)

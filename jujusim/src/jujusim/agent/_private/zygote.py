@@ -54,7 +54,7 @@ from . import charm_source, hooks, speedups, wire, worker
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SPARE_WARM_HOOKS = 3
 # What points a worker at the simulated controller; a warm-up runs without it.
-_WARM_CUT_OFF = (worker.LEADER_URL_ENV, worker.LEADER_TOKEN_ENV)
+_WARM_CUT_OFF = (worker.ASK_LEADER_ENV,)
 WARM_CHARM_BUDGET = 5.0  # seconds
 
 
