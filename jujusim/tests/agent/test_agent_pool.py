@@ -3,6 +3,8 @@ from __future__ import annotations
 import dataclasses
 import os
 import signal
+import time
+from collections.abc import Callable
 from typing import Any, cast
 
 import agent_helpers
@@ -320,3 +322,38 @@ def test_is_leader_without_a_callback_is_the_states(units: agent_helpers.Units):
     assert _leads(units.pool.run_hook(unit, hook('config_changed'), state))
     follower = dataclasses.replace(state, leader=False)
     assert not _leads(units.pool.run_hook(unit, hook('config_changed'), follower))
+
+
+def _pump_until(pool: agent.AgentPool, done: Callable[[], bool], seconds: float) -> bool:
+    """Let the pool read its sockets for up to ``seconds``; whether ``done`` came true."""
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        assert pool.next_event(timeout=0.02) is None
+    return done()
+
+
+def test_a_taken_spare_is_replaced_once_its_unit_has_run_a_hook_or_died():
+    with agent.AgentPool(spares=1) as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        pool.wait_for_spares()
+        assert len(pool.pids) == 2  # the zygote and its spare
+        pool.spawn('counter/0')  # takes the spare
+        # No new spare warms beside the unit's first hook...
+        assert not _pump_until(pool, lambda: len(pool.pids) > 2, 0.3)
+        assert pool.run_hook('counter/0', hook('start'), agent_helpers.counter_state()).ok
+        # ...and one comes after it.
+        assert _pump_until(pool, lambda: len(pool.pids) == 3, PATIENCE)
+        pool.wait_for_spares()
+        pool.spawn('counter/1')  # takes the new spare, then dies before any hook
+        pool.kill('counter/1')
+        assert isinstance(pool.next_event(PATIENCE), agent.WorkerGone)
+        # The zygote, counter/0 and the spare that replaces the one counter/1 took.
+        assert _pump_until(pool, lambda: len(pool.pids) == 3, PATIENCE)
+
+
+def test_wait_for_spares_replaces_a_taken_spare_at_once():
+    with agent.AgentPool(spares=1) as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        pool.spawn('counter/0')
+        pool.wait_for_spares()
+        assert len(pool.pids) == 3  # the zygote, counter/0 and a new spare
