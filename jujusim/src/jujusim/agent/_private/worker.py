@@ -72,7 +72,7 @@ def live_is_leader() -> None:
     decides nothing until every running unit waits at the API or has finished. So the
     worker keeps the answer until the process next writes to a socket, or the next hook
     starts (:func:`forget_leadership`), and asks again only then; a chatty charm (the
-    stub asks ~10 times a hook) then costs one question per API call, not per call.
+    stub asks ~10 times a hook) then costs one question per API call, not ten a hook.
     """
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
