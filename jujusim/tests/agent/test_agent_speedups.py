@@ -231,7 +231,6 @@ def test_warm_charm_reaches_no_api_and_restores_the_environment(served_api: kube
     assert served_api.log.entries(caller='tester') == []
     assert dict(os.environ) == before
     # The same charm and hook with the environment left as it was does reach the API.
-    os.environ.pop(worker.ASK_LEADER_ENV)
     runner = worker.Worker(charm_type, source, unit='mesh-consumer/0', juju_version='3.6.14')
     runner.run_hook(0, HookSpec(kind='config_changed'), _warm_state())
     assert served_api.log.entries(caller='tester') != []
