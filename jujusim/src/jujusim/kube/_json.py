@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+import msgspec
+
 Obj = dict[str, Any]
 """A Kubernetes object (or any JSON object) as decoded from JSON."""
 
@@ -48,10 +50,15 @@ def dig(obj: object, *keys: str) -> Any:
     return cur
 
 
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder()
+
+
 def deep_copy(obj: Obj) -> Obj:
     """A deep copy of a JSON object."""
-    # A JSON round trip copies JSON data several times faster than copy.deepcopy.
-    return cast('Obj', json.loads(json.dumps(obj)))
+    # A JSON round trip copies JSON data: through msgspec ~5x faster than the json
+    # module's, which is several times faster than copy.deepcopy (a Pod: 7, 31 us).
+    return cast('Obj', _DECODER.decode(_ENCODER.encode(obj)))
 
 
 def canonical(value: object) -> str:
