@@ -73,6 +73,8 @@ def live_is_leader() -> None:
     worker keeps the answer until the process next writes to a socket, or the next hook
     starts (:func:`forget_leadership`), and asks again only then; a chatty charm (the
     stub asks ~10 times a hook) then costs one question per API call, not ten a hook.
+    Ask from the hook's own thread: the socket carries one question at a time, and the
+    scheduler counts on a hook that waits at the API doing nothing else.
     """
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
