@@ -211,7 +211,6 @@ def served_api(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> Itera
             tmp_path / 'config', token='admin-token', namespace='default'
         )
         monkeypatch.setenv('KUBECONFIG', str(path))
-        monkeypatch.setenv(worker.ASK_LEADER_ENV, '1')
         yield fake
 
 

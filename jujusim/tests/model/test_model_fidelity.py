@@ -286,7 +286,8 @@ def test_is_leader_asked_before_the_scheduler_moves_on_answers_from_the_lease(
     scheduler's thread gets back to its bookkeeping after sending the hook.
 
     Source: juju/juju ``worker/uniter/runner/context/leader.go`` (is-leader asks the
-    lease); the model answers on a server thread while its own thread may still be busy.
+    lease); the model answers whenever its pool next reads, maybe before the scheduler's
+    thread is back from sending the hook.
     """
     log = Log(tmp_path / 'log')
     with Model(seed=3) as model:

@@ -857,7 +857,7 @@ class Model:
         self._log(f'{unit.name} runs stop (pod {unit.pod} terminating)')
 
     def _send_hook(
-        self, unit: Unit, running: _Running, state: ops.testing.State, *, trusted: bool = False
+        self, unit: Unit, running: _Running, state: ops.testing.State, *, trusted: bool
     ) -> None:
         # Registered before the worker hears of the hook: its is-leader questions are
         # answered from this record (_is_leader_now) whenever the pool next reads.

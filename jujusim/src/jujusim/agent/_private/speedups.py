@@ -1,4 +1,4 @@
-"""Cached and libyaml paths for the YAML that ops.testing and lightkube handle every hook.
+"""Shortcuts a worker takes where ops.testing, ops and lightkube redo the same work every hook.
 
 Each hook, ``ops.testing`` writes the charm's metadata, config and actions out as YAML
 (``scenario/_runtime.py``, ``Runtime._virtual_charm_root``, with ``yaml.safe_dump``) and
@@ -157,6 +157,13 @@ def _with(module: types.ModuleType, **names: Any) -> types.ModuleType:
     return shim
 
 
+def _shim(user: types.ModuleType, module: types.ModuleType, **names: Any) -> None:
+    """Give ``user``, where it still names ``module`` itself, a copy of it with ``names``."""
+    name = module.__name__
+    if getattr(user, name) is module:  # not shimmed yet: install() is idempotent
+        setattr(user, name, _with(module, **names))
+
+
 class _NoSpan:
     """A span context that is always the non-recording span (stateless: one serves all)."""
 
@@ -198,20 +205,16 @@ def ops_tracing_installed() -> bool:
 
 
 def install() -> None:
-    """Install the cached and libyaml paths in this process; idempotent."""
+    """Install these shortcuts in this process; idempotent."""
     if not ops_tracing_installed():
         for module in TRACED_OPS_MODULES:
             setattr(module, 'tracer', NoTracer())  # noqa: B010 - not exported
         # Python caches no failed import; a None entry makes the import fail at once
         # (the import system's module cache, docs.python.org/3/reference/import.html).
         sys.modules.setdefault('ops_tracing', None)  # pyright: ignore[reportArgumentType]
-    if getattr(scenario._runtime, 'yaml') is yaml:  # noqa: B009 - not exported
-        setattr(scenario._runtime, 'yaml', _with(yaml, safe_dump=DumpCache()))  # noqa: B010
-    if getattr(lightkube.config.kubeconfig, 'yaml') is yaml:  # noqa: B009 - not exported
-        setattr(lightkube.config.kubeconfig, 'yaml', _with(yaml, safe_load=safe_load))  # noqa: B010
-    if getattr(scenario._runtime, 'copy') is copy:  # noqa: B009 - not exported
-        setattr(scenario._runtime, 'copy', _with(copy, deepcopy=copy_by_pickle))  # noqa: B010
-    if getattr(ops.framework, 'inspect') is inspect:  # noqa: B009 - not exported
-        setattr(ops.framework, 'inspect', _with(inspect, signature=SignatureCache()))  # noqa: B010
+    _shim(scenario._runtime, yaml, safe_dump=DumpCache())
+    _shim(lightkube.config.kubeconfig, yaml, safe_load=safe_load)
+    _shim(scenario._runtime, copy, deepcopy=copy_by_pickle)
+    _shim(ops.framework, inspect, signature=SignatureCache())
     manager_type: Any = scenario._ops_main_mock.Ops
     manager_type._load_charm_meta = _load_charm_meta

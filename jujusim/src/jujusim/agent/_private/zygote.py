@@ -53,8 +53,6 @@ from . import charm_source, hooks, speedups, wire, worker
 
 _PR_SET_PDEATHSIG = 1  # linux/prctl.h
 SPARE_WARM_HOOKS = 3
-# What points a worker at the simulated controller; a warm-up runs without it.
-_WARM_CUT_OFF = (worker.ASK_LEADER_ENV,)
 WARM_CHARM_BUDGET = 5.0  # seconds
 
 
@@ -171,8 +169,9 @@ def warm_charm(
 
     A forked worker's first hook of a charm cost ~10 ms more than its second (what it
     touches is copied on write, its caches are cold), and a built-in charm warms only
-    ops' share of that. These hooks run as a unit the model never has, without the
-    controller's address and with ``KUBECONFIG`` naming a file that does not exist, so a
+    ops' share of that. These hooks run as a unit the model never has, before the worker
+    serves its parent (so ``is-leader`` answers from the State), and with ``KUBECONFIG``
+    naming a file that does not exist, so a
     Kubernetes client fails at once (no retries, no sleeps) and reaches no cluster; the
     worker keeps nothing of them. Their failures are expected and ignored. A charm that
     hangs without its API is cut off after ``budget`` seconds.
@@ -181,7 +180,7 @@ def warm_charm(
     runner = worker.Worker(charm_type, source, unit=f'{app}/0', juju_version=juju_version)
     declared: dict[str, Any] = source.meta.get('containers') or {}
     containers = {ops.testing.Container(name, can_connect=True) for name in declared}
-    saved = {key: os.environ.pop(key, None) for key in (*_WARM_CUT_OFF, 'KUBECONFIG')}
+    saved = os.environ.get('KUBECONFIG')
     os.environ['KUBECONFIG'] = os.path.join(tempfile.gettempdir(), 'no-such-kubeconfig')
     previous = signal.signal(signal.SIGALRM, _out_of_budget)
     signal.setitimer(signal.ITIMER_REAL, budget)
@@ -197,10 +196,10 @@ def warm_charm(
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
-        for key, value in saved.items():
-            os.environ.pop(key, None)
-            if value is not None:
-                os.environ[key] = value
+        if saved is None:
+            del os.environ['KUBECONFIG']
+        else:
+            os.environ['KUBECONFIG'] = saved
 
 
 class WarmUpTimeout(BaseException):
