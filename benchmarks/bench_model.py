@@ -51,7 +51,7 @@ import ops.testing
 from jujusim import kube
 from jujusim.agent import CharmSource, HookSpec
 from jujusim.agent._private import hooks, speedups, worker
-from jujusim.model import Model
+from jujusim.model import Model, TraceEvent
 from jujusim.model._units import UPDATE_STATUS_INTERVAL
 
 CHARMS = pathlib.Path(__file__).parent.parent / 'charms'
@@ -194,20 +194,18 @@ def _tmp_root() -> str:
 
 
 def _stamp_done_lines(model: Model, unit: str) -> list[float]:
-    """When ``unit``'s hooks are logged done, from now on (bench-only instrumentation).
+    """When ``unit``'s hooks are recorded done, from now on (bench-only instrumentation).
 
     The step that finishes a hook goes on to start the next one; a hook is done when the
     model has taken its result, which is when it logs it.
     """
     stamps: list[float] = []
-    log = model._log
 
-    def stamping(text: str) -> None:
-        log(text)
-        if text.startswith(f'{unit} ') and text.endswith(' done'):
+    def stamping(event: TraceEvent) -> None:
+        if event.unit == unit and event.kind == 'hook-done':
             stamps.append(time.perf_counter())
 
-    model._log = stamping
+    model.subscribe(stamping)
     return stamps
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ._clock import VirtualClock
-from ._leadership import Lease
+from ._databags import Databag, Relation
+from ._lease import Lease
 from ._model import ActionOutcome, LivelockError, Model, ModelError
-from ._relations import Databag, Relation
+from ._trace import TraceEvent
 from ._units import Application, Unit
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     'Model',
     'ModelError',
     'Relation',
+    'TraceEvent',
     'Unit',
     'VirtualClock',
 ]

@@ -1,0 +1,102 @@
+"""The checker's bookkeeping: whose labels are whose, and which keys were ever desired.
+
+The checker (:mod:`jujusim.check`) only observes; what it cannot read off the cluster (a
+label someone else wrote, a key the provider once published and then dropped) is recorded
+here as the model runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, cast
+
+from ..check import LabelExpectation
+from ._errors import ModelError
+from ._world import World
+
+MESH_INTERFACE = 'service_mesh'
+
+
+def labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
+    """The ``labels`` field of a service-mesh provider databag (istio-beacon's format)."""
+    try:
+        labels = json.loads(data.get('labels', '{}'))
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(labels, dict):
+        return None
+    items = cast('dict[Any, Any]', labels).items()
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
+        return None
+    return cast('dict[str, str]', labels)
+
+
+class Expectations:
+    """Labels written by others (Juju included) and keys ever desired, per application."""
+
+    def __init__(self, world: World):
+        self._world = world
+        # Per object, the last value each key was given by someone else (None: removed).
+        # Pods by uid.
+        self.foreign_template: dict[str, dict[str, str | None]] = {}
+        self.foreign_service: dict[str, dict[str, str | None]] = {}
+        self.foreign_pods: dict[str, dict[str, str | None]] = {}
+        self.ever_desired: dict[str, set[str]] = {}
+
+    def juju_labels(self, app: str) -> None:
+        """The labels Juju's provider put on a new application's objects are Juju's."""
+        selector = {'app.kubernetes.io/name': app}
+        self.foreign_template[app] = dict[str, str | None](selector)
+        self.foreign_service[app] = {**selector, 'app.kubernetes.io/managed-by': 'juju'}
+
+    def foreign_write(self, kind: str, name: str, labels: Mapping[str, str | None]) -> None:
+        """Someone else wrote ``labels`` on ``kind``/``name``.
+
+        ``StatefulSet.template`` names the StatefulSet's pod template.
+        """
+        if kind == 'StatefulSet.template':
+            self.foreign_template.setdefault(name, {}).update(labels)
+        elif kind == 'Service':
+            self.foreign_service.setdefault(name, {}).update(labels)
+        elif kind == 'Pod':
+            world = self._world
+            pod = world.kube.get('Pod', world.name, name) or {}
+            uid = str(pod.get('metadata', {}).get('uid', ''))
+            self.foreign_pods.setdefault(uid, {}).update(labels)
+
+    def provider_published(self, interface: str, consumer: str, data: Mapping[str, str]) -> None:
+        """A provider's application databag committed: its label keys were desired."""
+        if interface == MESH_INTERFACE:
+            labels = labels_of(data) or {}
+            self.ever_desired.setdefault(consumer, set()).update(labels)
+
+    def desired_labels(self, app: str) -> dict[str, str] | None:
+        """The labels ``app``'s provider publishes on its service-mesh relation.
+
+        Empty with no relation; None when the databag holds no valid label object (the
+        library then keeps what it applied, so there is no single expectation).
+        """
+        for relation in self._world.relations.values():
+            if relation.removed or relation.interface != MESH_INTERFACE:
+                continue
+            if app in relation.endpoints and relation.other_app(app) != app:
+                return labels_of(relation.bag(relation.other_app(app)).data)
+        return {}
+
+    def expectation(self, app: str) -> LabelExpectation:
+        """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`)."""
+        desired = self.desired_labels(app)
+        if desired is None:
+            raise ModelError(f'the provider of {app} publishes no valid labels: no expectation')
+        ever = self.ever_desired.setdefault(app, set())
+        ever.update(desired)
+        return LabelExpectation(
+            namespace=self._world.name,
+            app=app,
+            desired=desired,
+            released=frozenset(ever - desired.keys()),
+            template_foreign=dict(self.foreign_template.get(app, {})),
+            service_foreign=dict(self.foreign_service.get(app, {})),
+            pod_foreign={uid: dict(v) for uid, v in self.foreign_pods.items()},
+        )

@@ -1,0 +1,388 @@
+"""Running a hook and committing its outcome: the only writer of a unit's state.
+
+Juju's uniter runs one hook at a time per unit and, when it succeeds, commits its relation
+settings, status and the unit's local state at once (juju/juju
+``internal/worker/uniter/operation/runhook.go``, ``worker/uniter/runner/context/
+context.go``); a failed hook commits nothing and leaves the unit in error until a retry
+succeeds. Here the hook runs in the unit's worker process through ``ops.testing``; this
+module builds the state it starts from, sends it, and takes the result back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import ops.testing
+
+from ..agent import AgentPool, HookDone, HookResult, HookSpec, WorkerGone
+from ._gate import HeldRequest
+from ._relations import Relations
+from ._resolver import next_hook
+from ._units import (
+    RETRY_FIRST,
+    RETRY_MAX,
+    UPDATE_STATUS_INTERVAL,
+    Failure,
+    Unit,
+    UnitRelation,
+)
+from ._world import World
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ActionOutcome:
+    """How an action ended."""
+
+    unit: str
+    action: str
+    params: Mapping[str, Any]
+    results: Mapping[str, Any] | None
+    failure: str | None  # the message the charm passed to event.fail
+    error: str | None  # the charm raised
+
+
+@dataclasses.dataclass
+class Running:
+    """A hook in flight on one unit."""
+
+    spec: HookSpec
+    hook_id: int
+    calls: int = 0  # API requests the hook has made so far
+    seen: dict[str, int] = dataclasses.field(default_factory=dict[str, int])
+    config_version: int = 0
+    started_at: float = 0.0
+    leader: bool = False  # what ops last learnt from is-leader in this hook
+    leader_checked_at: float = 0.0
+
+
+class Hooks:
+    """The units' agents: which hook runs, with what state, and what its result commits.
+
+    Args:
+        world: the controller's state.
+        pool: the worker processes.
+        relations: the relation lifecycle (a relation goes once every unit ran broken).
+        remove_pod: deletes a unit's pod (after ``stop``, or when its worker died).
+        on_app_data: told of each committed application databag, for the checker.
+    """
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        pool: AgentPool,
+        relations: Relations,
+        remove_pod: Callable[[Unit], None],
+        on_app_data: Callable[[str, str, Mapping[str, str]], None],
+    ):
+        self._world = world
+        self._pool = pool
+        self._relations = relations
+        self._remove_pod = remove_pod
+        self._on_app_data = on_app_data
+        self.running: dict[str, Running] = {}
+        self.held: dict[str, HeldRequest] = {}  # each running hook's request at the gate
+        self._killed: set[tuple[str, int]] = set()  # (unit, pid) killed, not yet reported
+        self.actions: list[ActionOutcome] = []
+
+    # -- choosing and starting ---------------------------------------------------------
+
+    def next_hook(self, unit: Unit) -> HookSpec | None:
+        """The hook ``unit``'s uniter would run next, or None."""
+        world = self._world
+        app = world.apps[unit.app]
+        relations = world.relations_of(unit.app)
+        remote = {r.id: world.remote_units(r, unit.app) for r in relations}
+        return next_hook(unit, app, relations, remote, world.clock.now)
+
+    def juju_state(self, unit: Unit) -> tuple[ops.testing.State, dict[str, int]]:
+        """The Juju-side state a hook starts from, and the databag versions it sees."""
+        world = self._world
+        app = world.apps[unit.app]
+        seen: dict[str, int] = {}
+        relations: list[ops.testing.RelationBase] = []
+        for relation in world.relations_of(unit.app):
+            view = unit.relations.setdefault(relation.id, UnitRelation())
+            if relation.removed and (view.broken or not view.created):
+                continue
+            if view.broken:
+                continue
+            endpoint = relation.endpoints[unit.app]
+            other = relation.other_app(unit.app)
+            remote = [n for n in world.remote_units(relation, unit.app) if n in view.joined]
+            if other == unit.app:
+                relations.append(
+                    ops.testing.PeerRelation(
+                        endpoint=endpoint,
+                        interface=relation.interface,
+                        id=relation.id,
+                        local_app_data=dict(relation.bag(app.name).data),
+                        local_unit_data=dict(relation.bag(unit.name).data),
+                        peers_data={
+                            int(n.rsplit('/', 1)[1]): dict(relation.bag(n).data)
+                            for n in remote
+                            if n != unit.name
+                        },
+                    )
+                )
+            else:
+                relations.append(
+                    ops.testing.Relation(
+                        endpoint=endpoint,
+                        interface=relation.interface,
+                        id=relation.id,
+                        remote_app_name=other,
+                        local_app_data=dict(relation.bag(app.name).data),
+                        local_unit_data=dict(relation.bag(unit.name).data),
+                        remote_app_data=dict(relation.bag(other).data),
+                        remote_units_data={
+                            int(n.rsplit('/', 1)[1]): dict(relation.bag(n).data) for n in remote
+                        },
+                    )
+                )
+            seen.update(relation.versions([other, *remote]))
+        containers = unit.containers or [
+            ops.testing.Container(name=c, can_connect=True) for c in app.charm.containers
+        ]
+        state = ops.testing.State(
+            leader=app.lease.held_by(unit.name, world.clock.now),
+            config=dict(app.config),
+            relations=relations,
+            containers=containers,
+            model=ops.testing.Model(name=world.name),
+            unit_status=unit.unit_status,
+            app_status=app.app_status,
+        )
+        return state, seen
+
+    def start_hook(self, unit: Unit) -> None:
+        """Start the hook the uniter chooses for ``unit``."""
+        spec = self.next_hook(unit)
+        if spec is None:  # pragma: no cover - the scheduler checked it
+            return
+        world = self._world
+        now = world.clock.now
+        state, seen = self.juju_state(unit)
+        app = world.apps[unit.app]
+        running = Running(
+            spec=spec,
+            hook_id=-1,
+            seen=seen,
+            config_version=app.config_version,
+            started_at=now,
+            leader=state.leader,
+            leader_checked_at=now,
+        )
+        self._send(unit, running, state, trusted=app.trusted)
+        world.trace.record(
+            'hook-start',
+            f'{unit.name} runs {spec.describe()}' + (' (leader)' if state.leader else ''),
+            unit=unit.name,
+            hook=spec.describe(),
+            leader=state.leader,
+        )
+
+    def start_stop(self, unit: Unit) -> None:
+        """The stop hook of a pod being deleted; its outcome does not matter: the pod goes."""
+        world = self._world
+        now = world.clock.now
+        state, seen = self.juju_state(unit)
+        running = Running(
+            spec=HookSpec(kind='stop'),
+            hook_id=-1,
+            seen=seen,
+            started_at=now,
+            leader=state.leader,
+            leader_checked_at=now,
+        )
+        # Trust is the application's, for every hook it runs (`juju trust`).
+        self._send(unit, running, state, trusted=world.apps[unit.app].trusted)
+        world.trace.record(
+            'hook-start',
+            f'{unit.name} runs stop (pod {unit.pod} terminating)',
+            unit=unit.name,
+            hook='stop()',
+            leader=state.leader,
+        )
+
+    def _send(
+        self, unit: Unit, running: Running, state: ops.testing.State, *, trusted: bool
+    ) -> None:
+        # Registered before the worker hears of the hook: its is-leader questions are
+        # answered from this record (Leadership.is_leader_now) whenever the pool next reads.
+        self.running[unit.name] = running
+        try:
+            running.hook_id = self._pool.start_hook(
+                unit.name, running.spec, state, trusted=trusted
+            )
+        except BaseException:
+            del self.running[unit.name]
+            raise
+
+    # -- killing -------------------------------------------------------------------------
+
+    def kill(self, unit: Unit) -> None:
+        """SIGKILL the unit's worker; its hook in flight and its held request are lost."""
+        if unit.alive:
+            process = self._pool.process(unit.name)
+            if process is not None:
+                # Its WorkerGone comes later and is ignored (on_agent_event). The pool
+                # reports nothing else of it, and holds the unit's next worker's events
+                # until it has gone, so nothing waits here for the process to be reaped.
+                self._killed.add((unit.name, process.pid))
+            self._pool.kill(unit.name)
+            unit.alive = False
+            self.running.pop(unit.name, None)
+            held = self.held.pop(unit.name, None)
+            if held is not None:
+                held.release('drop')
+
+    # -- results ---------------------------------------------------------------------------
+
+    def on_agent_event(self, event: HookDone | WorkerGone) -> None:
+        """A hook finished, or a worker died."""
+        if isinstance(event, WorkerGone) and (event.unit, event.pid) in self._killed:
+            self._killed.discard((event.unit, event.pid))
+            return  # the model killed it and has dealt with it (kill)
+        world = self._world
+        unit = world.find_unit(event.unit)
+        if unit is None:
+            return
+        if isinstance(event, WorkerGone):
+            # The worker died without us killing it (its zygote died, or a hook timed out).
+            self.running.pop(unit.name, None)
+            unit.alive = False
+            world.trace.record(
+                'worker-gone',
+                f'{unit.name} worker gone ({event.signal or event.exit_code})',
+                unit=unit.name,
+                signal=event.signal,
+                exit_code=event.exit_code,
+            )
+            self._remove_pod(unit)
+            return
+        running = self.running.pop(unit.name, None)
+        if running is None:
+            return
+        self._finish(unit, running, event.result)
+
+    def _finish(self, unit: Unit, running: Running, result: HookResult) -> None:
+        world = self._world
+        app = world.apps[unit.app]
+        spec = running.spec
+        unit.unit_status = result.unit_status  # status-set is not rolled back
+        if app.lease.held_by(unit.name, world.clock.now):
+            app.app_status = result.app_status
+        if spec.kind == 'stop':
+            world.trace.record(
+                'hook-done',
+                f'{unit.name} stop done; pod {unit.pod} goes',
+                unit=unit.name,
+                hook='stop()',
+            )
+            self.kill(unit)
+            self._remove_pod(unit)
+            return
+        if spec.kind == 'action':
+            unit.actions.pop(0)
+            self.actions.append(
+                ActionOutcome(
+                    unit=unit.name,
+                    action=spec.action or '',
+                    params=dict(spec.params),
+                    results=result.action_results,
+                    failure=result.action_failure,
+                    error=None if result.error is None else result.error.message,
+                )
+            )
+        if result.error is not None or result.state is None:
+            attempts = unit.failure.attempts + 1 if unit.failure else 1
+            message = result.error.message if result.error else 'no state'
+            if spec.kind != 'action':
+                delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+                unit.failure = Failure(
+                    spec=spec,
+                    attempts=attempts,
+                    retry_at=world.clock.now + delay,
+                    message=message,
+                )
+            world.trace.record(
+                'hook-failed',
+                f'{unit.name} {spec.describe()} FAILED: {message.splitlines()[-1:]}',
+                unit=unit.name,
+                hook=spec.describe(),
+                message=message,
+            )
+            return
+        unit.failure = None
+        unit.hooks_run += 1
+        self._commit(unit, running, result.state)
+        # No wall-clock figures in the trace: a seed must replay it byte for byte.
+        world.trace.record(
+            'hook-done',
+            f'{unit.name} {spec.describe()} done',
+            unit=unit.name,
+            hook=spec.describe(),
+        )
+
+    def _commit(self, unit: Unit, running: Running, state: ops.testing.State) -> None:
+        """A successful hook's writes land, all at once (RESEARCH.md "Relation data")."""
+        world = self._world
+        app = world.apps[unit.app]
+        spec = running.spec
+        leader = app.lease.held_by(unit.name, running.started_at)
+        for rel_state in state.relations:
+            relation = world.relations.get(rel_state.id)
+            if relation is None:
+                continue
+            if leader and relation.bag(app.name).commit(rel_state.local_app_data):
+                view = unit.relations.setdefault(relation.id, UnitRelation())
+                view.seen[app.name] = relation.bag(app.name).version  # not our own change
+                self._on_app_data(
+                    relation.interface,
+                    relation.other_app(app.name),
+                    relation.bag(app.name).data,
+                )
+            relation.bag(unit.name).commit(rel_state.local_unit_data)
+        unit.containers = list(state.containers)
+        view = unit.relations.get(spec.relation_id) if spec.relation_id is not None else None
+        kind = spec.kind
+        if kind == 'install':
+            unit.installed = True
+        elif kind == 'upgrade_charm':
+            unit.upgrade_pending = False
+        elif kind == 'start':
+            unit.started = True
+            # The update-status timer runs from the agent's start (uniter's update-status
+            # timer; update-status-hook-interval, 5m by default).
+            unit.next_update_status = world.clock.now + UPDATE_STATUS_INTERVAL
+        elif kind == 'pebble_ready' and spec.container in unit.pebble_pending:
+            unit.pebble_pending.remove(spec.container)
+        elif kind == 'leader_elected':
+            unit.leader_notified = True
+        elif kind == 'leader_settings_changed':
+            unit.settings_pending = False
+        elif kind == 'config_changed':
+            unit.seen_config = running.config_version
+        elif kind == 'update_status':
+            unit.next_update_status = world.clock.now + UPDATE_STATUS_INTERVAL
+        elif view is not None and spec.relation_id is not None:
+            relation = world.relations[spec.relation_id]
+            other = relation.other_app(unit.app)
+            if kind == 'relation_created':
+                view.created = True
+            elif kind == 'relation_joined' and spec.remote_unit is not None:
+                view.joined.add(f'{other}/{spec.remote_unit}')
+            elif kind == 'relation_changed':
+                owners = [other if spec.remote_unit is None else f'{other}/{spec.remote_unit}']
+                if other == unit.app:
+                    owners.append(other)  # a peer's changed also covers the app databag
+                for owner in owners:
+                    view.seen[owner] = running.seen.get(owner, relation.bag(owner).version)
+            elif kind == 'relation_departed' and spec.remote_unit is not None:
+                view.departed.add(f'{other}/{spec.remote_unit}')
+            elif kind == 'relation_broken':
+                view.broken = True
+                self._relations.forget_if_broken(relation)

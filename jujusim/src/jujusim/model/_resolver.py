@@ -1,0 +1,122 @@
+"""The uniter's choice of next hook: pure, from the controller's state and the unit's.
+
+Juju's uniter does not queue events: it compares the controller's state with what the unit
+last saw and picks the next hook from the difference (juju/juju
+``internal/worker/uniter/resolver.go``, ``worker/uniter/remotestate/snapshot.go``). That is
+why several changes reach a unit as one hook. :func:`next_hook` does the same.
+"""
+
+from __future__ import annotations
+
+from ..agent import HookSpec
+from ._databags import Relation
+from ._units import Application, Unit, UnitRelation
+
+
+def next_hook(
+    unit: Unit,
+    app: Application,
+    relations: list[Relation],
+    remote_units: dict[int, list[str]],
+    now: float,
+) -> HookSpec | None:
+    """The hook the uniter would run next on an idle ``unit``, or None.
+
+    ``remote_units`` gives, per relation id, the units at the other end that are in scope.
+    The order follows Juju's: the install or upgrade step, relation-created, leadership,
+    config-changed, leader-settings-changed, start, pebble-ready, then relation hooks and
+    update-status (https://documentation.ubuntu.com/juju/latest/reference/hook/; the pod
+    restart sequence: ../shared/RESEARCH.md "Pod restarts").
+    """
+    if unit.failure is not None:
+        # A unit in error runs nothing but the retry of its failed hook (uniter resolver).
+        return unit.failure.spec if now >= unit.failure.retry_at else None
+    if unit.actions:
+        return unit.actions[0]
+    if not unit.installed:
+        return HookSpec(kind='install')
+    if unit.upgrade_pending:
+        return HookSpec(kind='upgrade_charm')
+    for relation in relations:
+        seen = unit.relations.setdefault(relation.id, UnitRelation())
+        if not seen.created and not relation.removed:
+            return HookSpec(kind='relation_created', relation_id=relation.id)
+    leader = app.lease.held_by(unit.name, now)
+    if leader and not unit.leader_notified:
+        return HookSpec(kind='leader_elected')
+    settings_due = unit.settings_pending and not leader
+    # The uniter's leadership resolver runs before config-changed (juju/juju
+    # worker/uniter/resolver.go, worker/uniter/leadership/resolver.go), so a non-leader's
+    # startup leader-settings-changed comes right after install and relation-created
+    # (https://discourse.charmhub.io/t/6471). Only the pod restart sequence is documented
+    # with it after config-changed (https://discourse.charmhub.io/t/event-upgrade-charm/6485).
+    restarting = unit.incarnation > 1 and not unit.started
+    if settings_due and not restarting:
+        return HookSpec(kind='leader_settings_changed')
+    if unit.seen_config < app.config_version:
+        return HookSpec(kind='config_changed')
+    if settings_due:
+        return HookSpec(kind='leader_settings_changed')
+    if not unit.started:
+        return HookSpec(kind='start')
+    if unit.pebble_pending:
+        return HookSpec(kind='pebble_ready', container=unit.pebble_pending[0])
+    for relation in relations:
+        spec = _relation_hook(unit, app, relation, remote_units.get(relation.id, []))
+        if spec is not None:
+            return spec
+    if now >= unit.next_update_status:
+        return HookSpec(kind='update_status')
+    return None
+
+
+def _relation_hook(
+    unit: Unit, app: Application, relation: Relation, remote: list[str]
+) -> HookSpec | None:
+    seen = unit.relations.setdefault(relation.id, UnitRelation())
+    if seen.broken or not seen.created:
+        return None
+    if relation.removed:
+        # Removal: departed for each remote unit, then broken once
+        # (https://discourse.charmhub.io/t/6474).
+        for name in sorted(seen.joined - seen.departed):
+            number = _unit_number(name)
+            return HookSpec(
+                kind='relation_departed',
+                relation_id=relation.id,
+                remote_unit=number,
+                departing_unit=number,
+            )
+        return HookSpec(kind='relation_broken', relation_id=relation.id)
+    peer = relation.other_app(app.name) == app.name
+    for name in sorted(remote):
+        if name == unit.name and peer:
+            continue
+        if name not in seen.joined:
+            return HookSpec(
+                kind='relation_joined', relation_id=relation.id, remote_unit=_unit_number(name)
+            )
+    other = relation.other_app(app.name)
+    # One relation-changed per remote unit whose databag moved, however often it moved;
+    # a change of the remote application's databag comes as relation-changed with no
+    # remote unit (ops: RelationEvent.unit is None then). A databag never written
+    # (version 0) has not changed.
+    app_bag = relation.bag(other).version
+    if not peer and app_bag > max(seen.seen.get(other, 0), 0):
+        return HookSpec(kind='relation_changed', relation_id=relation.id)
+    for name in sorted(seen.joined):
+        if relation.bag(name).version > seen.seen.get(name, -1):
+            return HookSpec(
+                kind='relation_changed', relation_id=relation.id, remote_unit=_unit_number(name)
+            )
+    if peer and seen.joined and app_bag > max(seen.seen.get(other, 0), 0):
+        # ops.testing wants a remote unit on a peer relation's changed: name the first peer.
+        first = sorted(seen.joined)[0]
+        return HookSpec(
+            kind='relation_changed', relation_id=relation.id, remote_unit=_unit_number(first)
+        )
+    return None
+
+
+def _unit_number(name: str) -> int:
+    return int(name.rsplit('/', 1)[1])

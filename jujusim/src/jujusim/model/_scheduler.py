@@ -1,0 +1,155 @@
+"""The scheduler: one seeded decider for every choice, and the loop that settles the model.
+
+Every API request of every unit is held at the gate until the scheduler releases it; the
+scheduler picks among held requests, hooks ready to start, stop hooks of terminating pods
+and the StatefulSet controller's next step with one seeded random choice, so a seed
+replays a run exactly. Virtual time moves only when nothing else can happen.
+"""
+
+from __future__ import annotations
+
+from ..agent import AgentPool
+from ._errors import LivelockError
+from ._faults import Faults
+from ._gate import Gate, HeldRequest
+from ._hooks import Hooks
+from ._pods import Pods
+from ._timers import Timers
+from ._world import World
+
+
+class Scheduler:
+    """Decides the next step and runs the model to quiescence."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        pool: AgentPool,
+        gate: Gate,
+        hooks: Hooks,
+        pods: Pods,
+        faults: Faults,
+        timers: Timers,
+    ):
+        self._world = world
+        self._pool = pool
+        self._gate = gate
+        self._hooks = hooks
+        self._pods = pods
+        self._faults = faults
+        self._timers = timers
+
+    def advance(self, seconds: float, *, max_steps: int) -> None:
+        """Let ``seconds`` of virtual time pass, running everything due on the way."""
+        clock = self._world.clock
+        until = clock.now + seconds
+        self.settle(max_steps=max_steps)
+        while True:
+            due = self._timers.next_due(include_periodic=True)
+            if due is None or due > until:
+                break
+            clock.advance_to(due)
+            self._timers.fire()
+            self.settle(max_steps=max_steps)
+        clock.advance_to(until)
+        self._timers.fire()
+        self.settle(max_steps=max_steps)
+
+    def settle(self, *, max_steps: int) -> int:
+        """Run until quiescent; return the steps taken (see :meth:`Model.settle`)."""
+        for taken in range(max_steps):
+            if self.step():
+                continue
+            due = self._timers.next_due(include_periodic=False)
+            if due is None:
+                return taken
+            self._world.clock.advance_to(due)
+            self._timers.fire()
+        tail = '\n'.join(self._world.trace.lines[-30:])
+        raise LivelockError(f'not quiescent after {max_steps} steps; last trace lines:\n{tail}')
+
+    def step(self) -> bool:
+        """Make one scheduling decision; False when there is nothing to decide."""
+        self._wait_until_blocked()
+        self._pods.process_events()
+        choices = self._choices()
+        if not choices:
+            return False
+        world = self._world
+        kind, target = world.rng.choice(choices)
+        if kind == 'release':
+            self._release(self._hooks.held.pop(target))
+        elif kind == 'hook':
+            self._hooks.start_hook(world.unit(target))
+        elif kind == 'stop':
+            self._pods.stop_started(target)
+            self._hooks.start_stop(world.unit(target))
+        else:
+            self._pods.controller_step()
+        return True
+
+    def _choices(self) -> list[tuple[str, str]]:
+        hooks, faults = self._hooks, self._faults
+        choices = [('release', unit) for unit in sorted(hooks.held) if not faults.stalled(unit)]
+        for unit in self._world.units():
+            if not unit.alive or unit.name in hooks.running or unit.name in hooks.held:
+                continue
+            if faults.stalled(unit.name):
+                continue
+            if unit.name in self._pods.terminating:
+                choices.append(('stop', unit.name))
+                continue
+            if hooks.next_hook(unit) is not None:
+                choices.append(('hook', unit.name))
+        if self._pods.controller_ready():
+            choices.append(('controller', ''))
+        return choices
+
+    def _release(self, held: HeldRequest) -> None:
+        if self._faults.intercept(held):
+            return
+        held.release('apply')
+        held.applied.wait()
+        status = held.response.status if held.response else 'lost'
+        self._world.trace.record(
+            'request',
+            f'{held.unit} {held.describe()} -> {status}',
+            unit=held.unit,
+            request=held.describe(),
+            status=status,
+        )
+        self._await(held.unit)
+
+    # -- waiting for the workers ------------------------------------------------------------
+
+    def _wait_until_blocked(self) -> None:
+        """Wait until every running hook is held at the gate or finished."""
+        for unit in sorted(self._hooks.running):
+            if unit not in self._hooks.held:
+                self._await(unit)
+
+    def _await(self, unit: str) -> None:
+        """Wait for ``unit``'s next event: a held request, its hook's end or its death."""
+        while unit in self._hooks.running and unit not in self._hooks.held:
+            self._pump()
+
+    def _pump(self) -> None:
+        if self._collect_arrivals():
+            return
+        event = self._pool.next_event(timeout=30.0)
+        if event is not None:
+            self._hooks.on_agent_event(event)
+        self._collect_arrivals()
+
+    def _collect_arrivals(self) -> bool:
+        arrived = self._gate.arrived()
+        hooks = self._hooks
+        for held in arrived:
+            unit = self._world.find_unit(held.unit)
+            if unit is None or not unit.alive or held.unit not in hooks.running:
+                held.release('drop')  # a request of a process already killed
+                continue
+            hooks.running[held.unit].calls += 1
+            hooks.held[held.unit] = held
+        return bool(arrived)
