@@ -41,9 +41,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
 
-import lightkube
 import ops
 
 import k8s_labels
@@ -69,24 +67,27 @@ class WebConfig:
 class MeshConsumerCharm(ops.CharmBase):
     """Serve a static page under Pebble and carry the service mesh's labels."""
 
-    kube_client_factory: Callable[[], lightkube.Client] | None = None
-    """How the library reaches Kubernetes; None means the pod's service account (on Juju).
-
-    Tests set it (as a ``staticmethod``) to build a client for a fake API. A copy of this
-    charm can drop it and pass nothing.
-    """
-
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
         # This is the whole integration. The library observes the relation, leader,
         # upgrade, start, config and update-status events itself, reconciles on the
-        # leader only, and reports its problems through collect-status.
+        # leader only, and reports its problems through collect-status. The policy lets
+        # the applications related on `web` (and, under the mesh, only those) GET the page;
+        # the leader publishes it for the mesh to enforce.
         self.mesh = k8s_labels.ServiceMeshConsumer(
-            self, 'service-mesh', client_factory=self.kube_client_factory
+            self, 'service-mesh', policies=[self._web_policy()]
         )
         framework.observe(self.on[CONTAINER].pebble_ready, self._on_workload_event)
         framework.observe(self.on.config_changed, self._on_workload_event)
         framework.observe(self.on.collect_unit_status, self._on_collect_status)
+
+    def _web_policy(self) -> k8s_labels.AppPolicy:
+        try:
+            port = self.load_config(WebConfig).port
+        except ValueError:
+            port = WebConfig.port  # collect-status reports the bad option
+        endpoint = k8s_labels.Endpoint(ports=[port], methods=[k8s_labels.Method.get])
+        return k8s_labels.AppPolicy(relation='web', endpoints=[endpoint])
 
     def _on_workload_event(self, _event: ops.EventBase) -> None:
         container = self.unit.get_container(CONTAINER)

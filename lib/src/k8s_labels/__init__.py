@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 
 from ._errors import (
+    ClusterUnreachableError,
     InvalidLabelsError,
     InvalidRelationDataError,
     LabelError,
@@ -17,6 +18,7 @@ from ._errors import (
     TransientError,
 )
 from ._manager import LabelManager, Outcome, ReconcileResult
+from ._policies import AppPolicy, Endpoint, Method, UnitPolicy
 from ._service_mesh import (
     ServiceMeshConsumer,
     ServiceMeshProvider,
@@ -30,17 +32,22 @@ __version__ = importlib.resources.files(__name__).joinpath('_version.txt').read_
 __all__ = [
     'RESERVED_KEYS',
     'RESERVED_PREFIXES',
+    'AppPolicy',
+    'ClusterUnreachableError',
+    'Endpoint',
     'InvalidLabelsError',
     'InvalidRelationDataError',
     'LabelError',
     'LabelManager',
     'LedgerCorruptError',
+    'Method',
     'Outcome',
     'PermissionDeniedError',
     'ReconcileResult',
     'ServiceMeshConsumer',
     'ServiceMeshProvider',
     'TransientError',
+    'UnitPolicy',
     '__version__',
     'parse_provider_data',
     'trust_message',

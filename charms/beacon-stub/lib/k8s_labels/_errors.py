@@ -58,3 +58,10 @@ class TransientError(LabelError):
     Raise it out of the hook so that Juju retries the hook later; the ledger makes the
     partial work safe to finish or undo.
     """
+
+
+class ClusterUnreachableError(LabelError):
+    """No Kubernetes API to talk to: not in a Juju pod, and no kubeconfig; or a mocked client.
+
+    In a charm's unit tests, use :class:`k8s_labels.testing.FakeCluster`.
+    """

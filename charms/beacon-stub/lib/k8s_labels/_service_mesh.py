@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import lightkube
 import ops
 
-from . import _errors, _manager, _validation
+from . import _errors, _manager, _policies, _validation
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +21,52 @@ OWNER = 'service-mesh'
 
 LEGACY_CONFIGMAP = 'juju-service-mesh-{app}-labels'
 """The upstream library's ConfigMap (charmlibs-interfaces-service-mesh), adopted once."""
+
+
+ClientFactory = Callable[[str, str], lightkube.Client]
+"""Builds a client from ``(namespace, field_manager)``."""
+
+_default_client_override: list[ClientFactory] = []
+"""Set by ``k8s_labels.testing`` only: the consumers' default client reaches a fake cluster.
+
+A stack, so nested fakes restore the outer one. A module global, not a ContextVar: a test
+may run the charm in another thread.
+"""
+
+NO_CLUSTER_HINT = (
+    'in unit tests, give the charm a fake cluster with k8s_labels.testing.FakeCluster '
+    "(the k8s_labels README, 'Test your charm')"
+)
+
+
+def default_client(namespace: str, field_manager: str) -> lightkube.Client:
+    """The client a consumer uses unless given a ``client_factory``.
+
+    On Juju: the pod's service account. In a test under :class:`k8s_labels.testing.FakeCluster`:
+    a real lightkube client whose requests reach the fake.
+
+    Raises:
+        ClusterUnreachableError: neither a service account nor a kubeconfig exists.
+    """
+    if _default_client_override:
+        return _default_client_override[-1](namespace, field_manager)
+    try:
+        return lightkube.Client(namespace=namespace, field_manager=field_manager)
+    except lightkube.ConfigError as e:
+        raise _errors.ClusterUnreachableError(
+            'no Kubernetes cluster to reach: not running in a Juju pod (no service account '
+            f'token) and no kubeconfig ({e}); {NO_CLUSTER_HINT}'
+        ) from None
+
+
+def _refuse_mock(client: object) -> None:
+    """A mock answers every call with another mock, which reads as a corrupt ledger: say so."""
+    mock = sys.modules.get('unittest.mock')
+    if mock is not None and isinstance(client, mock.NonCallableMock):
+        raise _errors.ClusterUnreachableError(
+            f'the lightkube client is a mock ({type(client).__name__}), which cannot answer '
+            f'like a cluster; {NO_CLUSTER_HINT}'
+        )
 
 
 def trust_message(app: str) -> str:
@@ -95,11 +142,25 @@ class ServiceMeshConsumer(ops.Object):
     Args:
         charm: the charm.
         endpoint: the ``service_mesh`` requires endpoint in ``charmcraft.yaml``.
+        policies: what applications related on other endpoints of this charm may reach
+            in it (:class:`AppPolicy`, :class:`UnitPolicy`; upstream's objects are accepted
+            too). The leader publishes them on ``endpoint`` as the ``policies`` field, in the
+            format of charmlibs-interfaces-service-mesh, for the mesh to enforce.
+        cross_model_mesh_requires_name: a ``cross_model_mesh`` requires endpoint, if the
+            charm declares it: the leader sends its application and model name on it, so
+            a consumer in another model can name it in its policies.
+        cross_model_mesh_provides_name: a ``cross_model_mesh`` provides endpoint, if the
+            charm declares it: the names received on it replace the offer's local alias
+            in the policies.
         client_factory: builds the lightkube client; default
             ``lightkube.Client(namespace=<model>, field_manager=<app>-k8s-labels)``,
             which uses the pod's service account on Juju.
         retry_delays: seconds to wait before each retry of a call that failed with a
             5xx or a connection error.
+
+    Raises:
+        ValueError: a policy names a relation the charm does not declare.
+        TypeError: a policy is neither an AppPolicy nor a UnitPolicy.
     """
 
     _stored = ops.StoredState()
@@ -112,6 +173,9 @@ class ServiceMeshConsumer(ops.Object):
         charm: ops.CharmBase,
         endpoint: str = 'service-mesh',
         *,
+        policies: Iterable[_policies.AppPolicy | _policies.UnitPolicy | object] = (),
+        cross_model_mesh_requires_name: str = 'require-cmr-mesh',
+        cross_model_mesh_provides_name: str = 'provide-cmr-mesh',
         client_factory: Callable[[], lightkube.Client] | None = None,
         retry_delays: tuple[float, ...] = (0.5, 2.0),
     ):
@@ -120,9 +184,24 @@ class ServiceMeshConsumer(ops.Object):
         self._endpoint = endpoint
         self._client_factory = client_factory
         self._retry_delays = retry_delays
+        self._policies = [_policies.coerce_policy(p) for p in policies]
+        declared = charm.meta.relations
+        for policy in self._policies:
+            if policy.relation not in declared:
+                raise ValueError(
+                    f'policy relation {policy.relation!r} is not an endpoint of '
+                    f'{charm.meta.name} (charmcraft.yaml declares: {", ".join(sorted(declared))})'
+                )
+        # Upstream requires both cross-model endpoints; here they are optional.
+        self._cmr_requires = (
+            cross_model_mesh_requires_name if cross_model_mesh_requires_name in declared else None
+        )
+        self._cmr_provides = (
+            cross_model_mesh_provides_name if cross_model_mesh_provides_name in declared else None
+        )
         self._stored.set_default(problem='')
         on = charm.on
-        for event in (
+        events = [
             on[endpoint].relation_created,
             on[endpoint].relation_changed,
             on[endpoint].relation_broken,
@@ -131,7 +210,15 @@ class ServiceMeshConsumer(ops.Object):
             on.start,
             on.config_changed,
             on.update_status,
-        ):
+        ]
+        # As upstream: policies follow the relations they name, and the cross-model names.
+        for name in sorted({p.relation for p in self._policies} - {endpoint}):
+            events += [on[name].relation_created, on[name].relation_broken]
+        if self._cmr_provides is not None:
+            events += [on[self._cmr_provides].relation_changed]
+        if self._cmr_requires is not None:
+            events += [on[self._cmr_requires].relation_created]
+        for event in events:
             self.framework.observe(event, self._on_event)
         self.framework.observe(on.collect_unit_status, self._on_collect_unit_status)
 
@@ -139,6 +226,55 @@ class ServiceMeshConsumer(ops.Object):
     def problem(self) -> str | None:
         """Why the labels could not be applied at the last reconcile, or None."""
         return str(self._stored.problem) or None
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a mesh is related (upstream's ``enabled``)."""
+        return bool(self.model.relations[self._endpoint])
+
+    def mesh_type(self) -> str | None:
+        """The provider's ``mesh_type`` (``'istio'``), or None before it publishes one."""
+        for relation in self.model.relations[self._endpoint]:
+            raw = relation.data[relation.app].get('mesh_type')
+            if raw is not None:
+                try:
+                    value = json.loads(raw)
+                except ValueError:
+                    return None
+                return value if isinstance(value, str) else None
+        return None
+
+    def mesh_policies(self) -> list[dict[str, object]]:
+        """The ``policies`` this unit's leader publishes, as upstream's ``MeshPolicy`` dicts."""
+        cross_model = (
+            _policies.cross_model_sources(self.model.relations[self._cmr_provides])
+            if self._cmr_provides is not None
+            else {}
+        )
+        return _policies.mesh_policies(
+            self._policies,
+            self.model.relations,
+            app=self._charm.app.name,
+            namespace=self.model.name,
+            cross_model=cross_model,
+        )
+
+    def update_service_mesh(self) -> None:
+        """Publish the policies and cross-model data now (leader only; upstream's name).
+
+        The consumer already does this on its events. A field that holds the value already
+        is not written again.
+        """
+        if not self._charm.unit.is_leader():
+            return
+        app = self._charm.app
+        policies = json.dumps(self.mesh_policies())
+        for relation in self.model.relations[self._endpoint]:
+            _set_field(relation.data[app], 'policies', policies)
+        if self._cmr_requires is not None:
+            source = _policies.CrossModelSource(app.name, self.model.name).to_wire()
+            for relation in self.model.relations[self._cmr_requires]:
+                _set_field(relation.data[app], 'cmr_data', source)
 
     def labels(self) -> dict[str, str]:
         """The labels the provider asks for now (empty with no relation).
@@ -189,6 +325,7 @@ class ServiceMeshConsumer(ops.Object):
         self._stored.problem = problem
 
     def _on_event(self, _: ops.EventBase) -> None:
+        self.update_service_mesh()
         self.reconcile()
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
@@ -198,9 +335,12 @@ class ServiceMeshConsumer(ops.Object):
     def _client(self) -> contextlib.AbstractContextManager[lightkube.Client]:
         """The factory's client as it is, or a default client closed after the reconcile."""
         if self._client_factory is not None:
-            return contextlib.nullcontext(self._client_factory())
+            client = self._client_factory()
+            _refuse_mock(client)
+            return contextlib.nullcontext(client)
         app = self._charm.app.name
-        client = lightkube.Client(namespace=self.model.name, field_manager=f'{app}-k8s-labels')
+        client = default_client(self.model.name, f'{app}-k8s-labels')
+        _refuse_mock(client)
         return contextlib.closing(client)
 
     def _manager(self, client: lightkube.Client) -> _manager.LabelManager:
@@ -216,6 +356,11 @@ class ServiceMeshConsumer(ops.Object):
             legacy_configmap=LEGACY_CONFIGMAP.format(app=app),
             retry_delays=self._retry_delays,
         )
+
+
+def _set_field(databag: ops.RelationDataContent, key: str, value: str) -> None:
+    if databag.get(key) != value:
+        databag[key] = value
 
 
 class ServiceMeshProvider(ops.Object):

@@ -51,6 +51,7 @@ def test_metadata_matches_the_code():
     assert project['requires'] == {
         'service-mesh': {'interface': 'service_mesh', 'limit': 1},
     }
+    assert project['provides'] == {'web': {'interface': 'http'}}
     assert 'k8s-api' in project['assumes']
     assert mesh_consumer.CONTAINER in project['containers']
     assert project['containers'][mesh_consumer.CONTAINER]['resource'] in project['resources']

@@ -21,6 +21,7 @@ from ops import testing
 
 import beacon_stub
 import k8s_labels
+import k8s_labels.testing
 import mesh_consumer
 from jujusim import kube
 
@@ -106,7 +107,7 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
+def cluster() -> Iterator[Cluster]:
     api = kube.FakeKube(namespaces=[MODEL])
     api.create(juju_statefulset(units=3))
     api.create(juju_service())
@@ -115,16 +116,17 @@ def cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[Cluster]:
     api.register_caller(TOKEN, policy)
     clients: list[lightkube.Client] = []
 
-    def factory() -> lightkube.Client:
-        client = kube.lightkube_client(api, token=TOKEN, namespace=MODEL, field_manager=APP)
+    def factory(namespace: str, field_manager: str) -> lightkube.Client:
+        client = kube.lightkube_client(
+            api, token=TOKEN, namespace=namespace, field_manager=field_manager
+        )
         clients.append(client)
         return client
 
-    # The charm's one seam for tests: how the library reaches Kubernetes.
-    monkeypatch.setattr(
-        mesh_consumer.MeshConsumerCharm, 'kube_client_factory', staticmethod(factory)
-    )
-    yield Cluster(api=api, policy=policy)
+    # The library's seam for tests (k8s_labels.testing.FakeCluster uses the same one): the
+    # consumers' default client reaches this richer fake, whose controller rolls the pods.
+    with k8s_labels.testing.default_client(factory):
+        yield Cluster(api=api, policy=policy)
     for client in clients:
         client.close()
 
@@ -202,7 +204,8 @@ def test_changes_and_removals_follow_the_relation(ctx: Ctx, cluster: Cluster):
     )
     assert cluster.carries({'a': '9'})
     assert cluster.carries_none_of({'b'})
-    ctx.run(ctx.on.relation_broken(changed), state)
+    # The relation as the charm left it (the leader published its policies in it).
+    ctx.run(ctx.on.relation_broken(state.get_relation(changed.id)), state)
     assert cluster.carries_none_of({'a', 'b'})
     cluster.api.settle()
     assert cluster.carries_none_of({'a', 'b'})
@@ -229,7 +232,7 @@ def test_labels_someone_else_wrote_are_left_alone(ctx: Ctx, cluster: Cluster):
     relation = mesh(wire(AMBIENT))
     state = ctx.run(ctx.on.relation_changed(relation), make_state(relation))
     assert cluster.service_labels()['owner'] == 'ops'
-    ctx.run(ctx.on.relation_broken(relation), state)
+    ctx.run(ctx.on.relation_broken(state.get_relation(relation.id)), state)
     assert cluster.service_labels()['owner'] == 'ops'
     assert cluster.carries_none_of(set(AMBIENT))
 
