@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import shutil
 
+import packaging.requirements
 import pytest
 
 import build_charms
@@ -41,6 +42,10 @@ def layout(tmp_path: pathlib.Path) -> build_charms.Layout:
     fake = build_charms.Layout(repo=tmp_path)
     shutil.copytree(REAL.lib_source, fake.lib_source, ignore=shutil.ignore_patterns('__pycache__'))
     shutil.copy(REAL.lock, fake.lock)
+    # uv export reads the workspace's projects to find the lock's roots.
+    for project in ('pyproject.toml', 'lib/pyproject.toml', 'jujusim/pyproject.toml'):
+        (tmp_path / project).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(REAL.repo / project, tmp_path / project)
     for charm in build_charms.LIB_CHARMS:
         shutil.copytree(
             REAL.lib_copy(charm),
@@ -104,10 +109,11 @@ def test_a_lock_change_is_caught(layout: build_charms.Layout):
     # A new lightkube in uv.lock must reach both charms' requirements.txt.
     lock = layout.lock.read_text()
     assert 'name = "lightkube"\nversion = "1.0.1"' in lock
+    # The version and its artifacts' names, as `uv lock` would write them.
     layout.lock.write_text(
         lock.replace(
             'name = "lightkube"\nversion = "1.0.1"', 'name = "lightkube"\nversion = "1.0.2"'
-        )
+        ).replace('lightkube-1.0.1', 'lightkube-1.0.2')
     )
     assert build_charms.problems(layout) == [
         'beacon-stub/requirements.txt: not as uv.lock pins it',
@@ -131,10 +137,42 @@ def test_check_exits_1_and_the_build_repairs(
     assert build_charms.problems(layout) == []
 
 
+# The charms' base (ubuntu@24.04: CPython 3.12 on Linux, amd64), in PEP 508 marker names.
+CHARM_BASE = {
+    'implementation_name': 'cpython',
+    'os_name': 'posix',
+    'platform_machine': 'x86_64',
+    'platform_python_implementation': 'CPython',
+    'platform_system': 'Linux',
+    'python_full_version': '3.12.3',
+    'python_version': '3.12',
+    'sys_platform': 'linux',
+}
+
+
+def installed_on_the_charm_base(requirements: str) -> set[str]:
+    """What pip installs from the file on the charm's base: lines whose marker holds."""
+    names: set[str] = set()
+    for line in requirements.splitlines():
+        if not line or line.startswith('#'):
+            continue
+        requirement = packaging.requirements.Requirement(line)
+        marker = requirement.marker
+        if marker is None or marker.evaluate(CHARM_BASE):
+            names.add(requirement.name)
+    return names
+
+
 def test_pins_follow_markers_for_the_charm_base():
-    pins = build_charms.pinned_closure(REAL.lock, ['lightkube'])
-    # httpx2 needs httpx2-jsfetch only on emscripten; the charm's base is Linux.
-    assert 'httpx2' in pins
-    assert 'httpx2-jsfetch' not in pins
+    text = REAL.requirements('mesh-consumer').read_text()
+    installed = installed_on_the_charm_base(text)
+    # httpx2 needs httpx2-jsfetch only on emscripten; pip skips it on the charm's base.
+    assert 'httpx2' in installed
+    assert 'httpx2-jsfetch' not in installed
     # lightkube asks for httpx2[http2]: the extra's dependency (h2) is pinned too.
-    assert 'h2' in pins
+    assert 'h2' in installed
+    # Every line is pinned exactly (flattened, as the python plugin needs).
+    for line in text.splitlines():
+        if line and not line.startswith('#'):
+            assert str(packaging.requirements.Requirement(line).specifier).startswith('=='), line
+    assert 'k8s-labels' not in text  # the charm carries it in lib/
