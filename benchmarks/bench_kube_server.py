@@ -3,7 +3,8 @@
 The server runs in a child process, as it does for the simulator's unit processes; the
 "same process" line shows the cost when a server thread shares the client's GIL. The last
 line is a deliberately broken variant: headers and body in two writes, Nagle on, which
-is what the one-write rule avoids (RESEARCH.md section 4: ~40 ms per call).
+is what the one-write rule avoids (~40 ms per call: docs/design-notes.md, "Costs measured
+for the harness").
 """
 
 from __future__ import annotations

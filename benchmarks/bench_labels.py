@@ -35,7 +35,8 @@ META: dict[str, Any] = {
     'name': APP,
     'requires': {
         'service-mesh': {'interface': 'service_mesh', 'limit': 1},
-        # The upstream consumer also reads these endpoints (RESEARCH.md section 2).
+        # The upstream consumer also reads these endpoints (docs/design-notes.md, "What the
+        # upstream library does").
         'require-cmr-mesh': {'interface': 'cross_model_mesh'},
     },
     'provides': {'provide-cmr-mesh': {'interface': 'cross_model_mesh'}},

@@ -2,7 +2,7 @@
 
 ``charmcraft expand-extensions`` loads the project as ``charmcraft pack`` does and rejects
 unknown keys, bases and plugins; it does not check config option types, so
-``JujuConfig`` (charmcraft's own config model) checks those (RESEARCH.md section 3).
+``JujuConfig`` (charmcraft's own config model) checks those (docs/design-notes.md, "Tooling").
 """
 
 from __future__ import annotations

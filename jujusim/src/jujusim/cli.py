@@ -150,7 +150,7 @@ def adr(
     consumer does not do as expected: hold R1-R4, or break them if named by
     --expect-broken (the ADR's original design is, by default).
     """
-    click.echo('The ADR counterexample (ADR-k8s-labels-from-libraries.md), on jujusim:')
+    click.echo('The ADR counterexample (docs/decision-record.md), on jujusim:')
     surprises: list[str] = []
     for consumer in consumers:
         broken = bool(_adr.run_counterexample(consumer, provider, seed=seed, echo=click.echo))

@@ -138,14 +138,15 @@ def test_keep_alive_serves_many_requests_on_one_connection(connect: Connect, ser
     assert conn.sock is sock
     assert server.connections_accepted == 1
     # Nor does it time idle connections out (a fake that did caused "Server disconnected
-    # without sending a response" in RESEARCH.md section 6).
+    # without sending a response" in docs/design-notes.md, "Costs measured for the harness").
     assert _server._RequestHandler.timeout is None
 
 
 def test_each_response_is_one_socket_write(
     connect: Connect, server: KubeServer, recorder: Recorder, monkeypatch: pytest.MonkeyPatch
 ):
-    # Headers and body in two writes stall ~40 ms on Nagle + delayed ACK (RESEARCH §4).
+    # Headers and body in two writes stall ~40 ms on Nagle + delayed ACK (docs/design-notes.md,
+    # "Costs measured for the harness").
     writes: list[int] = []
     real_sendall = socket.socket.sendall
 

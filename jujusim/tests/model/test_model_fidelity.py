@@ -3,7 +3,7 @@
 The ``recorder`` test charm appends what it sees in every event (kind, dispatch, is-leader,
 StoredState, relation data, API answers) to a JSON-lines file, failed hooks included, so
 these tests assert on what a charm would see under Juju, not on the model's bookkeeping.
-Each test's docstring names the source of the behaviour (../shared/RESEARCH.md section 1).
+Each test's docstring names the source of the behaviour (docs/design-notes.md, "Juju").
 """
 
 import dataclasses
@@ -180,7 +180,7 @@ def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathl
     sequence); juju/juju ``caas/kubernetes/provider/application/application.go``
     (``charm-data`` is an emptyDir); https://documentation.ubuntu.com/ops/latest/howto/
     manage-stored-state.html and ``ops/storage.py`` (StoredState and deferred events live in
-    the unit's state file); RESEARCH.md "Pod restarts" (leader back within its lease).
+    the unit's state file); docs/design-notes.md, "Pod restarts" (leader back within its lease).
     """
     log = Log(tmp_path / 'log')
     with Model(seed=4) as model:
@@ -275,7 +275,8 @@ def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.P
         assert 'leader_elected' in log.kinds(new)
         [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
         assert (stale['leader'], stale['leader_after']) == (True, False)
-        # The deposed leader is told: leader-settings-changed (3.x, RESEARCH.md "Leadership").
+        # The deposed leader is told: leader-settings-changed (3.x; docs/design-notes.md,
+        # "Leadership").
         assert log.kinds(old)[-1] == 'leader_settings_changed'
 
 
@@ -311,7 +312,7 @@ def test_leader_elected_waits_until_the_unit_is_out_of_error(tmp_path: pathlib.P
     """A unit in error may win the lease but runs leader-elected only once it recovers.
 
     Source: juju/juju ``worker/uniter/leadership/resolver.go`` (leadership is accepted
-    only when the uniter is not in a hook error); RESEARCH.md "Leadership".
+    only when the uniter is not in a hook error); docs/design-notes.md, "Leadership".
     """
     log = Log(tmp_path / 'log')
     with Model(seed=7) as model:
@@ -465,7 +466,7 @@ def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: path
     the hook in each replaced pod.
 
     Sources: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/
-    ("Rolling Updates"); RESEARCH.md "StatefulSet rewrites".
+    ("Rolling Updates"); docs/design-notes.md, "StatefulSet rewrites".
     """
     log = Log(tmp_path / 'log')
     with Model(seed=11) as model:

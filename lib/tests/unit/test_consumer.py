@@ -171,7 +171,7 @@ def test_r4_foreign_labels_are_never_touched():
 
 
 def test_r4_a_foreign_key_is_taken_over_while_desired_and_given_back():
-    # istio-beacon's key set to "none" by someone else (F5 in RESEARCH.md).
+    # istio-beacon's key set to "none" by someone else (F5 in docs/design-notes.md).
     env = Env(
         template_labels={'istio.io/dataplane-mode': 'none'},
         service_labels={'istio.io/dataplane-mode': 'other'},
@@ -417,7 +417,8 @@ def test_without_trust_blocks_with_the_trust_command_and_recovers():
 
 
 def test_a_403_mid_batch_blocks_and_the_next_reconcile_finishes(env: Env):
-    # A transient 403 (RESEARCH.md: seen during pod recreation) on the StatefulSet patch.
+    # A transient 403 on the StatefulSet patch (seen while pods are recreated:
+    # docs/design-notes.md, "Trust").
     env.api.faults.fail(403, caller=env.caller, verb='patch', kind='StatefulSet')
     ctx = env.context()
     rel = relation(AMBIENT)

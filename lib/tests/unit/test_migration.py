@@ -3,7 +3,7 @@
 The upstream library (charmlibs-interfaces-service-mesh 1.0.2 with canonical-service-mesh
 0.3.1, ``utils/istio/_labels.py``) keeps ``data.labels`` = JSON object in the ConfigMap
 ``juju-service-mesh-{app}-labels`` and puts those labels on the pod template and the
-Service (RESEARCH.md section 2).
+Service (docs/design-notes.md, "What the upstream library does").
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Two writers at once: the 409 race between two leaders, and a stale leader resuming.
 
-ops.testing cannot run two hooks at once in one process (RESEARCH.md, ops.testing), so
-these drive ``LabelManager`` directly, as the consumer builds it, each unit with its own
-lightkube client. One unit is paused just before its Nth request while the other runs a
-whole reconcile; then the first carries on. Every N is tried.
+ops.testing cannot run two hooks at once in one process (docs/design-notes.md, "ops and
+ops.testing"), so these drive ``LabelManager`` directly, as the consumer builds it, each
+unit with its own lightkube client. One unit is paused just before its Nth request while
+the other runs a whole reconcile; then the first carries on. Every N is tried.
 """
 
 from __future__ import annotations

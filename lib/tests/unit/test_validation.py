@@ -86,7 +86,7 @@ def test_reserved_keys_are_refused(key: str):
 
 
 def test_the_issue_lists_every_reserved_key():
-    # The keys DESIGN.md and the issue require the library to refuse.
+    # The keys the library refuses (lib/README.md, 'Keys refused').
     assert {
         'app.kubernetes.io/name',
         'app.kubernetes.io/managed-by',

@@ -115,7 +115,7 @@ def test_non_leader_never_writes_on(ctx: Ctx, event: str):
 
 def test_wire_format_is_istio_beacons(ctx: Ctx):
     # Literal strings: what istio-beacon-k8s's ServiceMeshProvider writes (json.dumps of
-    # each field, default separators), RESEARCH.md section 2 "Wire format".
+    # each field, default separators), docs/design-notes.md, "Wire format".
     labels = json.dumps({'istio.io/dataplane-mode': 'ambient'})
     out = ctx.run(ctx.on.config_changed(), make_state(labels=labels))
     assert published(out) == {

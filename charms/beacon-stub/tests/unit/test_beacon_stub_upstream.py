@@ -22,7 +22,8 @@ CONSUMER_META: dict[str, Any] = {
     'name': 'upstream-consumer',
     'requires': {
         'service-mesh': {'interface': 'service_mesh', 'limit': 1},
-        # The upstream library observes these endpoints too (RESEARCH.md section 2).
+        # The upstream library observes these endpoints too (docs/design-notes.md, "What the
+        # upstream library does").
         'require-cmr-mesh': {'interface': 'cross_model_mesh'},
     },
     'provides': {'provide-cmr-mesh': {'interface': 'cross_model_mesh'}},

@@ -1,8 +1,8 @@
 """mesh-consumer and the library against the fake Kubernetes API (jujusim.kube), via ops.testing.
 
 The app's objects are made as Juju makes them: a StatefulSet selecting
-``app.kubernetes.io/name`` and a Service of the same name (RESEARCH.md section 1, "Juju's
-labels"); the fake's StatefulSet controller makes the Pods. The charm reaches the fake through
+``app.kubernetes.io/name`` and a Service of the same name (docs/design-notes.md, "The objects Juju
+creates"); the fake's StatefulSet controller makes the Pods. The charm reaches the fake through
 a real lightkube client with the service account's token, under the Role Juju gives the app
 (``JujuAppPolicy``: trusted or not).
 """
@@ -143,7 +143,7 @@ def mesh(databag: Mapping[str, str]) -> testing.Relation:
 
 
 def wire(labels: Mapping[str, str]) -> dict[str, str]:
-    # istio-beacon-k8s's provider databag (RESEARCH.md section 2 "Wire format").
+    # istio-beacon-k8s's provider databag (docs/design-notes.md, "Wire format").
     return {'labels': json.dumps(dict(labels)), 'mesh_type': '"istio"'}
 
 

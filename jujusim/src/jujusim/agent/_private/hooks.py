@@ -139,7 +139,7 @@ class HookResult:
         spec: the hook that ran.
         state: the output state (Juju-side and unit-local parts) when the hook
             succeeded; ``None`` when it failed, as Juju then commits none of its
-            relation data (RESEARCH.md section 1, "Hook failure").
+            relation data (docs/design-notes.md, "Hook failure").
         error: why it failed, or ``None``.
         unit_status: the unit's status when the hook ended; kept even when it failed,
             since ``status-set`` is not rolled back.
@@ -175,7 +175,7 @@ def juju_side(state: ops.testing.State) -> ops.testing.State:
 
     A pod's charm directory and ``.unit-state.db`` die with the pod, taking StoredState
     and deferred events with them; leader flag, relation data, config, secrets and
-    status live in the controller (RESEARCH.md section 1, "Pod restarts").
+    status live in the controller (docs/design-notes.md, "Pod restarts").
     """
     return dataclasses.replace(state, stored_states=frozenset(), deferred=[])
 

@@ -23,7 +23,7 @@ import scenario.mocking
 from . import charm_source, hooks, wire
 
 # ops leaves the root logger at DEBUG during a hook, so the HTTP clients' debug lines
-# would pile into the charm's juju-log (RESEARCH.md section 6, "Pitfalls").
+# would pile into the charm's juju-log (docs/design-notes.md, "ops and ops.testing").
 QUIET_LOGGERS = ('httpx2', 'httpcore2', 'httpx', 'httpcore', 'hpack')
 
 
@@ -183,7 +183,8 @@ class Worker:
             'app_status': state_in.app_status,
         }
         # A Context per hook: a reused one grows its juju-log without bound, and each
-        # makes a scenario-* temp dir that only close() removes (RESEARCH.md section 6).
+        # makes a scenario-* temp dir that only close() removes (docs/design-notes.md, "ops and
+        # ops.testing").
         ctx = ops.testing.Context(
             self.charm_type,
             **self._context_kwargs,

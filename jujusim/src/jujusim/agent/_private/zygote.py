@@ -3,8 +3,8 @@
 Run as ``python -m jujusim.agent._private.zygote --control-fd N --charm PATH ...`` by
 :class:`jujusim.agent.AgentPool`, never forked from the parent, which runs threads.
 It imports ops, ops.testing, lightkube and the charm, runs warm hooks (otherwise each
-fork pays ~21 ms of lazy imports: RESEARCH.md section 6), then serves requests on its
-control socket (seqpacket, pickled messages):
+fork pays ~21 ms of lazy imports: docs/design-notes.md, "Costs measured for the harness"),
+then serves requests on its control socket (seqpacket, pickled messages):
 
 - in: ``('spawn', spawn_id, unit, env, tmpdir)`` with the worker's socket attached;
   ``unit`` is None for a spare, which warms itself up, says ``('ready',)`` on its
