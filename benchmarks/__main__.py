@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import pathlib
 import sys
+import typing
 
 
 def main(argv: list[str]) -> None:
     """Import each benchmark module named (all by default) and call its ``main()``."""
+    # Each figure goes out when printed, also into a pipe (`tox -e bench | tee`): a pipe
+    # is block-buffered by default, which showed nothing for minutes.
+    stdout: object = sys.stdout
+    if isinstance(stdout, io.TextIOWrapper):
+        typing.cast('io.TextIOWrapper[io.BufferedWriter]', stdout).reconfigure(line_buffering=True)
     here = pathlib.Path(__file__).parent
     available = sorted(p.stem for p in here.glob('bench_*.py'))
     parser = argparse.ArgumentParser(
