@@ -17,6 +17,7 @@ from typing import Any
 import lightkube
 import ops
 import pytest
+from charmlibs.interfaces import service_mesh as upstream
 from ops import testing
 
 import beacon_stub
@@ -326,3 +327,21 @@ def test_the_stubs_databag_drives_the_consumer(ctx: Ctx, cluster: Cluster):
     relation = mesh(databag)
     ctx.run(ctx.on.relation_changed(relation), make_state(relation))
     assert cluster.carries({**AMBIENT, 'team': 'blue'})
+
+
+def test_the_web_policy_is_published_for_each_web_client(ctx: Ctx, cluster: Cluster):
+    # The provider (istio-beacon-k8s) reads `policies` with upstream's MeshPolicy model.
+    relation = mesh(wire(AMBIENT))
+    web = testing.Relation('web', remote_app_name='browser')
+    state = dataclasses.replace(make_state(relation, web), config={'port': 9000})
+    out = ctx.run(ctx.on.relation_created(web), state)
+    published = json.loads(out.get_relation(relation.id).local_app_data['policies'])
+    policies = [upstream.MeshPolicy.model_validate(p) for p in published]
+    assert [(p.source_app_name, p.target_app_name, p.target_namespace) for p in policies] == [
+        ('browser', APP, MODEL)
+    ]
+    get_on_9000 = upstream.Endpoint(ports=[9000], methods=[upstream.Method.get])
+    assert policies[0].endpoints == [get_on_9000]
+    # No web client: no policy, but the field is there (as upstream writes it).
+    out = ctx.run(ctx.on.relation_broken(out.get_relation(web.id)), out)
+    assert json.loads(out.get_relation(relation.id).local_app_data['policies']) == []
