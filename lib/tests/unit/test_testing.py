@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import pathlib
 import re
+import socket
 import unittest.mock
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -270,3 +271,39 @@ def test_foreign_labels_and_reading_back():
     assert cluster.pod_labels(1)['team'] == 'web'  # no roll: the pod keeps its labels
     assert cluster.pod_labels('app/1') == cluster.pod_labels(f'{APP}-1')
     assert cluster.names('Pod') == [f'{APP}-0', f'{APP}-1']
+
+
+def test_a_kubeconfig_whose_server_does_not_answer_is_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+):
+    # A port nothing listens on: bound, then closed.
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / 'kubeconfig'
+    config.write_text(
+        json.dumps(
+            {
+                'apiVersion': 'v1',
+                'kind': 'Config',
+                'clusters': [{'name': 'c', 'cluster': {'server': f'https://127.0.0.1:{port}'}}],
+                'users': [{'name': 'u', 'user': {'token': 't'}}],
+                'contexts': [{'name': 'c', 'context': {'cluster': 'c', 'user': 'u'}}],
+                'current-context': 'c',
+            }
+        )
+    )
+    monkeypatch.setenv('KUBECONFIG', str(config))
+
+    class Impatient(ops.CharmBase):
+        def __init__(self, framework: ops.Framework):
+            super().__init__(framework)
+            self.mesh = k8s_labels.ServiceMeshConsumer(self, retry_delays=())
+
+    ctx = testing.Context(Impatient, meta=META, app_name=APP)
+    with pytest.raises(testing.errors.UncaughtCharmError) as raised:
+        ctx.run(ctx.on.update_status(), leader_state())
+    error = raised.value.__cause__
+    assert isinstance(error, k8s_labels.TransientError)  # Juju retries the hook
+    assert str(error).startswith('cannot connect to the Kubernetes API (')
+    assert 'k8s_labels.testing.FakeCluster' in str(error)

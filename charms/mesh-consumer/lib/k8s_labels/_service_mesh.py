@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import pathlib
 import sys
 import typing
 from collections.abc import Callable, Iterable, Mapping
 
+import httpx2
 import lightkube
 import ops
 
@@ -57,6 +59,21 @@ def default_client(namespace: str, field_manager: str) -> lightkube.Client:
             'no Kubernetes cluster to reach: not running in a Juju pod (no service account '
             f'token) and no kubeconfig ({e}); {NO_CLUSTER_HINT}'
         ) from None
+
+
+SERVICE_ACCOUNT_TOKEN = pathlib.Path('/var/run/secrets/kubernetes.io/serviceaccount/token')
+"""Present in every pod (so on Juju); lightkube reads it before any kubeconfig."""
+
+
+def _unreachable(error: _errors.TransientError) -> _errors.TransientError:
+    """The same error, saying plainly when no API server answered at all."""
+    if not isinstance(error.__cause__, httpx2.ConnectError):
+        return error
+    message = f'cannot connect to the Kubernetes API ({error})'
+    if not SERVICE_ACCOUNT_TOKEN.exists():
+        # Not in a pod: a kubeconfig pointed somewhere that does not answer.
+        message += f'; {NO_CLUSTER_HINT}'
+    return _errors.TransientError(message)
 
 
 def _refuse_mock(client: object) -> None:
@@ -316,6 +333,11 @@ class ServiceMeshConsumer(ops.Object):
             logger.warning('Kubernetes API refused: %s', e)
             self._set_problem(trust_message(self._charm.app.name))
             return
+        except _errors.TransientError as e:
+            unreachable = _unreachable(e)
+            if unreachable is e:
+                raise
+            raise unreachable from e
         if result.outcome is not _manager.Outcome.NOT_LEADER:
             self._set_problem('')
 
