@@ -99,11 +99,6 @@ def test_relative_links_resolve(document: str):
     assert missing == []
 
 
-# Being split in another branch at the time of writing; its comments still name the old
-# file. Remove this exemption once they point at docs/design-notes.md.
-NOT_YET = ('jujusim/src/jujusim/model/',)
-
-
 def test_nothing_names_the_design_files_that_are_not_in_the_repository():
     files = subprocess.run(
         ['git', 'ls-files'], cwd=REPO, capture_output=True, text=True, check=True
@@ -111,8 +106,7 @@ def test_nothing_names_the_design_files_that_are_not_in_the_repository():
     offenders = [
         name
         for name in files
-        if not name.startswith(NOT_YET)
-        and name != 'tests/test_docs.py'
+        if name != 'tests/test_docs.py'
         and (REPO / name).is_file()
         and re.search(
             r'ADR-k8s-labels-from-libraries|RESEARCH\.md|DESIGN\.md|/shared/',

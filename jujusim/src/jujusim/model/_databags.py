@@ -1,6 +1,6 @@
 """Relation data as Juju keeps it: committed databags with per-databag versions.
 
-Sources (../shared/RESEARCH.md, "Relation data"): Juju tracks a change version per databag
+Sources (docs/design-notes.md, "Relation data"): Juju tracks a change version per databag
 (juju/juju ``worker/uniter/remotestate/snapshot.go``, ``worker/uniter/relation/state.go``);
 each remote unit gets one ``relation-changed`` for however many changes it missed, so
 writes between two dispatches coalesce; a hook's writes are committed only if the hook

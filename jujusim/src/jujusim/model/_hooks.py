@@ -328,7 +328,7 @@ class Hooks:
         )
 
     def _commit(self, unit: Unit, running: Running, state: ops.testing.State) -> None:
-        """A successful hook's writes land, all at once (RESEARCH.md "Relation data")."""
+        """A successful hook's writes land, all at once (docs/design-notes.md, "Relation data")."""
         world = self._world
         app = world.apps[unit.app]
         spec = running.spec

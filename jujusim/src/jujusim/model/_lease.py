@@ -1,6 +1,6 @@
 """Juju's application leadership lease, on the virtual clock.
 
-Sources (see ../shared/RESEARCH.md, "Leadership"): the lease lasts 60 s, twice the 30 s
+Sources (docs/design-notes.md, "Leadership"): the lease lasts 60 s, twice the 30 s
 ``LeadershipGuarantee``, and the holder's agent renews it when 30 s are left
 (juju/juju ``worker/leadership/tracker.go``); ``is-leader`` true guarantees 30 s
 (https://juju.is/docs/juju/leader, hook-commands/is-leader); the first claim on a free

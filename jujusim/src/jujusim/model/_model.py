@@ -199,9 +199,9 @@ class Model:
     ) -> None:
         """Deploy a charm from its source folder, as Juju on Kubernetes does.
 
-        Juju creates the StatefulSet and Service with its own labels (RESEARCH.md, "Juju's
-        labels"); the StatefulSet controller then creates the pods, and each pod's unit
-        starts running hooks.
+        Juju creates the StatefulSet and Service with its own labels (docs/design-notes.md,
+        "The objects Juju creates"); the StatefulSet controller then creates the pods, and each
+        pod's unit starts running hooks.
         """
         source = CharmSource.load(pathlib.Path(charm))
         name = app or source.name
@@ -323,7 +323,7 @@ class Model:
         """Delete the unit's pod; the StatefulSet controller recreates it.
 
         Graceful: the hook in flight may finish and ``stop`` runs, within the grace period
-        (RESEARCH.md "Pod restarts"); otherwise the process dies at once (SIGKILL).
+        (docs/design-notes.md, "Pod restarts"); otherwise the process dies at once (SIGKILL).
         """
         self._pods.delete(unit, graceful=graceful)
 

@@ -2,7 +2,7 @@
 
 Kubernetes' StatefulSet controller creates and deletes the pods (the fake API steps it);
 each new pod of a unit starts a new agent, and a deleted pod takes its agent with it, at
-once or after the grace period (RESEARCH.md "Pod restarts").
+once or after the grace period (docs/design-notes.md, "Pod restarts").
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from ._world import World
 # controllers/statefulset/#deployment-and-scaling-guarantees), so a rollout takes time.
 POD_STARTUP = 10.0
 # terminationGracePeriodSeconds of a charm's pod: SIGTERM, then SIGKILL 30 s later
-# (caas/kubernetes/provider/application/application.go; RESEARCH.md "Pod restarts").
+# (caas/kubernetes/provider/application/application.go; docs/design-notes.md, "Pod restarts").
 GRACE_PERIOD = 30.0
 
 
@@ -66,7 +66,7 @@ class Pods:
         """Delete the unit's pod; the StatefulSet controller recreates it.
 
         Graceful: the hook in flight may finish and ``stop`` runs, within the grace period
-        (RESEARCH.md "Pod restarts"); otherwise the process dies at once (SIGKILL).
+        (docs/design-notes.md, "Pod restarts"); otherwise the process dies at once (SIGKILL).
         """
         world = self._world
         target = world.unit(unit)
@@ -138,7 +138,7 @@ class Pods:
         else:
             self._pool.restart(unit.name, env=env)
             # A recreated pod: upgrade-charm, config-changed, leader-settings-changed on a
-            # non-leader, start, pebble-ready; install is not re-run (RESEARCH.md "Pod
+            # non-leader, start, pebble-ready; install is not re-run (docs/design-notes.md, "Pod
             # restarts").
             unit.upgrade_pending = unit.installed
             unit.seen_config = -1

@@ -26,7 +26,7 @@ def next_hook(
     The order follows Juju's: the install or upgrade step, relation-created, leadership,
     config-changed, leader-settings-changed, start, pebble-ready, then relation hooks and
     update-status (https://documentation.ubuntu.com/juju/latest/reference/hook/; the pod
-    restart sequence: ../shared/RESEARCH.md "Pod restarts").
+    restart sequence: docs/design-notes.md, "Pod restarts").
     """
     if unit.failure is not None:
         # A unit in error runs nothing but the retry of its failed hook (uniter resolver).
