@@ -60,6 +60,7 @@ def test_the_demo_script_has_nothing_outside_its_steps_but_helpers():
         'set -euo pipefail',
         'cd "$(dirname "$0")/../.."',
         'MODEL=${MODEL:-mesh-demo}',
+        'CONTROLLER=${CONTROLLER:-demo}',
         'echo "demo done: labels followed the relation data through a leader kill; '
         'owner=ops survived"',
     ]
@@ -79,7 +80,13 @@ def test_ci_runs_the_readmes_test_command():
     assert ci[-1] == tests
 
 
-LINK = re.compile(r'\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)')
+LINK = re.compile(r'\]\((?!https?://)([^)#\s]*)(?:#([^)\s]*))?\)')
+
+
+def anchors(markdown: str) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r'^#+ (.+)$', markdown, re.MULTILINE)
+    return {re.sub(r'[^\w\- ]', '', h.strip().lower()).replace(' ', '-') for h in headings}
 
 
 @pytest.mark.parametrize(
@@ -88,15 +95,22 @@ LINK = re.compile(r'\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)')
         'README.md',
         'lib/README.md',
         'jujusim/README.md',
+        'charms/mesh-consumer/README.md',
         'docs/decision-record.md',
         'docs/design-notes.md',
     ],
 )
-def test_relative_links_resolve(document: str):
+def test_relative_links_and_their_anchors_resolve(document: str):
     path = REPO / document
-    links = LINK.findall(path.read_text())
-    missing = [link for link in links if not (path.parent / link).exists()]
-    assert missing == []
+    text = path.read_text()
+    broken: list[str] = []
+    for target, anchor in LINK.findall(text):
+        file = (path.parent / target) if target else path
+        if not file.exists():
+            broken.append(target)
+        elif anchor and anchor not in anchors(file.read_text()):
+            broken.append(f'{target}#{anchor}')
+    assert broken == []
 
 
 def test_nothing_names_the_design_files_that_are_not_in_the_repository():

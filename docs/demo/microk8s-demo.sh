@@ -8,10 +8,12 @@
 #
 # The README's "Demo on microk8s" quotes the steps below (from a `# step` line to the next
 # `# end step`) verbatim; tests/test_docs.py keeps the two equal. Environment: MODEL (the
-# model and namespace, default mesh-demo), KEEP_MODEL=1 to leave the model in place.
+# model and namespace, default mesh-demo), CONTROLLER (default demo; bootstrapped on
+# microk8s unless it exists), KEEP_MODEL=1 to leave the model in place.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MODEL=${MODEL:-mesh-demo}
+CONTROLLER=${CONTROLLER:-demo}
 
 # Poll until a command succeeds, at most $1 seconds (kubectl and juju answer before pods
 # and hooks have caught up).
@@ -66,14 +68,14 @@ sudo microk8s enable hostpath-storage dns
 
 # step 2: take the new groups (typing the steps: log out and in instead; the script restarts itself under them)
 if ! id -nG | grep -qw snap_microk8s || ! id -nG | grep -qw lxd; then
-  exec sudo --preserve-env=MODEL,KEEP_MODEL -u "$USER" "$0" "$@"
+  exec sudo --preserve-env=MODEL,CONTROLLER,KEEP_MODEL -u "$USER" "$0" "$@"
 fi
 # end step
 
 # step 3: bootstrap a controller and add a model (its name is the Kubernetes namespace)
 mkdir -p ~/.local/share
-juju show-controller demo >/dev/null 2>&1 || juju bootstrap microk8s demo
-juju add-model "$MODEL"
+juju show-controller "$CONTROLLER" >/dev/null 2>&1 || juju bootstrap microk8s "$CONTROLLER"
+juju add-model "$MODEL" --controller "$CONTROLLER"
 # end step
 
 # step 4: pack both charms into build/ (./tox.sh runs tox through uv)
