@@ -337,10 +337,6 @@ class FakeCluster:
     def _create(self, kind: str, body: dict[str, Any]):
         meta = body.setdefault('metadata', {})
         name = str(meta.get('name', ''))
-        if meta.get('resourceVersion'):
-            return _status(
-                422, 'Invalid', 'resourceVersion should not be set on objects to be created'
-            )
         if (kind, name) in self._objects:
             return _status(
                 409, 'AlreadyExists', f'{_KINDS[kind][1]} "{name}" already exists', kind, name
@@ -376,7 +372,9 @@ class FakeCluster:
         merged = _merge_patch(current, patch)
         merged['metadata']['resourceVersion'] = current['metadata']['resourceVersion']
         if merged != current:
-            # A no-op write keeps the version (so it wakes no watcher), as the API server.
+            # A write that changes nothing keeps the version, as the API server's storage
+            # skips it (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/storage/
+            # etcd3/store.go, GuaranteedUpdate: unchanged data is not written).
             merged['metadata']['resourceVersion'] = self._next_version()
             self._objects[(kind, name)] = merged
         return 200, copy.deepcopy(self._objects[(kind, name)])
