@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import ops
 
+from . import _errors, _json
+
 logger = logging.getLogger(__name__)
 
 
@@ -209,7 +211,8 @@ def cross_model_sources(relations: Iterable[ops.Relation]) -> dict[str, CrossMod
             continue
         raw = relation.data[relation.app]['cmr_data']
         try:
-            decoded = json.loads(raw)
+            # Bounded depth: remote data nested 100,000 deep must not raise RecursionError.
+            decoded = _json.loads(raw)
         except ValueError:
             decoded = None
         fields: Mapping[str, object] = (
@@ -217,7 +220,7 @@ def cross_model_sources(relations: Iterable[ops.Relation]) -> dict[str, CrossMod
         )
         app_name, model_name = fields.get('app_name'), fields.get('juju_model_name')
         if not isinstance(app_name, str) or not isinstance(model_name, str):
-            logger.error('invalid cmr_data from %s: %r', relation.app.name, raw)
+            logger.error('invalid cmr_data from %s: %s', relation.app.name, _errors.shown(raw))
             continue
         sources[relation.app.name] = CrossModelSource(app_name, model_name)
     return sources

@@ -14,7 +14,7 @@ import httpx2
 import lightkube
 import ops
 
-from . import _errors, _manager, _policies, _validation
+from . import _errors, _json, _manager, _policies, _validation
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +105,11 @@ def parse_provider_data(databag: Mapping[str, str]) -> dict[str, str]:
     labels: dict[str, object] = {}
     if 'labels' in databag:
         try:
-            decoded = json.loads(databag['labels'])
+            decoded = _json.loads(databag['labels'])
+        except _json.TooDeepError as e:
+            raise _errors.InvalidRelationDataError(
+                'labels', f'relation field "labels" is {e}'
+            ) from None
         except ValueError:
             raise _errors.InvalidRelationDataError(
                 'labels', 'relation field "labels" is not valid JSON'
@@ -118,7 +122,11 @@ def parse_provider_data(databag: Mapping[str, str]) -> dict[str, str]:
         labels = {str(k): v for k, v in typing.cast('dict[object, object]', decoded).items()}
     if 'mesh_type' in databag:
         try:
-            mesh_type = json.loads(databag['mesh_type'])
+            mesh_type = _json.loads(databag['mesh_type'])
+        except _json.TooDeepError as e:
+            raise _errors.InvalidRelationDataError(
+                'mesh_type', f'relation field "mesh_type" is {e}'
+            ) from None
         except ValueError:
             raise _errors.InvalidRelationDataError(
                 'mesh_type', 'relation field "mesh_type" is not valid JSON'
@@ -255,7 +263,7 @@ class ServiceMeshConsumer(ops.Object):
             raw = relation.data[relation.app].get('mesh_type')
             if raw is not None:
                 try:
-                    value = json.loads(raw)
+                    value = _json.loads(raw)
                 except ValueError:
                     return None
                 return value if isinstance(value, str) else None
@@ -326,7 +334,7 @@ class ServiceMeshConsumer(ops.Object):
         except (_errors.InvalidRelationDataError, _errors.InvalidLabelsError) as e:
             self._set_problem(f'{self._endpoint} relation data: {e}')
             return
-        except _errors.LedgerCorruptError as e:
+        except (_errors.LedgerCorruptError, _errors.ApiRefusedError) as e:
             self._set_problem(str(e))
             return
         except _errors.PermissionDeniedError as e:
@@ -342,6 +350,7 @@ class ServiceMeshConsumer(ops.Object):
             self._set_problem('')
 
     def _set_problem(self, problem: str) -> None:
+        problem = _errors.bounded(problem)
         if problem:
             logger.warning('labels not applied: %s', problem)
         self._stored.problem = problem

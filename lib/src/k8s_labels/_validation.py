@@ -9,12 +9,14 @@ from . import _errors
 
 # Syntax: https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
 # and kubernetes/apimachinery pkg/util/validation/validation.go (IsQualifiedName,
-# IsValidLabelValue, IsDNS1123Subdomain).
+# IsValidLabelValue, IsDNS1123Subdomain). Go's regexp ``$`` is the end of the text; Python's
+# also matches before a final newline, so these are used with ``fullmatch`` only (a key or
+# value ending in a newline is refused, as the API server refuses it with 422).
 _NAME_MAX = 63
 _PREFIX_MAX = 253
-_NAME_RE = re.compile(r'^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$')
+_NAME_RE = re.compile(r'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')
 _DNS1123_LABEL = r'[a-z0-9]([-a-z0-9]*[a-z0-9])?'
-_DNS1123_SUBDOMAIN_RE = re.compile(rf'^{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*$')
+_DNS1123_SUBDOMAIN_RE = re.compile(rf'{_DNS1123_LABEL}(\.{_DNS1123_LABEL})*')
 
 RESERVED_KEYS: frozenset[str] = frozenset(
     {
@@ -55,11 +57,14 @@ def validate_labels(labels: Mapping[str, object]) -> dict[str, str]:
         check_key(key)
         if not isinstance(value, str):
             raise _errors.InvalidLabelsError(
-                key, f'label {key!r}: value must be a string, not {type(value).__name__}'
+                key,
+                f'label {_errors.shown(key)}: value must be a string, not {type(value).__name__}',
             )
         problem = value_problem(value)
         if problem:
-            raise _errors.InvalidLabelsError(key, f'label {key!r}: value {value!r} {problem}')
+            raise _errors.InvalidLabelsError(
+                key, f'label {_errors.shown(key)}: value {_errors.shown(value)} {problem}'
+            )
         result[key] = value
     return result
 
@@ -67,15 +72,20 @@ def validate_labels(labels: Mapping[str, object]) -> dict[str, str]:
 def check_key(key: object) -> None:
     """Raise :class:`InvalidLabelsError` if ``key`` is not a valid, allowed label key."""
     if not isinstance(key, str):
-        raise _errors.InvalidLabelsError(str(key), f'label key {key!r} is not a string')
-    problem = key_problem(key)
+        raise _errors.InvalidLabelsError(
+            _errors.shown(key), f'label key {_errors.shown(key)} is not a string'
+        )
+    problem = key_problem(key) or reserved_problem(key)
     if problem:
-        raise _errors.InvalidLabelsError(key, f'label key {key!r} {problem}')
+        raise _errors.InvalidLabelsError(key, f'label key {_errors.shown(key)} {problem}')
+
+
+def reserved_problem(key: str) -> str | None:
+    """Say why the library refuses a syntactically valid key, or return None."""
     prefix, _, _ = key.rpartition('/')
     if key in RESERVED_KEYS or prefix in RESERVED_PREFIXES:
-        raise _errors.InvalidLabelsError(
-            key, f'label key {key!r} is reserved for Juju or Kubernetes and is refused'
-        )
+        return 'is reserved for Juju or Kubernetes and is refused'
+    return None
 
 
 def key_problem(key: str) -> str | None:
@@ -83,14 +93,14 @@ def key_problem(key: str) -> str | None:
     prefix, slash, name = key.rpartition('/')
     if slash and not prefix:
         return 'has an empty prefix'
-    if slash and (len(prefix) > _PREFIX_MAX or not _DNS1123_SUBDOMAIN_RE.match(prefix)):
+    if slash and (len(prefix) > _PREFIX_MAX or not _DNS1123_SUBDOMAIN_RE.fullmatch(prefix)):
         return (
             f'has an invalid prefix: it must be a lowercase DNS subdomain '
             f'of at most {_PREFIX_MAX} characters'
         )
     if not name:
         return 'has an empty name'
-    if len(name) > _NAME_MAX or not _NAME_RE.match(name):
+    if len(name) > _NAME_MAX or not _NAME_RE.fullmatch(name):
         return (
             f'has an invalid name: at most {_NAME_MAX} characters of [A-Za-z0-9-_.], '
             f'starting and ending with a letter or digit'
@@ -100,7 +110,7 @@ def key_problem(key: str) -> str | None:
 
 def value_problem(value: str) -> str | None:
     """Say what is wrong with a label value's syntax, or return None if nothing is."""
-    if value and (len(value) > _NAME_MAX or not _NAME_RE.match(value)):
+    if value and (len(value) > _NAME_MAX or not _NAME_RE.fullmatch(value)):
         return (
             f'is invalid: at most {_NAME_MAX} characters of [A-Za-z0-9-_.], '
             f'starting and ending with a letter or digit, or empty'

@@ -64,8 +64,8 @@ def _doc() -> dict[str, object]:
         pytest.param(
             {'service': {'bad key': {'values': ['1']}}}, "service['bad key']", id='bad-key'
         ),
-        pytest.param({'pods': {'app-1': {'labels': {}}}}, 'pods.app-1.uid', id='pod-uid'),
-        pytest.param({'pods': {'app-1': 'x'}}, 'pods.app-1', id='pod-record'),
+        pytest.param({'pods': {'app-1': {'labels': {}}}}, "pods['app-1'].uid", id='pod-uid'),
+        pytest.param({'pods': {'app-1': 'x'}}, "pods['app-1']", id='pod-record'),
     ],
 )
 def test_corruption_names_the_field(update: dict[str, object], fragment: str):

@@ -8,14 +8,16 @@ the other runs a whole reconcile; then the first carries on. Every N is tried.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
-from k8s_labels_testenv import NS, Env
+from k8s_labels_testenv import NS, Env, Kill, Killed
 
 import k8s_labels
-from k8s_labels import _plan
+from k8s_labels import _ledger, _plan
 
 
 def _base(start: Mapping[str, str]) -> Env:
@@ -189,3 +191,111 @@ def test_a_label_written_between_read_and_write_starts_the_reconcile_over():
     assert ledger is not None
     # Re-read, the value is someone else's: taken over, recorded to give back.
     assert ledger['pods']['app-0']['labels']['a.io/x'] == {'values': ['1'], 'foreign': 'theirs'}
+
+
+# -- a stale leader, and a new leader killed before it fenced -----------------------------
+
+
+def stale_leader_and_killed_new_leader(
+    k: int,
+    kill: Kill,
+    old: Mapping[str, str],
+    new: Mapping[str, str],
+    manager_class: type[k8s_labels.LabelManager] = k8s_labels.LabelManager,
+) -> tuple[Env, k8s_labels.ReconcileResult]:
+    """Unit 0 (old data) stalls before its request ``k``, past its lease.
+
+    Unit 1 is elected and killed at ``kill``; its pod restarts (a fresh process, the same
+    unit) and reconciles the new data to the end. Then unit 0 resumes and hears it is no
+    longer leader at its next check.
+    """
+    env = _base(START)
+    leader = [True]
+
+    def stall(n: int) -> None:
+        if n != k:
+            return
+        with contextlib.suppress(Killed):
+            first = env.manager(1, client=env.client(kill=kill), manager_class=manager_class)
+            first.reconcile(new)
+        env.manager(1, manager_class=manager_class).reconcile(new)
+        leader[0] = False
+
+    result = env.manager(
+        0, client=env.client(before=stall), is_leader=lambda: leader[0]
+    ).reconcile(old)
+    return env, result
+
+
+def _kill_points() -> Iterator[Kill]:
+    """Every kill of unit 1's first reconcile: before each request, and after each.
+
+    The caller uses each kill before asking for the next; a kill that did not fire means
+    the reconcile made fewer requests, and the points end.
+    """
+    at = 0
+    while True:
+        for after in (False, True):
+            kill = Kill(at, after=after)
+            yield kill
+            if not kill.fired:
+                return
+        at += 1
+
+
+@pytest.mark.parametrize(('old', 'new'), STALE_CASES)
+def test_a_stale_leader_and_a_new_leader_killed_at_any_call_leave_nothing(
+    old: dict[str, str], new: dict[str, str]
+):
+    """Every call the stale leader may stall before, times every kill of the new one."""
+    total = _requests(_base(START), old)
+    runs = 0
+    for k in range(total):
+        for kill in _kill_points():
+            env, _ = stale_leader_and_killed_new_leader(k, kill, old, new)
+            env.check(new, managed=set(old) | set(new) | set(START))
+            runs += 1
+    assert runs > total * 10
+
+
+class ForgetsTheFence(k8s_labels.LabelManager):
+    """Broken on purpose: the claimer's own next process does not finish its fence."""
+
+    def _plan(self, snapshot: Any, desired: Mapping[str, str]) -> _plan.Plan:
+        ledger: _ledger.Ledger | None = snapshot.ledger
+        if ledger is not None and ledger.writer == self.writer:
+            ledger = dataclasses.replace(ledger, fence_pending=False)
+            snapshot = dataclasses.replace(snapshot, ledger=ledger)
+        return super()._plan(snapshot, desired)
+
+
+class DropsInFlightValues(k8s_labels.LabelManager):
+    """Broken on purpose: a fencing claim keeps only its own plan's entries."""
+
+    def _plan(self, snapshot: object, desired: Mapping[str, str]) -> _plan.Plan:
+        plan = super()._plan(snapshot, desired)  # type: ignore[arg-type]
+        if plan.before is None or not plan.before.fence_pending:
+            return plan
+        # Only the desired keys' entries: the previous writer's values in flight are lost.
+        stripped = dataclasses.replace(
+            plan.before,
+            template={k: v for k, v in plan.before.template.items() if k in desired},
+            service={k: v for k, v in plan.before.service.items() if k in desired},
+            pods={},
+        )
+        return dataclasses.replace(plan, before=stripped)
+
+
+@pytest.mark.parametrize('variant', [ForgetsTheFence, DropsInFlightValues])
+def test_the_check_catches_each_half_of_the_fence_rule(variant: type[k8s_labels.LabelManager]):
+    old, new = {'a.io/x': '1', 'b.io/y': '1'}, START
+    total = _requests(_base(START), old)
+    caught = 0
+    for k in range(total):
+        for kill in _kill_points():
+            env, _ = stale_leader_and_killed_new_leader(k, kill, old, new, manager_class=variant)
+            try:
+                env.check(new, managed={'a.io/x', 'b.io/y'})
+            except AssertionError:
+                caught += 1
+    assert caught, f'{variant.__name__} passed'

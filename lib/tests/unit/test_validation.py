@@ -41,6 +41,10 @@ def test_valid_values(value: str):
         ('-leading', 'invalid name'),
         ('trailing-', 'invalid name'),
         ('x' * 64, 'invalid name'),
+        # Python's ``$`` matches before a final newline; the API server refuses these (422).
+        ('x\n', 'invalid name'),
+        ('a.io/x\n', 'invalid name'),
+        ('a.io\n/x', 'invalid prefix'),
         ('/name', 'empty prefix'),
         ('example.com/', 'empty name'),
         ('Example.com/name', 'invalid prefix'),
@@ -53,11 +57,12 @@ def test_invalid_keys_name_the_key(key: str, fragment: str):
     with pytest.raises(k8s_labels.InvalidLabelsError) as info:
         k8s_labels.validate_labels({key: 'v'})
     assert info.value.key == key
-    assert repr(key) in str(info.value)
+    # Named, cut if long (the whole key in a status can be megabytes).
+    assert repr(key)[:100] in str(info.value)
     assert fragment in str(info.value)
 
 
-@pytest.mark.parametrize('value', ['bad value', '-x', 'x-', 'x' * 64, 'ü'])
+@pytest.mark.parametrize('value', ['bad value', '-x', 'x-', 'x' * 64, 'ü', 'v\n', 'v\r\n'])
 def test_invalid_values_name_the_key(value: str):
     with pytest.raises(k8s_labels.InvalidLabelsError) as info:
         k8s_labels.validate_labels({'good': 'v', 'k': value})
@@ -101,3 +106,20 @@ def test_first_bad_key_in_sorted_order_is_named():
     with pytest.raises(k8s_labels.InvalidLabelsError) as info:
         k8s_labels.validate_labels({'z z': 'v', 'a a': 'v'})
     assert info.value.key == 'a a'
+
+
+@pytest.mark.parametrize(
+    ('labels', 'named'),
+    [
+        pytest.param({'k' * 1_000_000: 'v'}, 'kkkk', id='megabyte-key'),
+        pytest.param({'k': 'v' * 1_000_000}, "'k'", id='megabyte-value'),
+        pytest.param({'é' * 100_000: 'v'}, 'éééé', id='wide-key'),
+    ],
+)
+def test_messages_stay_short_and_name_the_key(labels: dict[str, str], named: str):
+    with pytest.raises(k8s_labels.InvalidLabelsError) as info:
+        k8s_labels.validate_labels(labels)
+    message = str(info.value)
+    assert len(message.encode()) < 1024
+    assert named in message
+    assert 'cut' in message

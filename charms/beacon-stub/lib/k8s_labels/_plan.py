@@ -165,6 +165,7 @@ def plan(
     *,
     writer: str,
     legacy: tuple[str, Mapping[str, str]] | None = None,
+    app: str = '',
     key_planner: Callable[[_ledger.Entry | None, str | None, str | None], KeyPlan] = plan_key,
 ) -> Plan:
     """Plan a reconcile.
@@ -179,6 +180,7 @@ def plan(
         legacy: the upstream library's ConfigMap name and its labels, read because the
             ledger does not exist; its keys are adopted as the owner's wherever an object
             still holds the value it records.
+        app: the application, recorded in the ledgers written ('' keeps the ledger's).
         key_planner: plans one key (:func:`plan_key`; tests substitute broken variants).
 
     Returns:
@@ -187,8 +189,10 @@ def plan(
     template = _one(objects, Kind.TEMPLATE)
     base = ledger if ledger is not None else _adopt(legacy, objects)
     claim = ledger is None or base.writer != writer
-    # A new writer fences the objects if the previous writer's batch may be in flight.
-    fence = claim and base.open
+    # Fence every object if another writer's batch may still be in flight: the previous
+    # writer's batch was open when this one claims, or an earlier claim's fence was never
+    # finished (by any process, this unit's own earlier one included).
+    fence = (claim and base.open) or base.fence_pending
     epoch = base.epoch + 1 if claim else base.epoch
 
     # Entries per object, by index into ``objects``.
@@ -204,8 +208,13 @@ def plan(
             key_plan = key_planner(entries.get(key), obj.labels.get(key), desired.get(key))
             if key_plan.write:
                 changes[key] = key_plan.value
-            if key_plan.before is not None:
-                before[-1][key] = key_plan.before
+            before_entry = key_plan.before
+            if fence and key in entries:
+                # Until this batch has fenced every object, an earlier writer may still
+                # land any value the ledger listed: keep them all as the owner's.
+                before_entry = _union(before_entry, entries[key])
+            if before_entry is not None:
+                before[-1][key] = before_entry
             if key_plan.after is not None:
                 after[-1][key] = key_plan.after
         if changes or fence:
@@ -216,6 +225,9 @@ def plan(
     service_index = next((i for i, o in enumerate(objects) if o.kind is Kind.SERVICE), None)
 
     def build(entries: list[dict[str, _ledger.Entry]], *, open_: bool) -> _ledger.Ledger:
+        # The write-ahead ledger of a fencing batch keeps the fence pending: the batch
+        # may be cut short before every object is fenced. Only its final ledger, written
+        # once every fence has landed, clears it.
         template_entries = entries[template_index]
         pods = {
             obj.name: _ledger.PodRecord(obj.uid, entries[i])
@@ -226,6 +238,8 @@ def plan(
             writer=writer,
             epoch=epoch,
             open=open_,
+            fence_pending=fence and open_,
+            app=app or base.app,
             legacy=base.legacy if open_ else None,
             template=template_entries,
             # Keep the Service's entries if it could not be read (it will be back).
@@ -259,6 +273,13 @@ def _entries_for(ledger: _ledger.Ledger, obj: Observed) -> _ledger.Entries:
     # No record, or one for an earlier pod of that name: this pod was created from the
     # template, so what may be ours on it is what may be ours on the template.
     return ledger.template
+
+
+def _union(entry: _ledger.Entry | None, kept: _ledger.Entry) -> _ledger.Entry:
+    """``entry`` with ``kept``'s values added (``kept`` itself when there is no entry)."""
+    if entry is None:
+        return kept
+    return _ledger.Entry(entry.values | kept.values, entry.foreign)
 
 
 def _prune(ledger: _ledger.Ledger, objects: Sequence[Observed]) -> _ledger.Ledger:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.resources
 
 from ._errors import (
+    ApiRefusedError,
     ClusterUnreachableError,
     InvalidLabelsError,
     InvalidRelationDataError,
@@ -32,6 +33,7 @@ __version__ = importlib.resources.files(__name__).joinpath('_version.txt').read_
 __all__ = [
     'RESERVED_KEYS',
     'RESERVED_PREFIXES',
+    'ApiRefusedError',
     'AppPolicy',
     'ClusterUnreachableError',
     'Endpoint',

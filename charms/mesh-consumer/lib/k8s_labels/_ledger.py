@@ -13,13 +13,25 @@ import json
 import typing
 from collections.abc import Mapping
 
-from . import _errors, _validation
+from . import _errors, _json, _validation
 
 DATA_KEY = 'ledger.json'
 """The ConfigMap data key that holds the ledger."""
 
 FORMAT = 1
-"""The ledger's format version; a ledger of another version is refused as corrupt."""
+"""The ledger's format version; a ledger of another version is refused as corrupt.
+
+Fields added since (``app``, ``fence_pending``) are optional when read: a ledger written
+before them has neither, and reads as no app recorded and no fence pending.
+"""
+
+MAX_BYTES = 1024 * 1024
+"""The most a ConfigMap's data can hold: the API server refuses more with 422.
+
+kubernetes/kubernetes ``pkg/apis/core/validation/validation.go``, ``ValidateConfigMap``:
+the byte lengths of every ``data`` and ``binaryData`` value summed, against
+``core.MaxSecretSize`` (``pkg/apis/core/types.go``, ``1 * 1024 * 1024``).
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,10 +73,17 @@ class Ledger:
     """One owner's ledger.
 
     Attributes:
-        writer: the writer (unit and pod incarnation) that last claimed the ledger.
+        writer: the writer (the unit) that last claimed the ledger.
         epoch: incremented by each claim; written as the fence annotation's value.
         open: a write batch by ``writer`` may be in flight: its object writes may still
             land, so a new writer must fence the objects before trusting what it reads.
+        fence_pending: a writer claimed the ledger from another whose batch was open, and
+            not every object has been fenced at ``epoch`` since: an earlier writer's
+            object writes may still land. Until a batch that fences every object
+            completes, any writer (the claimer's own next process too) fences every
+            object, and the entries keep every value listed when the claim was made.
+        app: the application whose objects the ledger describes ('' in a ledger written
+            before this was recorded); a ledger of another application is refused.
         legacy: the upstream library's ConfigMap, adopted but not yet deleted.
         template: entries for the StatefulSet's pod template.
         service: entries for the Service.
@@ -76,6 +95,8 @@ class Ledger:
     writer: str = ''
     epoch: int = 0
     open: bool = False
+    fence_pending: bool = False
+    app: str = ''
     legacy: str | None = None
     template: Entries = dataclasses.field(default_factory=dict[str, Entry])
     service: Entries = dataclasses.field(default_factory=dict[str, Entry])
@@ -91,9 +112,11 @@ def dumps(ledger: Ledger) -> str:
     """Serialise a ledger to the JSON text stored in the ConfigMap."""
     doc = {
         'format': FORMAT,
+        'app': ledger.app,
         'writer': ledger.writer,
         'epoch': ledger.epoch,
         'open': ledger.open,
+        'fence_pending': ledger.fence_pending,
         'legacy': ledger.legacy,
         'template': _dump_entries(ledger.template),
         'service': _dump_entries(ledger.service),
@@ -123,33 +146,35 @@ def loads(text: str, *, configmap: str) -> Ledger:
         LedgerCorruptError: naming the field at fault.
     """
     reader = _Reader(configmap)
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise reader.error(f'data[{DATA_KEY!r}] is not valid JSON') from None
+    doc = reader.json(text, f'data[{DATA_KEY!r}]')
     root = reader.mapping(doc, 'ledger')
-    if root.get('format') != FORMAT:
-        raise reader.error(f'field "format" is {root.get("format")!r}, expected {FORMAT}')
+    found = root.get('format')
+    if found != FORMAT:
+        raise reader.error(f'field "format" is {_errors.shown(found)}, expected {FORMAT}')
     epoch = root.get('epoch')
     if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 0:
-        raise reader.error(f'field "epoch" must be a non-negative integer, not {epoch!r}')
+        raise reader.error(
+            f'field "epoch" must be a non-negative integer, not {_errors.shown(epoch)}'
+        )
     legacy = root.get('legacy')
     if legacy is not None and not isinstance(legacy, str):
-        raise reader.error(f'field "legacy" must be a string or null, not {legacy!r}')
-    open_ = root.get('open')
-    if not isinstance(open_, bool):
-        raise reader.error(f'field "open" must be a boolean, not {open_!r}')
+        raise reader.error(f'field "legacy" must be a string or null, not {_errors.shown(legacy)}')
+    open_ = reader.boolean(root.get('open'), 'open')
+    fence_pending = reader.boolean(root.get('fence_pending', False), 'fence_pending')
     pods: dict[str, PodRecord] = {}
     for name, raw in reader.mapping(root.get('pods'), 'pods').items():
-        record = reader.mapping(raw, f'pods.{name}')
+        where = f'pods[{_errors.shown(name)}]'
+        record = reader.mapping(raw, where)
         uid = record.get('uid')
         if not isinstance(uid, str):
-            raise reader.error(f'field "pods.{name}.uid" must be a string')
-        pods[name] = PodRecord(uid, reader.entries(record.get('labels'), f'pods.{name}.labels'))
+            raise reader.error(f'field "{where}.uid" must be a string')
+        pods[name] = PodRecord(uid, reader.entries(record.get('labels'), f'{where}.labels'))
     return Ledger(
         writer=reader.string(root.get('writer'), 'writer'),
         epoch=epoch,
         open=open_,
+        fence_pending=fence_pending,
+        app=reader.string(root.get('app', ''), 'app'),
         legacy=legacy,
         template=reader.entries(root.get('template'), 'template'),
         service=reader.entries(root.get('service'), 'service'),
@@ -166,21 +191,25 @@ def loads_legacy(text: str | None, *, configmap: str) -> dict[str, str]:
     reader = _Reader(configmap)
     if text is None:
         raise reader.error('has no data field "labels"')
-    try:
-        doc = json.loads(text)
-    except ValueError:
-        raise reader.error('data["labels"] is not valid JSON') from None
+    doc = reader.json(text, 'data["labels"]')
     labels = reader.mapping(doc, 'labels')
     result: dict[str, str] = {}
     for key, value in labels.items():
         if not isinstance(value, str) or _label_problem(key, value):
-            raise reader.error(f'label {key!r} in data["labels"] is not a valid label')
+            raise reader.error(
+                f'label {_errors.shown(key)} in data["labels"] is not a valid label, '
+                'or is reserved'
+            )
         result[key] = value
     return result
 
 
 def _label_problem(key: str, value: str) -> str | None:
-    return _validation.key_problem(key) or _validation.value_problem(value)
+    return (
+        _validation.key_problem(key)
+        or _validation.reserved_problem(key)
+        or _validation.value_problem(value)
+    )
 
 
 class _Reader:
@@ -195,6 +224,19 @@ class _Reader:
             f'ConfigMap {self.configmap} is corrupt: {message}; fix or delete it',
         )
 
+    def json(self, text: str, field: str) -> object:
+        try:
+            return _json.loads(text)
+        except _json.TooDeepError as e:
+            raise self.error(f'{field} is {e}') from None
+        except ValueError:
+            raise self.error(f'{field} is not valid JSON') from None
+
+    def boolean(self, value: object, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise self.error(f'field "{field}" must be a boolean, not {_errors.shown(value)}')
+        return value
+
     def mapping(self, value: object, field: str) -> dict[str, object]:
         if not isinstance(value, dict):
             raise self.error(f'field "{field}" must be a JSON object')
@@ -208,9 +250,12 @@ class _Reader:
     def entries(self, value: object, field: str) -> dict[str, Entry]:
         result: dict[str, Entry] = {}
         for key, raw in self.mapping(value, field).items():
-            where = f'{field}[{key!r}]'
-            if _validation.key_problem(key):
-                raise self.error(f'{where}: {key!r} is not a valid label key')
+            where = f'{field}[{_errors.shown(key)}]'
+            # As strict as relation data: an entry for a reserved key would have the
+            # library delete or restore Juju's selector label.
+            problem = _validation.key_problem(key) or _validation.reserved_problem(key)
+            if problem:
+                raise self.error(f'{where}: label key {problem}')
             entry = self.mapping(raw, where)
             values = entry.get('values')
             if not isinstance(values, list) or not values:
@@ -218,7 +263,9 @@ class _Reader:
             checked: set[str] = set()
             for item in typing.cast('list[object]', values):
                 if not isinstance(item, str) or _validation.value_problem(item):
-                    raise self.error(f'{where}.values holds {item!r}, not a label value')
+                    raise self.error(
+                        f'{where}.values holds {_errors.shown(item)}, not a label value'
+                    )
                 checked.add(item)
             foreign = entry.get('foreign')
             if foreign is not None and (

@@ -8,7 +8,7 @@ import logging
 import re
 import time
 import typing
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from http import HTTPStatus
 from typing import TypeVar
 
@@ -34,7 +34,7 @@ OWNER_LABEL = 'k8s-labels/owner'
 FENCE_PREFIX = 'k8s-labels'
 """The prefix of the fence annotation (``k8s-labels/fence.<owner>``)."""
 
-_OWNER_RE = re.compile(r'^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$')
+_OWNER_RE = re.compile(r'[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?')
 
 
 class Outcome(enum.Enum):
@@ -121,7 +121,7 @@ class LabelManager:
         self.max_attempts = max_attempts
         self.retry_delays = tuple(retry_delays)
         self.sleep = sleep
-        if not _OWNER_RE.match(owner):
+        if not _OWNER_RE.fullmatch(owner):
             raise ValueError(
                 f'owner {owner!r}: use 1-40 lowercase letters, digits and "-", '
                 'starting and ending with a letter or digit'
@@ -144,9 +144,13 @@ class LabelManager:
         Service and the Pods once per attempt; writes nothing when nothing differs.
 
         Raises:
-            InvalidLabelsError: ``desired`` is invalid; nothing was read or written.
-            LedgerCorruptError: the ledger cannot be parsed; nothing was written.
+            InvalidLabelsError: ``desired`` is invalid (nothing was read or written), or
+                its ledger would not fit in a ConfigMap (nothing was written).
+            LedgerCorruptError: the ledger cannot be parsed, or is another application's;
+                nothing was written.
             PermissionDeniedError: the API answered 403.
+            ApiRefusedError: the API refused a request with an answer retrying will not
+                change (400, 422, a 404 on the Pod list, ...).
             TransientError: retries ran out; the hook should fail so Juju retries it.
         """
         wanted = _validation.validate_labels(desired)
@@ -163,6 +167,7 @@ class LabelManager:
             plan = self._plan(snapshot, wanted)
             if plan.writes == 0:
                 return ReconcileResult(Outcome.UNCHANGED, attempt)
+            _check_size(plan, wanted)
             if not self.is_leader():
                 return ReconcileResult(Outcome.NOT_LEADER, attempt)
             try:
@@ -183,39 +188,34 @@ class LabelManager:
             snapshot.objects,
             writer=self.writer,
             legacy=snapshot.legacy,
+            app=self.app,
         )
 
     # Reading.
 
     def _read(self) -> _Snapshot | None:
-        where = f'{self.namespace}/{self.ledger_name}'
         ledger: _ledger.Ledger | None = None
         legacy: tuple[str, dict[str, str]] | None = None
         cm = self._get(core_v1.ConfigMap, self.ledger_name)
-        if cm is not None:
-            text = _data(cm).get(_ledger.DATA_KEY)
-            if text is None:
-                raise _errors.LedgerCorruptError(
-                    where,
-                    f'ConfigMap {where} is corrupt: it has no data field '
-                    f'{_ledger.DATA_KEY!r}; fix or delete it',
-                )
-            ledger = _ledger.loads(text, configmap=where)
-        elif self.legacy_configmap is not None:
+        old: core_v1.ConfigMap | None = None
+        if cm is None and self.legacy_configmap is not None:
             old = self._get(core_v1.ConfigMap, self.legacy_configmap)
-            if old is not None:
-                old_where = f'{self.namespace}/{self.legacy_configmap}'
-                labels = _ledger.loads_legacy(_data(old).get('labels'), configmap=old_where)
-                legacy = (self.legacy_configmap, labels)
         sts = self._get(apps_v1.StatefulSet, self.app)
         if sts is None:
             return None
+        if cm is not None:
+            ledger = self._load_ledger(cm, sts)
+        elif old is not None and self.legacy_configmap is not None:
+            old_where = f'{self.namespace}/{self.legacy_configmap}'
+            labels = _ledger.loads_legacy(_data(old).get('labels'), configmap=old_where)
+            legacy = (self.legacy_configmap, labels)
         objects = [self._observe_statefulset(sts)]
         service = self._get(core_v1.Service, self.app)
         if service is not None:
             objects.append(self._observe(_plan.Kind.SERVICE, service.metadata))
+        # Any answer but a list is an error here: even a namespace with no pods lists as [].
         pods = self._call(
-            'list pods',
+            'list Pod',
             lambda: list(
                 self.client.list(  # pyright: ignore[reportUnknownMemberType]
                     core_v1.Pod, namespace=self.namespace, labels={APP_LABEL: self.app}
@@ -231,6 +231,42 @@ class LabelManager:
         owner_uid = sts.metadata.uid if sts.metadata and sts.metadata.uid else ''
         rv = cm.metadata.resourceVersion if cm is not None and cm.metadata else None
         return _Snapshot(ledger, rv, legacy, objects, owner_uid)
+
+    def _load_ledger(self, cm: core_v1.ConfigMap, sts: apps_v1.StatefulSet) -> _ledger.Ledger:
+        """Parse the ledger, refusing one that is not this application's.
+
+        A ledger copied from another application would have the library remove that
+        application's labels here: its ownerReference names the other StatefulSet, and
+        its ``app`` field the other application.
+        """
+        where = f'{self.namespace}/{self.ledger_name}'
+
+        def corrupt(problem: str) -> _errors.LedgerCorruptError:
+            return _errors.LedgerCorruptError(
+                where, f'ConfigMap {where} is corrupt: {problem}; fix or delete it'
+            )
+
+        text = _data(cm).get(_ledger.DATA_KEY)
+        if text is None:
+            raise corrupt(f'it has no data field {_ledger.DATA_KEY!r}')
+        ledger = _ledger.loads(text, configmap=where)
+        sts_uid = sts.metadata.uid if sts.metadata else None
+        refs = [
+            ref
+            for ref in (cm.metadata.ownerReferences if cm.metadata else None) or []
+            if ref.kind == 'StatefulSet'
+        ]
+        for ref in refs:
+            if ref.name != self.app or (sts_uid and ref.uid != sts_uid):
+                raise corrupt(
+                    f'it is owned by StatefulSet {_errors.shown(ref.name)} '
+                    f'(uid {_errors.shown(ref.uid)}), not by {self.app!r} (uid {sts_uid})'
+                )
+        if ledger.app and ledger.app != self.app:
+            raise corrupt(f'it records application {_errors.shown(ledger.app)}, not {self.app!r}')
+        if not ledger.app and not refs:
+            raise corrupt('it names neither its application nor its owner StatefulSet')
+        return ledger
 
     def _observe_statefulset(self, sts: apps_v1.StatefulSet) -> _plan.Observed:
         template = sts.spec.template.metadata if sts.spec and sts.spec.template else None
@@ -257,6 +293,7 @@ class LabelManager:
             return self._call(
                 f'get {res.__name__} {name}',
                 lambda: self.client.get(res, name, namespace=self.namespace),
+                handled={HTTPStatus.NOT_FOUND},
             )
         except httpx2.HTTPStatusError as e:
             if e.response.status_code == HTTPStatus.NOT_FOUND:
@@ -323,6 +360,7 @@ class LabelManager:
             self._call(
                 f'delete ConfigMap {name}',
                 lambda: self.client.delete(core_v1.ConfigMap, name, namespace=self.namespace),
+                handled={HTTPStatus.NOT_FOUND},
             )
         except httpx2.HTTPStatusError as e:
             if e.response.status_code != HTTPStatus.NOT_FOUND:
@@ -392,7 +430,7 @@ class LabelManager:
     def _write(self, what: str, fn: Callable[[], _T], *, missing_ok: bool = False) -> _T | None:
         """Run a conditional write; 409, and 404 unless ``missing_ok``, become conflicts."""
         try:
-            return self._call(what, fn)
+            return self._call(what, fn, handled={HTTPStatus.CONFLICT, HTTPStatus.NOT_FOUND})
         except httpx2.HTTPStatusError as e:
             code = e.response.status_code
             if code == HTTPStatus.NOT_FOUND and missing_ok:
@@ -401,8 +439,17 @@ class LabelManager:
                 raise _ConflictError(f'{what}: {code}') from e
             raise
 
-    def _call(self, what: str, fn: Callable[[], _T]) -> _T:
-        """Run one API call, retrying 5xx, 429 and connection errors a bounded number of times.
+    def _call(self, what: str, fn: Callable[[], _T], *, handled: Collection[int] = ()) -> _T:
+        """Run one API call and map every answer to an outcome.
+
+        - 2xx: the result.
+        - a status in ``handled``: the ``HTTPStatusError``, for the caller (404 on a get,
+          409 on a conditional write, ...).
+        - 403: :class:`PermissionDeniedError`.
+        - 5xx, 429, 408, 410, a connection error, or an answer lightkube cannot read:
+          retried a bounded number of times, then :class:`TransientError`.
+        - any other status (400, 401, 404 unhandled, 405, 413, 422, ...):
+          :class:`ApiRefusedError`: the same request would be refused again.
 
         A retried write is still conditional on the resourceVersion it carries, so if the
         first attempt was applied and only its response lost, the retry gets 409 and the
@@ -414,15 +461,20 @@ class LabelManager:
                 return fn()
             except httpx2.HTTPStatusError as e:
                 code = e.response.status_code
+                if code in handled:
+                    raise
                 if code == HTTPStatus.FORBIDDEN:
                     raise _errors.PermissionDeniedError(f'{what}: {_message(e)}') from e
-                if (
-                    code < HTTPStatus.INTERNAL_SERVER_ERROR
-                    and code != HTTPStatus.TOO_MANY_REQUESTS
-                ):
-                    raise
+                if code < HTTPStatus.INTERNAL_SERVER_ERROR and code not in _RETRIED:
+                    raise _errors.ApiRefusedError(
+                        code, f'Kubernetes API refused to {what}: {_message(e)}'
+                    ) from e
                 failure: Exception = e
             except httpx2.TransportError as e:
+                failure = e
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                # A 2xx whose body is not JSON or not the object asked for (lightkube
+                # decodes it inside the call): as unreliable as a lost response.
                 failure = e
             if delay is None:
                 raise _errors.TransientError(
@@ -431,6 +483,32 @@ class LabelManager:
             logger.info('%s failed (%s); retrying in %ss', what, _message(failure), delay)
             self.sleep(delay)
         raise AssertionError('unreachable')
+
+
+_RETRIED = frozenset(
+    {
+        HTTPStatus.TOO_MANY_REQUESTS,
+        HTTPStatus.REQUEST_TIMEOUT,
+        # A list's continue token expired (apimachinery StatusReasonExpired): list again.
+        HTTPStatus.GONE,
+    }
+)
+"""Statuses under 500 that a later attempt may not get."""
+
+
+def _check_size(plan: _plan.Plan, desired: Mapping[str, str]) -> None:
+    """Refuse, before any write, a plan whose ledger a ConfigMap could not store."""
+    for ledger in (plan.before, plan.after):
+        if ledger is None:
+            continue
+        size = len(_ledger.dumps(ledger).encode())
+        if size > _ledger.MAX_BYTES:
+            raise _errors.InvalidLabelsError(
+                '',
+                f'the {len(desired)} labels asked for need a ledger of {size} bytes, more '
+                f'than a ConfigMap holds ({_ledger.MAX_BYTES} bytes): ask for fewer or '
+                'shorter labels',
+            )
 
 
 class _ConflictError(Exception):
@@ -484,8 +562,14 @@ def _rv(meta: meta_v1.ObjectMeta | None) -> str:
 
 
 def _message(e: Exception) -> str:
+    """The API's answer in a line, its message cut (a 422 can quote the whole object)."""
     if isinstance(e, lightkube.ApiError) and e.status.message:
-        return f'{e.status.code} {e.status.message}'
-    if isinstance(e, httpx2.HTTPStatusError):
-        return f'{e.response.status_code} {e.response.reason_phrase}'
-    return f'{type(e).__name__}: {e}'
+        text = f'{e.status.code} {e.status.message}'
+    elif isinstance(e, httpx2.HTTPStatusError):
+        text = f'{e.response.status_code} {e.response.reason_phrase}'
+    else:
+        text = f'{type(e).__name__}: {e}'
+    return text if len(text) <= _MESSAGE_CHARS else f'{text[:_MESSAGE_CHARS]}... (cut)'
+
+
+_MESSAGE_CHARS = 300
