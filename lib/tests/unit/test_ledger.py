@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -29,6 +30,14 @@ LEDGER = _ledger.Ledger(
 
 def test_round_trip():
     assert _ledger.loads(_ledger.dumps(LEDGER), configmap=WHERE) == LEDGER
+
+
+def test_app_and_fence_pending_round_trip_and_default_when_absent():
+    ledger = dataclasses.replace(LEDGER, app='app', fence_pending=True)
+    assert _ledger.loads(_ledger.dumps(ledger), configmap=WHERE) == ledger
+    doc = json.loads(_ledger.dumps(ledger))
+    del doc['app'], doc['fence_pending']  # a ledger written before these were recorded
+    assert _ledger.loads(json.dumps(doc), configmap=WHERE) == LEDGER
 
 
 def test_dump_is_stable():
@@ -66,6 +75,19 @@ def _doc() -> dict[str, object]:
         ),
         pytest.param({'pods': {'app-1': {'labels': {}}}}, "pods['app-1'].uid", id='pod-uid'),
         pytest.param({'pods': {'app-1': 'x'}}, "pods['app-1']", id='pod-record'),
+        pytest.param({'fence_pending': 1}, 'field "fence_pending"', id='fence-pending'),
+        pytest.param({'app': 7}, 'field "app"', id='app'),
+        pytest.param(
+            {'template': {'app.kubernetes.io/name': {'values': ['app']}}},
+            'reserved',
+            id='reserved-key',
+        ),
+        pytest.param(
+            {'service': {'kubernetes.io/x': {'values': ['1']}}}, 'reserved', id='reserved-prefix'
+        ),
+        pytest.param({'service': {'a\n': {'values': ['1']}}}, "service['a\\n']", id='key-nl'),
+        pytest.param({'service': {'a': {'values': ['1\n']}}}, "holds '1\\n'", id='value-nl'),
+        pytest.param({'template': [[['x']]]}, 'field "template"', id='nested-array'),
     ],
 )
 def test_corruption_names_the_field(update: dict[str, object], fragment: str):
@@ -105,3 +127,14 @@ def test_corrupt_legacy(text: str | None, fragment: str):
         _ledger.loads_legacy(text, configmap='m/cm')
     assert fragment in str(info.value)
     assert 'ConfigMap m/cm is corrupt' in str(info.value)
+
+
+def test_deep_nesting_is_refused_before_parsing():
+    text = '{"format": 1, "template": ' + '[' * 100_000 + ']' * 100_000 + '}'
+    with pytest.raises(k8s_labels.LedgerCorruptError, match='nested more than 32 levels'):
+        _ledger.loads(text, configmap=WHERE)
+
+
+def test_the_upstream_configmap_with_a_reserved_key_is_refused():
+    with pytest.raises(k8s_labels.LedgerCorruptError, match=r'app\.kubernetes\.io/name'):
+        _ledger.loads_legacy('{"app.kubernetes.io/name": "x"}', configmap=WHERE)

@@ -158,6 +158,54 @@ def test_a_new_writer_fences_every_object_when_a_batch_may_be_in_flight():
     assert plan.before is not None and plan.before.epoch == 2 == plan.after.epoch  # type: ignore[union-attr]
 
 
+def test_a_fencing_claim_keeps_the_previous_writers_values_until_every_object_is_fenced():
+    # The previous writer's open batch was adding b=1 (not yet on any object); the new
+    # writer's data drops it.
+    objs = objects({'a': '1'}, {'a': '1'}, app_0={'a': '1'})
+    ledger = _ledger.Ledger(
+        writer='app/0',
+        epoch=4,
+        open=True,
+        template={'a': e('1'), 'b': e('1')},
+        service={'a': e('1'), 'b': e('1')},
+    )
+    plan = _plan.plan(ledger, {'a': '1'}, objs, writer='app/1')
+    assert plan.before is not None and plan.after is not None
+    # Until the fence is done, b=1 may still land: it stays the owner's.
+    assert plan.before.template['b'] == e('1') == plan.before.service['b']
+    assert plan.before.fence_pending and plan.before.epoch == 5
+    assert all(p.fence for p in plan.patches) and len(plan.patches) == 3
+    # Once every fence has landed, nothing of the old batch can: compact.
+    assert 'b' not in plan.after.template and not plan.after.fence_pending
+
+
+def test_an_unfinished_fence_is_finished_by_the_claimer_s_own_next_process():
+    # The claimer (app/1) was killed after its claim: the ledger is its own, but the fence
+    # it owed is still pending, and the previous writer's value is still listed.
+    objs = objects({'a': '1'}, {'a': '1'}, app_0={'a': '1'})
+    ledger = _ledger.Ledger(
+        writer='app/1',
+        epoch=5,
+        open=True,
+        fence_pending=True,
+        template={'a': e('1'), 'b': e('1')},
+        service={'a': e('1'), 'b': e('1')},
+    )
+    plan = _plan.plan(ledger, {'a': '1'}, objs, writer='app/1')
+    assert plan.before is not None and plan.after is not None
+    assert plan.before.epoch == 5  # no new claim: same unit
+    assert plan.before.fence_pending and plan.before.template['b'] == e('1')
+    assert [p.fence for p in plan.patches] == [True, True, True]
+    assert not plan.after.fence_pending and 'b' not in plan.after.service
+
+
+def test_without_a_pending_fence_a_restarted_writer_does_not_fence():
+    objs = objects({'a': '1'}, {'a': '1'}, app_0={'a': '1'})
+    ledger = _ledger.Ledger(writer=ME, epoch=5, open=True, template={'a': e('1', '2')})
+    plan = _plan.plan(ledger, {'a': '1'}, objs, writer=ME)
+    assert not any(p.fence for p in plan.patches)
+
+
 def test_take_over_and_give_back():
     start = objects({'a': 'x'}, {}, app_0={'a': 'x'})
     taken = _settled({'a': '1'}, start)

@@ -266,6 +266,12 @@ class LabelManager:
             raise corrupt(f'it records application {_errors.shown(ledger.app)}, not {self.app!r}')
         if not ledger.app and not refs:
             raise corrupt('it names neither its application nor its owner StatefulSet')
+        if ledger.legacy is not None and ledger.legacy != self.legacy_configmap:
+            # The library deletes the ConfigMap this names: never one it did not adopt.
+            raise corrupt(
+                f'field "legacy" names {_errors.shown(ledger.legacy)}, not the upstream '
+                f'ConfigMap {self.legacy_configmap!r}'
+            )
         return ledger
 
     def _observe_statefulset(self, sts: apps_v1.StatefulSet) -> _plan.Observed:
