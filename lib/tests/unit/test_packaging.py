@@ -18,6 +18,7 @@ REPO = pathlib.Path(__file__).resolve().parents[3]
 PACKAGE_FILES = {
     '__init__.py',
     '_errors.py',
+    '_json.py',
     '_ledger.py',
     '_manager.py',
     '_plan.py',
