@@ -102,7 +102,9 @@ def test_stale_leader_resuming_after_a_new_leader_took_over():
 def _stale_hook_resumed(trace: list[str], unit: str) -> bool:
     """Whether ``unit``'s stalled hook went on (was not killed by the rollout first)."""
     for line in trace:
-        if f'SIGKILL {unit}' in line:
+        # Killed when its pod was deleted at once, or when a graceful deletion's grace
+        # period ran out while it was stalled.
+        if f'SIGKILL {unit}' in line or f'grace period over for {unit}:' in line:
             return False
         if f'{unit} relation_changed(' in line and (line.endswith(' done') or 'FAILED' in line):
             return True

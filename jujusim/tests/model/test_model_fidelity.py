@@ -18,6 +18,7 @@ import pytest
 from model_helpers import RECORDER
 
 from jujusim.model import Model
+from jujusim.model._pods import POD_STARTUP
 
 Record = dict[str, Any]
 _TRACE = re.compile(r'^\s*(?P<time>\d+\.\d)  (?P<text>.*)$')
@@ -462,21 +463,24 @@ def test_update_status_on_its_interval(tmp_path: pathlib.Path):
 
 
 def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: pathlib.Path):
-    """A pod-template change rolls every pod, highest ordinal first, one at a time, killing
-    the hook in each replaced pod.
+    """A pod-template change rolls every pod, highest ordinal first, one at a time, each
+    deleted gracefully: SIGTERM, the hook in flight may finish, stop runs if the agent can,
+    SIGKILL when the grace period ends; the next pod goes once the new one is Ready.
 
-    Sources: https://kubernetes.io/docs/concepts/workloads/controllers/statefulset/
-    ("Rolling Updates"); docs/design-notes.md, "StatefulSet rewrites".
+    Sources: kubernetes ``pkg/controller/statefulset/stateful_set_control.go``
+    (updateStatefulSet: highest ordinal first, an unhealthy pod stops the rollout; a
+    controller's pod delete is graceful); juju ``internal/worker/uniter/resolver.go`` (on
+    shutdown no queued hook runs, stop runs if the unit started).
     """
     log = Log(tmp_path / 'log')
     with Model(seed=11) as model:
         deploy_recorder(model, log, trust=True)
         model.settle()
-        leader = model.leader('rec')
         begin = len(model.trace)
-        # Stall each unit's config-changed at its first API call: its hook is in flight.
-        for n in (0, 1, 2):
-            model.stall_at_call(f'rec/{n}', 1, 30)
+        # rec/2 stalls through its whole grace period; rec/0 and rec/1 resume before theirs.
+        model.stall_at_call('rec/2', 1, 60)
+        for n in (0, 1):
+            model.stall_at_call(f'rec/{n}', 1, 5)
         model.config('rec', **{'probe-on': 'config_changed'})
         while any(model.stall_pending(f'rec/{n}') for n in (0, 1, 2)):
             assert model.step()
@@ -484,20 +488,34 @@ def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: path
         model.write_labels('StatefulSet.template', 'rec', {'team': 'a'})
         model.settle()
 
-        killed = [
-            text for _, text in trace_lines(model)[mark:] if re.match(r'pod rec-\d deleted', text)
+        lines = trace_lines(model)
+        terminating = [
+            (t, text.split()[1])
+            for t, text in lines[mark:]
+            if re.match(r'pod rec-\d termin', text)
         ]
-        assert killed == [f'pod rec-{n} deleted: SIGKILL rec/{n}' for n in (2, 1, 0)]
-        lines = [text for _, text in trace_lines(model)[begin:]]
+        assert [pod for _, pod in terminating] == ['rec-2', 'rec-1', 'rec-0']
+        started = {
+            text.split()[1]: t for t, text in lines[mark:] if re.match(r'pod rec-\d started', text)
+        }
+        # The next pod is deleted only once the previous one's replacement is Ready.
+        assert terminating[1][0] >= started['rec-2'] + POD_STARTUP
+        assert terminating[2][0] >= started['rec-1'] + POD_STARTUP
+        texts = [text for _, text in lines[begin:]]
+        # rec/2 was stalled all through: no stop, SIGKILL when the grace period ended.
+        killed = texts.index('grace period over for rec/2: SIGKILL')
+        assert not any(t.startswith('rec/2 config_changed() done') for t in texts[:killed])
+        assert 'rec/2 runs stop (pod rec-2 terminating)' not in texts
+        for n in (0, 1):
+            unit = f'rec/{n}'
+            # Its hook finished; it ran stop, then its pod went; no other hook in between.
+            sigterm = texts.index(next(t for t in texts if t.startswith(f'pod rec-{n} termin')))
+            stop = texts.index(f'{unit} runs stop (pod rec-{n} terminating)')
+            assert not any(t.startswith(f'{unit} runs ') for t in texts[sigterm:stop])
+            assert texts.index(f'{unit} stop done; pod rec-{n} goes') > stop
+            assert 'stop' in log.kinds(unit, pid=log.pids(unit)[0])
         for n in (0, 1, 2):
             unit = f'rec/{n}'
-            # Its config-changed was in flight when its pod went: it never finished.
-            started = lines.index(
-                f'{unit} runs config_changed()' + (' (leader)' * (unit == leader))
-            )
-            killed = lines.index(f'pod rec-{n} deleted: SIGKILL {unit}')
-            assert started < killed
-            assert not any(line.startswith(f'{unit} config_changed()') for line in lines[:killed])
             # The new pod ran the restart sequence.
             assert log.kinds(unit, pid=log.pids(unit)[-1])[0] == 'upgrade_charm'
         pods = model.kube.objects('Pod', model.name)

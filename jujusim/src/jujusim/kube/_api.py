@@ -111,6 +111,15 @@ def _list_items(objs: Iterable[_json.Obj]) -> list[_json.Obj]:
     return [{k: v for k, v in o.items() if k not in ('kind', 'apiVersion')} for o in objs]
 
 
+def _grace_period(options: _json.Obj) -> int | None:
+    value = options.get('gracePeriodSeconds')
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise _errors.bad_request(f'gracePeriodSeconds: Invalid value: {value!r}')
+    return value
+
+
 class FakeKube:
     """A fake Kubernetes API server: object store, RBAC, faults, log and controllers.
 
@@ -124,6 +133,9 @@ class FakeKube:
             (serve mode); by default a simulator steps them explicitly.
         clock: returns the current time for creationTimestamp.
         seed: seeds generated names and uids.
+        graceful_pod_deletion: a deleted Pod stays Terminating until deleted again with no
+            grace period (the kubelet's part, which a simulator then plays); off by default,
+            when every delete is immediate.
     """
 
     def __init__(
@@ -133,9 +145,11 @@ class FakeKube:
         auto_settle: bool = False,
         clock: Callable[[], datetime.datetime] | None = None,
         seed: int = 0,
+        graceful_pod_deletion: bool = False,
     ):
         self.lock = threading.RLock()
         self.store = _store.Store(clock=clock, seed=seed)
+        self.store.graceful_pods = graceful_pod_deletion
         self.log = _log.RequestLog()
         self.faults = _faults.Faults()
         self.controller = _controller.StatefulSetController(self.store, self.log)
@@ -311,6 +325,7 @@ class FakeKube:
                 propagation=_json.dig(options, 'propagationPolicy'),
                 preconditions=_json.as_map(options.get('preconditions')),
                 dry_run=dry_run,
+                grace_period=_grace_period(options),
             )
             return _http.ApiResponse.json(200, self._success(resource, obj))
         # deletecollection
@@ -587,14 +602,23 @@ class FakeKube:
         *,
         caller: str = ADMIN,
         propagation: str | None = None,
+        grace_period: int | None = None,
     ) -> bool:
-        """Delete an object (and its dependents); False if it did not exist."""
+        """Delete an object (and its dependents); False if it did not exist.
+
+        ``grace_period`` is DeleteOptions' ``gracePeriodSeconds`` (0: at once).
+        """
         with self.lock:
             resource = _resources.resource_for_kind(kind)
             if self.store.find(resource, namespace or '', name) is None:
                 return False
             self.store.delete(
-                resource, namespace or '', name, caller=caller, propagation=propagation
+                resource,
+                namespace or '',
+                name,
+                caller=caller,
+                propagation=propagation,
+                grace_period=grace_period,
             )
             self._record(caller, 'delete', kind, namespace or '', name, 200, applied=True)
             return True

@@ -67,6 +67,11 @@ def is_ready(pod: _json.Obj) -> bool:
     )
 
 
+def is_terminating(pod: _json.Obj) -> bool:
+    """Deleted gracefully and not yet gone (``isTerminating`` in stateful_set_utils.go)."""
+    return bool(_meta(pod).get('deletionTimestamp'))
+
+
 def _owner_ref(sts: _json.Obj) -> _json.Obj:
     meta = _meta(sts)
     return {
@@ -234,8 +239,8 @@ class StatefulSetController:
             and ready == status['replicas']
         ):
             # completeRollingUpdate: once every pod runs the update revision it is current.
-            # Real deletions are graceful, so a pod being replaced still counts; deletions here
-            # are immediate, hence the extra check against spec.replicas.
+            # A pod being replaced gracefully still counts; an immediate deletion does not,
+            # hence the extra check against spec.replicas.
             status['currentRevision'] = update_rev
             status['currentReplicas'] = status['updatedReplicas']
         return status
@@ -283,16 +288,22 @@ class StatefulSetController:
             if ordered and not is_ready(pod):
                 return False
         condemned = sorted((o for o in pods if o >= replicas), reverse=True)
-        if condemned:
-            # Scaling down terminates pods from the highest ordinal, one at a time.
-            self._delete_pod(namespace, pods[condemned[0]])
+        for ordinal in condemned:
+            # Scaling down terminates pods from the highest ordinal; OrderedReady one at a
+            # time, waiting for each to be gone, Parallel all at once (stateful_set_control.go
+            # processCondemned: a terminating pod blocks only a monotonic, ordered set).
+            if is_terminating(pods[ordinal]):
+                if ordered:
+                    return False
+                continue
+            self._delete_pod(namespace, pods[ordinal])
             return True
         if strategy != 'RollingUpdate':
             return False  # OnDelete: pods change only when someone deletes them.
         for ordinal in range(replicas - 1, partition - 1, -1):
             pod = pods[ordinal]
             revision = _json.str_map(_meta(pod).get('labels')).get(REVISION_LABEL)
-            if revision != update_rev:
+            if revision != update_rev and not is_terminating(pod):
                 # "Rolling Updates": the controller deletes and recreates each pod, from the
                 # highest ordinal to the lowest, one at a time, waiting for each to be
                 # Running and Ready before updating its predecessor.

@@ -247,6 +247,10 @@ class Store:
     """
 
     def __init__(self, *, clock: Callable[[], datetime.datetime] | None = None, seed: int = 0):
+        # Off: every delete is immediate. On: a Pod deleted with a grace period is only marked
+        # (deletionTimestamp) and stays Terminating until deleted again with no grace period,
+        # which is the kubelet's part once the containers stopped; a simulator plays it.
+        self.graceful_pods = False
         self._objects: dict[str, dict[tuple[str, str], _json.Obj]] = {
             r.kind: {} for r in _resources.RESOURCES
         }
@@ -561,11 +565,13 @@ class Store:
         propagation: str | None = None,
         preconditions: _json.Obj | None = None,
         dry_run: bool = False,
+        grace_period: int | None = None,
     ) -> _json.Obj:
         """DELETE: remove an object and collect its dependents; return the deleted object.
 
-        Deletion is immediate (no grace period, no finalizers), and garbage collection runs
-        at once rather than in the background: the end state is the same.
+        Deletion is immediate (no finalizers), and garbage collection runs at once rather
+        than in the background: the end state is the same. With :attr:`graceful_pods`, a
+        Pod's deletion is graceful unless ``grace_period`` is 0 (see there).
         """
         namespace = self._ns(resource, namespace)
         obj = self.get(resource, namespace, name)
@@ -595,6 +601,11 @@ class Store:
             )
         if dry_run:
             return obj
+        if resource.kind == 'Pod' and self.graceful_pods:
+            if grace_period is None:
+                grace_period = int(_json.dig(obj, 'spec', 'terminationGracePeriodSeconds') or 0)
+            if grace_period > 0:
+                return self._mark_terminating(obj, grace_period, caller)
         if resource.kind == 'Namespace':
             # The namespace controller deletes everything in a deleted namespace.
             for other in _resources.RESOURCES:
@@ -610,6 +621,22 @@ class Store:
             while self.collect_garbage(caller):
                 pass
         return obj
+
+    def _mark_terminating(self, pod: _json.Obj, grace_period: int, caller: str) -> _json.Obj:
+        # Graceful deletion (registry/core/pod/strategy.go CheckGracefulDelete,
+        # registry/generic/registry/store.go updateForGracefulDeletionAndFinalizers): the
+        # API sets deletionTimestamp to now plus the grace period and keeps the pod; the
+        # kubelet stops its containers and then deletes it for good. A second graceful
+        # delete of a terminating pod changes nothing here (it may only shorten the period).
+        meta = _meta(pod)
+        if meta.get('deletionTimestamp'):
+            return pod
+        when = self._clock() + datetime.timedelta(seconds=grace_period)
+        meta['deletionTimestamp'] = when.strftime('%Y-%m-%dT%H:%M:%SZ')
+        meta['deletionGracePeriodSeconds'] = grace_period
+        meta['resourceVersion'] = self._next_rv()
+        self._emit('MODIFIED', pod, caller)
+        return pod
 
     def _remove(self, resource: _resources.ResourceType, obj: _json.Obj, caller: str) -> None:
         meta = _meta(obj)

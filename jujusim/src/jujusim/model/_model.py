@@ -73,7 +73,7 @@ class Model:
         self.seed = seed
         self.clock = VirtualClock()
         self.rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
-        self.kube = FakeKube(namespaces=(name,), seed=seed)
+        self.kube = FakeKube(namespaces=(name,), seed=seed, graceful_pod_deletion=True)
         self._world = world = World(
             name=name, clock=self.clock, rng=self.rng, kube=self.kube, trace=Trace(self.clock)
         )

@@ -19,13 +19,15 @@ from ._units import Application, Unit
 from ._world import World
 
 # Seconds a new pod takes to become Ready (image already pulled, containers starting):
-# a modelling choice. The StatefulSet controller waits for each pod to be Running and
-# Ready before it touches the next (OrderedReady: kubernetes.io/docs/concepts/workloads/
-# controllers/statefulset/#deployment-and-scaling-guarantees), so a rollout takes time.
+# a modelling choice. The StatefulSet controller waits for a pod to be Running and Ready
+# before it replaces the next one in a rolling update (kubernetes pkg/controller/statefulset/
+# stateful_set_control.go updateStatefulSet: an unhealthy pod stops the rollout), so a
+# rollout takes time; with Parallel pod management, creating and deleting pods does not wait.
 POD_STARTUP = 10.0
 # terminationGracePeriodSeconds of a charm's pod: SIGTERM, then SIGKILL 30 s later
-# (caas/kubernetes/provider/application/application.go; docs/design-notes.md, "Pod restarts").
-GRACE_PERIOD = 30.0
+# (juju caas/kubernetes/provider/application/application.go applicationPodSpec; the
+# Kubernetes default, pkg/apis/core/v1/defaults.go, is the same 30 s).
+GRACE_PERIOD = 30
 
 
 class Pods:
@@ -53,44 +55,58 @@ class Pods:
         self._hooks = hooks
         self._leadership = leadership
         self._new_agent = new_agent
-        self._events: list[tuple[str, str, str]] = []  # (type, pod name, uid)
+        # (type, pod name, uid, grace period if the pod is terminating)
+        self._events: list[tuple[str, str, str, int | None]] = []
         # Units whose pods are being deleted gracefully, and when the grace period ends.
         self.terminating: dict[str, float] = {}
+        # Pods the kubelet reports Ready later: pod name -> (uid, when).
+        self._ready_at: dict[str, tuple[str, float]] = {}
         self._controller_idle_at: int | None = None
-        self._controller_ready_at = 0.0  # the last pod created is Ready then
-        self._created = 0
 
     # -- deleting -------------------------------------------------------------------------
 
     def delete(self, unit: str, *, graceful: bool = True) -> None:
-        """Delete the unit's pod; the StatefulSet controller recreates it.
+        """Delete the unit's pod, as ``kubectl delete pod``; the StatefulSet recreates it.
 
-        Graceful: the hook in flight may finish and ``stop`` runs, within the grace period
-        (docs/design-notes.md, "Pod restarts"); otherwise the process dies at once (SIGKILL).
+        Graceful: the pod is Terminating (deletionTimestamp) for its grace period: see
+        :meth:`process_events`. Otherwise (``--grace-period=0 --force``) it goes at once and
+        its agent dies with it (SIGKILL).
         """
         world = self._world
         target = world.unit(unit)
-        if graceful and target.alive:
-            self.terminating[unit] = world.clock.now + GRACE_PERIOD
-            world.trace.record(
-                'pod-delete', f'delete pod {target.pod} (graceful)', unit=unit, graceful=True
-            )
-            return
         world.trace.record(
-            'pod-delete', f'delete pod {target.pod} (now)', unit=unit, graceful=False
+            'pod-delete',
+            f'delete pod {target.pod} ({"graceful" if graceful else "now"})',
+            unit=unit,
+            graceful=graceful,
         )
-        self.remove(target)
+        if graceful:
+            world.kube.delete('Pod', world.name, target.pod, caller='kubectl')
+            self.process_events()
+        else:
+            self.remove(target)
 
     def remove(self, unit: Unit) -> None:
-        """The kubelet deletes the unit's pod now."""
+        """The kubelet deletes the unit's pod for good, now (its containers are gone)."""
         world = self._world
         self.terminating.pop(unit.name, None)
-        world.kube.delete('Pod', world.name, unit.pod, caller='kubelet')
+        world.kube.delete('Pod', world.name, unit.pod, caller='kubelet', grace_period=0)
         self.process_events()
 
-    def stop_started(self, unit: str) -> None:
-        """The terminating unit's stop hook started; the grace timer no longer applies."""
-        self.terminating.pop(unit, None)
+    def agent_exits(self, unit: Unit) -> None:
+        """A terminating unit's agent that never started runs no stop hook: it exits.
+
+        The uniter's ``nextOp`` on shutdown runs stop only if the unit had started, and
+        otherwise terminates the agent (juju internal/worker/uniter/resolver.go nextOp,
+        ``remoteState.Shutdown``); its containers end, and the kubelet removes the pod.
+        """
+        self._world.trace.record(
+            'agent-exit',
+            f'{unit.name} not started: agent exits; pod {unit.pod} goes',
+            unit=unit.name,
+        )
+        self._hooks.kill(unit)
+        self.remove(unit)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -98,14 +114,18 @@ class Pods:
         """The fake API's watch callback."""
         # Runs under the fake API's lock, possibly on a server thread: only record.
         if event.kind == 'Pod':
-            uid = str(event.object.get('metadata', {}).get('uid', ''))
-            self._events.append((event.type, event.name, uid))
+            meta = event.object.get('metadata', {})
+            uid = str(meta.get('uid', ''))
+            grace = (
+                meta.get('deletionGracePeriodSeconds') if meta.get('deletionTimestamp') else None
+            )
+            self._events.append((event.type, event.name, uid, grace))
 
     def process_events(self) -> None:
         """Act on the pod events recorded since the last call."""
         world = self._world
         while self._events:
-            kind, pod, uid = self._events.pop(0)
+            kind, pod, uid, grace = self._events.pop(0)
             app_name, _, ordinal = pod.rpartition('-')
             app = world.apps.get(app_name)
             if app is None or not ordinal.isdigit():
@@ -114,6 +134,8 @@ class Pods:
             if unit is None:
                 continue
             if kind == 'DELETED' and unit.pod_uid == uid:
+                self.terminating.pop(unit.name, None)
+                self._ready_at.pop(pod, None)
                 if unit.alive:
                     world.trace.record(
                         'pod-deleted', f'pod {pod} deleted: SIGKILL {unit.name}', unit=unit.name
@@ -122,10 +144,32 @@ class Pods:
                 unit.pod_uid = None
             elif kind == 'ADDED' and unit.pod_uid != uid:
                 self._started(app, unit, uid)
+            elif kind == 'MODIFIED' and unit.pod_uid == uid and grace is not None:
+                self._terminating(unit, grace)
+
+    def _terminating(self, unit: Unit, grace: int) -> None:
+        # A pod deleted gracefully (by anyone: kubectl, the StatefulSet controller on a
+        # rollout or a scale-down) is Terminating: the kubelet sends SIGTERM to its
+        # containers and SIGKILL when the grace period ends (kubernetes pkg/kubelet/
+        # kuberuntime/kuberuntime_container.go killContainer). The unit's agent, told to
+        # shut down, runs no further queued hook and runs stop if it had started (juju
+        # internal/worker/uniter/resolver.go NextOp and nextOp, remoteState.Shutdown).
+        if unit.name in self.terminating:
+            return
+        world = self._world
+        if not unit.alive:
+            self.remove(unit)  # no containers left to stop
+            return
+        self.terminating[unit.name] = world.clock.now + grace
+        world.trace.record(
+            'pod-terminating',
+            f'pod {unit.pod} terminating: SIGTERM {unit.name} ({grace} s grace)',
+            unit=unit.name,
+            grace=grace,
+        )
 
     def _started(self, app: Application, unit: Unit, uid: str) -> None:
         world = self._world
-        self._created += 1
         self._new_agent(unit.name)
         unit.pod_uid = uid
         unit.incarnation += 1
@@ -153,46 +197,64 @@ class Pods:
             unit=unit.name,
             incarnation=unit.incarnation,
         )
+        # Its containers start now; the kubelet reports it Ready once they are up.
+        self._set_ready(unit.pod, False)
+        self._ready_at[unit.pod] = (uid, world.clock.now + POD_STARTUP)
         if app.lease.free(world.clock.now):
             self._leadership.claim(app, unit)
+
+    def _set_ready(self, pod: str, ready: bool) -> None:
+        # The kubelet's status update (pkg/kubelet/status/status_manager.go); the fake
+        # StatefulSet controller creates pods Ready at once, so the model, as the kubelet,
+        # holds them unready until their containers are up.
+        world = self._world
+        flag = 'True' if ready else 'False'
+        conditions = [
+            {'type': t, 'status': flag if t in ('Ready', 'ContainersReady') else 'True'}
+            for t in ('PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady')
+        ]
+        conditions.append({'type': 'PodScheduled', 'status': 'True'})
+        world.kube.patch(
+            'Pod',
+            world.name,
+            pod,
+            {'status': {'phase': 'Running', 'conditions': conditions}},
+            patch_type='application/merge-patch+json',
+            caller='kubelet',
+        )
 
     # -- the StatefulSet controller ---------------------------------------------------------
 
     def controller_ready(self) -> bool:
-        """Whether the controller has work and its last new pod is Ready."""
-        world = self._world
-        return (
-            self._controller_idle_at != world.kube.resource_version
-            and self._controller_ready_at <= world.clock.now
-        )
+        """Whether the StatefulSet controller may have work (the API changed since it idled)."""
+        return self._controller_idle_at != self._world.kube.resource_version
 
     def controller_step(self) -> None:
         """One reconcile of the StatefulSet controller."""
         world = self._world
         before = world.kube.resource_version
-        created_before = self._created
         if not world.kube.step():
             self._controller_idle_at = before
         else:
             self._controller_idle_at = None
         self.process_events()
-        if self._created != created_before:
-            self._controller_ready_at = world.clock.now + POD_STARTUP
 
     # -- timers ---------------------------------------------------------------------------
 
     def due(self) -> list[float]:
-        """When the controller may act next, and when grace periods end."""
-        times: list[float] = []
-        if self._controller_idle_at != self._world.kube.resource_version:
-            times.append(self._controller_ready_at)
-        times.extend(self.terminating.values())
-        return times
+        """When pods become Ready, and when grace periods end."""
+        return [t for _, t in self._ready_at.values()] + list(self.terminating.values())
 
     def fire(self) -> None:
-        """Grace periods that are over: the kubelet kills what is left of the pod."""
+        """Pods whose containers are up are Ready; grace periods that are over: SIGKILL."""
         world = self._world
         now = world.clock.now
+        for pod, (uid, when) in sorted(self._ready_at.items()):
+            if when <= now:
+                del self._ready_at[pod]
+                current = world.kube.get('Pod', world.name, pod)
+                if current is not None and current['metadata'].get('uid') == uid:
+                    self._set_ready(pod, True)
         for name, deadline in sorted(self.terminating.items()):
             if deadline <= now:
                 world.trace.record(

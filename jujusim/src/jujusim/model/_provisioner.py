@@ -13,6 +13,7 @@ import pathlib
 
 from ..kube import JujuAppPolicy, KubeServer
 from ._gate import Gate
+from ._pods import GRACE_PERIOD
 from ._units import Application, Unit
 from ._world import JUJU, World
 
@@ -77,9 +78,16 @@ class Provisioner:
                     'replicas': app.scale,
                     'serviceName': f'{app.name}-endpoints',
                     'selector': {'matchLabels': selector},
+                    # Juju creates its StatefulSets with Parallel pod management
+                    # (application.go Ensure): pods are created and deleted without waiting
+                    # for each other, so restarting units overlap.
+                    'podManagementPolicy': 'Parallel',
                     'template': {
                         'metadata': {'labels': dict(selector)},
-                        'spec': {'containers': containers},
+                        'spec': {
+                            'containers': containers,
+                            'terminationGracePeriodSeconds': GRACE_PERIOD,
+                        },
                     },
                 },
             },

@@ -83,8 +83,11 @@ class Scheduler:
         elif kind == 'hook':
             self._hooks.start_hook(world.unit(target))
         elif kind == 'stop':
-            self._pods.stop_started(target)
-            self._hooks.start_stop(world.unit(target))
+            unit = world.unit(target)
+            if unit.started:
+                self._hooks.start_stop(unit)
+            else:
+                self._pods.agent_exits(unit)
         else:
             self._pods.controller_step()
         return True

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightkube
 import pytest
-from kube_core_helpers import statefulset_resource
+from kube_core_helpers import statefulset, statefulset_resource
 from lightkube.resources.apps_v1 import StatefulSet
 from lightkube.resources.core_v1 import Pod
 
@@ -268,3 +268,36 @@ def test_auto_settle_runs_the_controller_after_each_write() -> None:
     with kube.lightkube_client(api, token='t') as c:
         c.create(statefulset_resource())
         assert len(api.objects('Pod')) == 3
+
+
+def test_graceful_pod_deletion_keeps_a_terminating_pod_until_the_kubelet_deletes_it() -> None:
+    """With graceful pod deletion on, a delete marks the pod (deletionTimestamp, the grace
+    period) and it stays until deleted with no grace period; the controller waits for it,
+    and a Parallel scale-down marks every condemned pod at once.
+
+    Sources: kubernetes ``pkg/registry/core/pod/strategy.go`` (CheckGracefulDelete),
+    ``pkg/controller/statefulset/stateful_set_control.go`` (isTerminating; processCondemned).
+    """
+    api = kube.FakeKube(graceful_pod_deletion=True)
+    body = statefulset(replicas=3)
+    body['spec']['podManagementPolicy'] = 'Parallel'
+    api.create(body)
+    api.settle()
+    api.delete('Pod', 'default', 'web-1')
+    pod = api.get('Pod', 'default', 'web-1')
+    assert pod is not None
+    assert pod['metadata']['deletionGracePeriodSeconds'] == 30
+    assert pod['metadata']['deletionTimestamp']
+    api.settle()  # nothing to do: the controller waits for the pod to go
+    assert api.get('Pod', 'default', 'web-1') == pod
+    api.delete('Pod', 'default', 'web-1', grace_period=0)
+    api.settle()
+    recreated = api.get('Pod', 'default', 'web-1')
+    assert recreated is not None
+    assert recreated['metadata']['uid'] != pod['metadata']['uid']
+    api.patch('StatefulSet', 'default', 'web', {'spec': {'replicas': 1}})
+    api.settle()
+    terminating = [
+        p['metadata']['name'] for p in api.objects('Pod') if p['metadata'].get('deletionTimestamp')
+    ]
+    assert terminating == ['web-1', 'web-2']
