@@ -8,9 +8,10 @@ charm logs what it sees in every event (see ``test_model_fidelity.py``).
 import pathlib
 import re
 
+import pytest
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
-from jujusim.model import Model
+from jujusim.model import Model, ModelError
 
 
 def started_at(model: Model, mark: int = 0) -> dict[str, list[float]]:
@@ -130,3 +131,129 @@ def test_scale_down_by_the_statefulset_is_graceful_too(tmp_path: pathlib.Path):
         assert log.kinds('rec/1')[-1] == 'stop'
         assert model.kube.get('Pod', model.name, 'rec-1') is None
         drain(model)
+
+
+# -- scale, remove_unit, refresh (with items 5 and 6) ---------------------------------------
+
+
+def test_scale_down_removes_the_highest_ordinals_with_departed_stop_and_a_new_leader(
+    tmp_path: pathlib.Path,
+):
+    """Scaling down: the highest ordinals are Dying: they depart their peers, stop and
+    remove, then Juju lowers the replicas and their pods go; the leader among them stops
+    renewing and another unit is elected; the rest see them depart.
+
+    Sources: juju ``worker/caasapplicationprovisioner/ops.go`` (``ensureScale``,
+    ``reconcileDeadUnitScale``), ``internal/worker/uniter/resolver.go`` (``nextOp``,
+    life.Dying), ``internal/worker/uniter/relation/resolver.go`` (departed before broken),
+    ``internal/worker/uniter/leadership/resolver.go`` (a Dying unit accepts no leadership).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=4) as model:
+        deploy_recorder(model, log, units=3)
+        model.settle()
+        # Move leadership off rec/0 (its stalled agent stops renewing), so that scaling
+        # down to the leader's ordinal removes the leader.
+        model.stall('rec/0', 90)
+        model.settle()
+        leader = model.leader('rec')
+        assert leader in ('rec/1', 'rec/2')
+        keep = int(leader.rsplit('/', 1)[1])
+        model.scale('rec', keep)
+        model.settle()
+        gone = [f'rec/{n}' for n in range(keep, 3)]
+        kept = [f'rec/{n}' for n in range(keep)]
+        for unit in gone:
+            kinds = log.kinds(unit)
+            assert kinds[-2:] == ['stop', 'remove']
+            departed = [r for r in log.hooks(unit) if r['kind'] == 'relation_departed']
+            assert sorted(r['remote_unit'] for r in departed) == sorted(
+                u for u in ('rec/0', 'rec/1', 'rec/2') if u != unit
+            )
+            assert unit not in model.apps['rec'].units
+            assert model.kube.get('Pod', model.name, unit.replace('/', '-')) is None
+        for unit in kept:
+            departed = [
+                r['remote_unit'] for r in log.hooks(unit) if r['kind'] == 'relation_departed'
+            ]
+            assert sorted(departed) == gone
+        sts = model.kube.get('StatefulSet', model.name, 'rec')
+        assert sts is not None
+        assert sts['spec']['replicas'] == keep
+        assert model.leader('rec') in kept
+        assert 'leader_elected' in log.kinds(str(model.leader('rec')))
+        assert model.check('rec') == []
+
+        # Scaling up again brings new units of those names, which the others see join.
+        mark = len(log.records())
+        model.scale('rec', 3)
+        model.settle()
+        for unit in gone:
+            assert 'install' in [r['kind'] for r in log.records()[mark:] if r['unit'] == unit]
+        joined = [
+            r['remote_unit']
+            for r in log.records()[mark:]
+            if r['unit'] == kept[0] and r['kind'] == 'relation_joined'
+        ]
+        assert sorted(joined) == gone
+        assert model.check('rec') == []
+
+
+def test_remove_unit_follows_juju_on_kubernetes(tmp_path: pathlib.Path):
+    """``remove-unit`` of a named unit is refused on Kubernetes; of an application it
+    removes the highest ordinal (juju ``cmd/juju/application/removeunit.go``)."""
+    log = Log(tmp_path / 'log')
+    with Model(seed=2) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        with pytest.raises(ModelError, match='do not support removing named units'):
+            model.remove_unit('rec/0')
+        model.remove_unit('rec')
+        model.settle()
+        assert sorted(model.apps['rec'].units) == ['rec/0']
+        assert log.kinds('rec/1')[-1] == 'remove'
+        with pytest.raises(ModelError, match='no application'):
+            model.remove_unit('nope')
+        with pytest.raises(ModelError, match='whole number'):
+            model.scale('rec', -1)
+
+
+def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
+    tmp_path: pathlib.Path,
+):
+    """A refresh bumps charm-modified-version in the pod template (Juju's GET and patch of
+    the whole template: foreign template labels survive, Juju's are reset), so every pod
+    rolls, highest first, each new pod starting with upgrade-charm.
+
+    Sources: juju ``caas/kubernetes/provider/application/application.go`` (``Ensure``:
+    template annotations), ``caas/kubernetes/provider/resources/statefulset.go``
+    (``Apply``), ``internal/worker/uniter/resolver.go`` (``charmModified``).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=7) as model:
+        deploy_recorder(model, log, units=3)
+        model.settle()
+        model.write_labels('StatefulSet.template', 'rec', {'team': 'a'})
+        model.settle()
+        model.write_labels('StatefulSet', 'rec', {'app.kubernetes.io/managed-by': 'me'})
+        mark = len(model.trace)
+        pids = {f'rec/{n}': log.pids(f'rec/{n}') for n in range(3)}
+        model.refresh('rec')
+        model.settle()
+        sts = model.kube.get('StatefulSet', model.name, 'rec')
+        assert sts is not None
+        template = sts['spec']['template']
+        assert template['metadata']['annotations']['charm.juju.is/modified-version'] == '1'
+        assert template['metadata']['labels'] == {'app.kubernetes.io/name': 'rec', 'team': 'a'}
+        assert sts['metadata']['labels']['app.kubernetes.io/managed-by'] == 'juju'
+        rolled = [
+            text.split()[1]
+            for _, text in trace_lines(model)[mark:]
+            if re.match(r'pod rec-\d terminating', text)
+        ]
+        assert rolled == ['rec-2', 'rec-1', 'rec-0']
+        for unit, before in pids.items():
+            new = log.pids(unit)[-1]
+            assert new not in before
+            assert log.kinds(unit, pid=new)[0] == 'upgrade_charm'
+        assert model.check('rec') == []

@@ -55,6 +55,7 @@ class Running:
     started_at: float = 0.0
     leader: bool = False  # what ops last learnt from is-leader in this hook
     leader_checked_at: float = 0.0
+    shutdown: bool = False  # the stop hook of a terminating pod's agent
 
 
 class Hooks:
@@ -76,12 +77,14 @@ class Hooks:
         relations: Relations,
         remove_pod: Callable[[Unit], None],
         on_app_data: Callable[[str, str, Mapping[str, str]], None],
+        on_dead: Callable[[Unit], None],
     ):
         self._world = world
         self._pool = pool
         self._relations = relations
         self._remove_pod = remove_pod
         self._on_app_data = on_app_data
+        self._on_dead = on_dead
         self.running: dict[str, Running] = {}
         self.held: dict[str, HeldRequest] = {}  # each running hook's request at the gate
         self._killed: set[tuple[str, int]] = set()  # (unit, pid) killed, not yet reported
@@ -196,6 +199,7 @@ class Hooks:
             started_at=now,
             leader=state.leader,
             leader_checked_at=now,
+            shutdown=True,
         )
         # Trust is the application's, for every hook it runs (`juju trust`).
         self._send(unit, running, state, trusted=world.apps[unit.app].trusted)
@@ -239,6 +243,13 @@ class Hooks:
             if held is not None:
                 held.release('drop')
 
+    def die(self, unit: Unit) -> None:
+        """A Dying unit with nothing left to run is Dead: its agent stops."""
+        unit.removed = True
+        self._world.trace.record('unit-dead', f'{unit.name} is dead', unit=unit.name)
+        self.kill(unit)
+        self._on_dead(unit)
+
     # -- results ---------------------------------------------------------------------------
 
     def on_agent_event(self, event: HookDone | WorkerGone) -> None:
@@ -275,7 +286,7 @@ class Hooks:
         unit.unit_status = result.unit_status  # status-set is not rolled back
         if app.lease.held_by(unit.name, world.clock.now):
             app.app_status = result.app_status
-        if spec.kind == 'stop':
+        if running.shutdown:
             world.trace.record(
                 'hook-done',
                 f'{unit.name} stop done; pod {unit.pod} goes',
@@ -326,6 +337,8 @@ class Hooks:
             unit=unit.name,
             hook=spec.describe(),
         )
+        if spec.kind == 'remove':
+            self.die(unit)
 
     def _commit(self, unit: Unit, running: Running, state: ops.testing.State) -> None:
         """A successful hook's writes land, all at once (docs/design-notes.md, "Relation data")."""
@@ -366,6 +379,8 @@ class Hooks:
             unit.settings_pending = False
         elif kind == 'config_changed':
             unit.seen_config = running.config_version
+        elif kind == 'stop':
+            unit.stopped = True
         elif kind == 'update_status':
             unit.next_update_status = world.clock.now + UPDATE_STATUS_INTERVAL
         elif view is not None and spec.relation_id is not None:
@@ -382,7 +397,11 @@ class Hooks:
                 for owner in owners:
                     view.seen[owner] = running.seen.get(owner, relation.bag(owner).version)
             elif kind == 'relation_departed' and spec.remote_unit is not None:
-                view.departed.add(f'{other}/{spec.remote_unit}')
+                # The departed unit is no longer a known member (relation/statetracker.go).
+                name = f'{other}/{spec.remote_unit}'
+                view.departed.add(name)
+                view.joined.discard(name)
+                view.seen.pop(name, None)
             elif kind == 'relation_broken':
                 view.broken = True
                 self._relations.forget_if_broken(relation)

@@ -118,10 +118,12 @@ class Leadership:
             if app.lease.free(now):
                 # Every live agent tries to claim; which claim lands first is a race
                 # (worker/leadership/tracker.go): the seeded choice decides.
+                # A Dying unit does not accept leadership (juju internal/worker/uniter/
+                # leadership/resolver.go: canAcceptLeader is false when Dying).
                 candidates = [
                     u
                     for _, u in sorted(app.units.items())
-                    if u.alive and not self._stalled(u.name)
+                    if u.alive and not u.dying and not self._stalled(u.name)
                 ]
                 if candidates:
                     self.claim(app, world.rng.choice(candidates))

@@ -93,6 +93,7 @@ class Model:
             relations=self._relations,
             remove_pod=self._remove_pod,
             on_app_data=self._expectations.provider_published,
+            on_dead=self._unit_dead,
         )
         self._faults = Faults(
             world, hooks=self._hooks, expectations=self._expectations, kubectl=self.kubectl
@@ -275,6 +276,84 @@ class Model:
         self._world.trace.record(
             'operator', f'run {unit} {action} {params}', unit=unit, command='run', action=action
         )
+
+    def scale(self, app: str, units: int) -> None:
+        """``juju scale-application APP N``: the StatefulSet's replicas, Juju's way.
+
+        Scaling up adds units ``app/N`` for the new ordinals; the StatefulSet creates their
+        pods. Scaling down marks the highest ordinals Dying: each runs relation-departed for
+        every member and relation-broken (the others see it depart), then stop and remove,
+        and is Dead; once all are Dead, Juju lowers the StatefulSet's replicas and their
+        pods are deleted (juju worker/caasapplicationprovisioner/ops.go ``ensureScale``,
+        ``reconcileDeadUnitScale``; the provider's ``UnitsToRemove`` takes the highest
+        ordinals). A leader among them resigns and stops renewing; another unit is elected
+        when its lease runs out.
+        """
+        application = self._world.app(app)
+        if isinstance(units, bool) or not isinstance(units, int) or units < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ModelError(f'cannot scale {app} to {units!r}: give a whole number >= 0')
+        current = application.scale
+        self._world.trace.record(
+            'operator', f'scale {app} {current} -> {units}', command='scale', app=app
+        )
+        if units > current:
+            for ordinal in range(current, units):
+                name = f'{app}/{ordinal}'
+                if name in application.units:
+                    raise ModelError(f'{name} is still being removed: settle() before scaling up')
+            application.scale = units
+            for ordinal in range(current, units):
+                self._provisioner.add_unit(application, ordinal)
+            self._provisioner.scale(application, units)
+        elif units < current:
+            application.scale = units
+            for unit in application.units.values():
+                if unit.ordinal >= units and not unit.dying:
+                    unit.dying = True
+                    self._world.trace.record('unit-dying', f'{unit.name} is dying', unit=unit.name)
+            self._provisioner.reconcile_dead_units(application)
+
+    def remove_unit(self, unit: str) -> None:
+        """``juju remove-unit``, as Juju does it on Kubernetes.
+
+        Juju refuses to remove a named unit of a Kubernetes application ("k8s models do not
+        support removing named units"); ``juju remove-unit APP --num-units 1`` scales the
+        application down by one, which removes its highest ordinal (juju
+        cmd/juju/application/removeunit.go ``validateCAASRemoval``, ``removeCaasUnits``).
+        So ``unit`` is an application name here; a unit name is refused the same way.
+
+        Raises:
+            ModelError: ``unit`` names a unit, or no such application.
+        """
+        if '/' in unit:
+            app = unit.partition('/')[0]
+            raise ModelError(
+                f'cannot remove {unit}: Kubernetes models do not support removing named '
+                f'units; remove_unit({app!r}) removes the highest ordinal, as '
+                f'`juju remove-unit {app} --num-units 1` does, or use scale({app!r}, n)'
+            )
+        application = self._world.app(unit)
+        if application.scale == 0:
+            raise ModelError(f'{unit} has no units to remove')
+        self.scale(unit, application.scale - 1)
+
+    def refresh(self, app: str) -> None:
+        """``juju refresh APP``: a new charm revision (the same charm code here).
+
+        The charm-modified-version goes up; Juju's provisioner re-ensures the StatefulSet,
+        whose pod template carries it (application.go ``Ensure``: the template's annotations
+        and the charm-init container), so every pod rolls, highest ordinal first, gracefully;
+        each new pod's uniter runs upgrade-charm first (resolver.go ``charmModified``).
+        """
+        application = self._world.app(app)
+        application.charm_modified_version += 1
+        self._world.trace.record(
+            'operator',
+            f'refresh {app} (charm-modified-version {application.charm_modified_version})',
+            command='refresh',
+            app=app,
+        )
+        self._provisioner.rewrite_statefulset(app)
 
     def remove_application(self, app: str, *, max_steps: int = 100_000) -> None:
         """``juju remove-application``: relations go first, then the app's Kubernetes objects.
@@ -477,3 +556,6 @@ class Model:
 
     def _remove_pod(self, unit: Unit) -> None:
         self._pods.remove(unit)
+
+    def _unit_dead(self, unit: Unit) -> None:
+        self._provisioner.reconcile_dead_units(self._world.apps[unit.app])

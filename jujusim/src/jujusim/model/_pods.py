@@ -142,10 +142,20 @@ class Pods:
                     )
                     self._hooks.kill(unit)
                 unit.pod_uid = None
+                if unit.removed:
+                    self._forget(app, unit)
             elif kind == 'ADDED' and unit.pod_uid != uid:
                 self._started(app, unit, uid)
             elif kind == 'MODIFIED' and unit.pod_uid == uid and grace is not None:
                 self._terminating(unit, grace)
+
+    def _forget(self, app: Application, unit: Unit) -> None:
+        # A Dead unit whose pod is gone is removed from the model with its databags
+        # (juju caasapplicationprovisioner ops.go reconcileDeadUnitScale: RemoveUnit).
+        del app.units[unit.name]
+        for relation in self._world.relations.values():
+            relation.bags.pop(unit.name, None)
+        self._world.trace.record('unit-removed', f'{unit.name} removed', unit=unit.name)
 
     def _terminating(self, unit: Unit, grace: int) -> None:
         # A pod deleted gracefully (by anyone: kubectl, the StatefulSet controller on a
@@ -200,7 +210,7 @@ class Pods:
         # Its containers start now; the kubelet reports it Ready once they are up.
         self._set_ready(unit.pod, False)
         self._ready_at[unit.pod] = (uid, world.clock.now + POD_STARTUP)
-        if app.lease.free(world.clock.now):
+        if app.lease.free(world.clock.now) and not unit.dying:
             self._leadership.claim(app, unit)
 
     def _set_ready(self, pod: str, ready: bool) -> None:

@@ -10,12 +10,18 @@ account, and :class:`~jujusim.kube.JujuAppPolicy` for its RBAC rules.
 from __future__ import annotations
 
 import pathlib
+from http import HTTPStatus
+from typing import Any
 
-from ..kube import JujuAppPolicy, KubeServer
+from ..kube import JujuAppPolicy, KubeServer, StatusError
+from ._errors import ModelError
 from ._gate import Gate
 from ._pods import GRACE_PERIOD
 from ._units import Application, Unit
 from ._world import JUJU, World
+
+JUJU_VERSION = '3.6.14'
+REWRITE_ATTEMPTS = 5  # a modelling choice: Juju's provisioner retries until it lands
 
 
 class Provisioner:
@@ -52,6 +58,42 @@ class Provisioner:
         app.units[name] = unit
         return unit
 
+    @staticmethod
+    def _annotations(app: Application) -> dict[str, str]:
+        # application.go annotations(config): the agent version and the charm's modified
+        # version, on the StatefulSet and on its pod template alike.
+        return {
+            'juju.is/version': JUJU_VERSION,
+            'charm.juju.is/modified-version': str(app.charm_modified_version),
+        }
+
+    def _template(self, app: Application) -> dict[str, Any]:
+        """The pod template Juju's provider ensures (application.go applicationPodSpec)."""
+        containers = [{'name': 'charm', 'image': 'jujusim/charm-base'}] + [
+            {'name': c, 'image': f'jujusim/{c}'} for c in app.charm.containers
+        ]
+        return {
+            'metadata': {
+                'labels': {'app.kubernetes.io/name': app.name},
+                'annotations': self._annotations(app),
+            },
+            'spec': {
+                'initContainers': [
+                    {
+                        'name': 'charm-init',
+                        'image': f'jujusim/jujud-operator:{JUJU_VERSION}',
+                        'args': [
+                            'init',
+                            '--charm-modified-version',
+                            str(app.charm_modified_version),
+                        ],
+                    }
+                ],
+                'containers': containers,
+                'terminationGracePeriodSeconds': GRACE_PERIOD,
+            },
+        }
+
     def create_objects(self, app: Application) -> None:
         """What Juju's provider creates for a sidecar charm.
 
@@ -61,9 +103,6 @@ class Provisioner:
         world = self._world
         selector = {'app.kubernetes.io/name': app.name}
         juju_labels = {**selector, 'app.kubernetes.io/managed-by': 'juju'}
-        containers = [{'name': 'charm', 'image': 'jujusim/charm-base'}] + [
-            {'name': c, 'image': f'jujusim/{c}'} for c in app.charm.containers
-        ]
         world.kube.create(
             {
                 'apiVersion': 'apps/v1',
@@ -72,7 +111,7 @@ class Provisioner:
                     'name': app.name,
                     'namespace': world.name,
                     'labels': juju_labels,
-                    'annotations': {'juju.is/version': '3.6.14'},
+                    'annotations': self._annotations(app),
                 },
                 'spec': {
                     'replicas': app.scale,
@@ -82,13 +121,7 @@ class Provisioner:
                     # (application.go Ensure): pods are created and deleted without waiting
                     # for each other, so restarting units overlap.
                     'podManagementPolicy': 'Parallel',
-                    'template': {
-                        'metadata': {'labels': dict(selector)},
-                        'spec': {
-                            'containers': containers,
-                            'terminationGracePeriodSeconds': GRACE_PERIOD,
-                        },
-                    },
+                    'template': self._template(app),
                 },
             },
             caller=JUJU,
@@ -117,24 +150,63 @@ class Provisioner:
         self.rewrite_statefulset(app.name)
 
     def rewrite_statefulset(self, app: str) -> None:
-        """Juju re-ensures the StatefulSet, as on refresh, trust or a controller restart.
+        """Juju re-ensures the StatefulSet, as on refresh, trust or a provisioner restart.
 
-        It sends its own pod template labels as a strategic-merge patch: foreign label keys
-        survive, Juju's own are reset (caas/kubernetes/provider/resources/statefulset.go).
+        It re-ensures on trust, config, charm (refresh), agent-version and constraint
+        changes and when the provisioner restarts. As the issue reads Juju 3.6
+        (caas/kubernetes/provider/resources/statefulset.go ``Apply``): a GET, then a
+        strategic-merge PATCH of Juju's labels and annotations and of the whole
+        ``spec.template``, carrying the GET's resourceVersion, retried on a 409 Conflict.
+        Foreign label keys survive the merge; Juju's own keys are reset; a changed template
+        (a refresh's charm-modified-version) rolls every pod. (Juju's main branch sends the
+        same object as a server-side apply with field manager ``juju`` instead.)
         """
         world = self._world
+        application = world.app(app)
         selector = {'app.kubernetes.io/name': app}
+        for _ in range(REWRITE_ATTEMPTS):
+            current = world.kube.get('StatefulSet', world.name, app)
+            if current is None:
+                raise ModelError(f'no StatefulSet {app}')
+            patch = {
+                'metadata': {
+                    'resourceVersion': current['metadata']['resourceVersion'],
+                    'labels': {**selector, 'app.kubernetes.io/managed-by': 'juju'},
+                    'annotations': self._annotations(application),
+                },
+                'spec': {'template': self._template(application)},
+            }
+            try:
+                world.kube.patch('StatefulSet', world.name, app, patch, caller=JUJU)
+            except StatusError as e:
+                if e.code != HTTPStatus.CONFLICT:
+                    raise
+                world.trace.record('juju', f'juju re-ensure of {app}: 409, retrying', app=app)
+                continue
+            world.trace.record('juju', f'juju re-ensures StatefulSet {app}', app=app)
+            return
+        raise ModelError(f'juju could not re-ensure StatefulSet {app}: conflicts')
+
+    def scale(self, app: Application, units: int) -> None:
+        """Set the StatefulSet's replicas (caasapplicationprovisioner ops.go, ``app.Scale``)."""
+        world = self._world
         world.kube.patch(
-            'StatefulSet',
-            world.name,
-            app,
-            {
-                'metadata': {'labels': {**selector, 'app.kubernetes.io/managed-by': 'juju'}},
-                'spec': {'template': {'metadata': {'labels': selector}}},
-            },
-            caller=JUJU,
+            'StatefulSet', world.name, app.name, {'spec': {'replicas': units}}, caller=JUJU
         )
-        world.trace.record('juju', f'juju re-ensures StatefulSet {app}', app=app)
+        world.trace.record(
+            'juju', f'juju scales StatefulSet {app.name} to {units}', app=app.name, units=units
+        )
+
+    def reconcile_dead_units(self, app: Application) -> None:
+        """Once every unit above the target scale is Dead, scale the StatefulSet down.
+
+        juju worker/caasapplicationprovisioner/ops.go ``reconcileDeadUnitScale``: the units
+        to remove are destroyed first (``ensureScale``: DestroyUnits) and the StatefulSet is
+        scaled only when all of them are Dead.
+        """
+        condemned = [u for u in app.units.values() if u.ordinal >= app.scale]
+        if condemned and all(u.removed for u in condemned):
+            self.scale(app, app.scale)
 
     def delete_objects(self, app: str) -> None:
         """Juju deletes the StatefulSet and Service; the garbage collector takes the pods."""

@@ -31,6 +31,8 @@ def next_hook(
     if unit.failure is not None:
         # A unit in error runs nothing but the retry of its failed hook (uniter resolver).
         return unit.failure.spec if now >= unit.failure.retry_at else None
+    if unit.dying:
+        return _dying_hook(unit, app, relations)
     if unit.actions:
         return unit.actions[0]
     if not unit.installed:
@@ -70,25 +72,46 @@ def next_hook(
     return None
 
 
+def _dying_hook(unit: Unit, app: Application, relations: list[Relation]) -> HookSpec | None:
+    # A Dying unit: its relations are broken first, then stop (if it started), then remove
+    # (juju internal/worker/uniter/resolver.go nextOp, life.Dying).
+    for relation in relations:
+        spec = _relation_hook(unit, app, relation, [], dying=True)
+        if spec is not None:
+            return spec
+    if unit.started and not unit.stopped:
+        return HookSpec(kind='stop')
+    if unit.installed and not unit.removed:
+        return HookSpec(kind='remove')
+    return None
+
+
 def _relation_hook(
-    unit: Unit, app: Application, relation: Relation, remote: list[str]
+    unit: Unit, app: Application, relation: Relation, remote: list[str], *, dying: bool = False
 ) -> HookSpec | None:
     seen = unit.relations.setdefault(relation.id, UnitRelation())
     if seen.broken or not seen.created:
         return None
-    if relation.removed:
-        # Removal: departed for each remote unit, then broken once
-        # (https://discourse.charmhub.io/t/6474).
-        for name in sorted(seen.joined - seen.departed):
-            number = _unit_number(name)
-            return HookSpec(
-                kind='relation_departed',
-                relation_id=relation.id,
-                remote_unit=number,
-                departing_unit=number,
-            )
-        return HookSpec(kind='relation_broken', relation_id=relation.id)
     peer = relation.other_app(app.name) == app.name
+    if relation.removed or dying:
+        remote = []
+    # Known members no longer in scope depart first, then a relation going away is broken
+    # (a peer relation is never broken) (juju internal/worker/uniter/relation/resolver.go
+    # nextHookForRelation).
+    for name in sorted(seen.joined - set(remote)):
+        if name == unit.name:
+            continue
+        number = _unit_number(name)
+        return HookSpec(
+            kind='relation_departed',
+            relation_id=relation.id,
+            remote_unit=number,
+            departing_unit=number,
+        )
+    if relation.removed or dying:
+        if peer:
+            return None
+        return HookSpec(kind='relation_broken', relation_id=relation.id)
     for name in sorted(remote):
         if name == unit.name and peer:
             continue

@@ -82,6 +82,8 @@ class Scheduler:
             self._release(self._hooks.held.pop(target))
         elif kind == 'hook':
             self._hooks.start_hook(world.unit(target))
+        elif kind == 'die':
+            self._hooks.die(world.unit(target))
         elif kind == 'stop':
             unit = world.unit(target)
             if unit.started:
@@ -105,6 +107,8 @@ class Scheduler:
                 continue
             if hooks.next_hook(unit) is not None:
                 choices.append(('hook', unit.name))
+            elif unit.dying and unit.failure is None:
+                choices.append(('die', unit.name))
         if self._pods.controller_ready():
             choices.append(('controller', ''))
         return choices

@@ -75,6 +75,11 @@ class Unit:
     )
     unit_status: ops.StatusBase = dataclasses.field(default_factory=ops.UnknownStatus)
     hooks_run: int = 0
+    # Juju's unit life: Dying once it is being removed (a scale-down); stopped and removed
+    # as its stop and remove hooks ran; removed means Dead (its agent is gone).
+    dying: bool = False
+    stopped: bool = False
+    removed: bool = False
 
     @property
     def pod(self) -> str:
@@ -101,3 +106,5 @@ class Application:
     lease: Lease = dataclasses.field(default_factory=Lease)
     units: dict[str, Unit] = dataclasses.field(default_factory=dict[str, Unit])
     app_status: ops.StatusBase = dataclasses.field(default_factory=ops.UnknownStatus)
+    # Bumped by each refresh (juju: CharmModifiedVersion, in the pod template's annotations).
+    charm_modified_version: int = 0

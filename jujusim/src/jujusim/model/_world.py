@@ -64,5 +64,22 @@ class World:
     def remote_units(self, relation: Relation, app: str) -> list[str]:
         """The units at the other end of ``relation`` from ``app`` that are in scope."""
         other = self.apps[relation.other_app(app)]
-        # A remote unit is in scope once its agent has started (it joins the relation).
-        return sorted(u.name for u in other.units.values() if u.installed)
+        # A remote unit is in scope once its agent has started (it joins the relation), and
+        # until, dying, it has departed every unit there and broken the relation (juju
+        # internal/worker/uniter/relation/resolver.go: a dying unit's relation snapshot is
+        # empty, so it departs all members, then runs broken, and leaves scope).
+        return sorted(
+            u.name for u in other.units.values() if u.installed and not _left(u, relation)
+        )
+
+
+def _left(unit: Unit, relation: Relation) -> bool:
+    if unit.removed:
+        return True
+    if not unit.dying:
+        return False
+    view = unit.relations.get(relation.id)
+    if view is None or not view.created:
+        return True
+    peer = relation.other_app(unit.app) == unit.app
+    return not view.joined and (view.broken or peer)

@@ -34,6 +34,7 @@ class RecorderCharm(ops.CharmBase):
             self.on.install,
             self.on.start,
             self.on.stop,
+            self.on.remove,
             self.on.config_changed,
             self.on.upgrade_charm,
             self.on.update_status,
