@@ -257,3 +257,30 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
             assert new not in before
             assert log.kinds(unit, pid=new)[0] == 'upgrade_charm'
         assert model.check('rec') == []
+
+
+# -- 2: juju trust fires config-changed -----------------------------------------------------
+
+
+def test_trust_fires_config_changed_on_every_unit(tmp_path: pathlib.Path):
+    """``juju trust`` changes the trust hash the uniter compares with config's: every unit
+    runs config-changed, and sees the new trust in it; trusting again changes nothing.
+
+    Source: juju ``internal/worker/uniter/resolver.go`` (``nextOp``: ``trustHashChanged``
+    gives ConfigChanged).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=8) as model:
+        deploy_recorder(model, log, units=2, config={'probe-on': 'config_changed'})
+        model.settle()
+        before = {u: log.kinds(u).count('config_changed') for u in ('rec/0', 'rec/1')}
+        model.trust('rec')
+        model.settle()
+        for unit in ('rec/0', 'rec/1'):
+            assert log.kinds(unit).count('config_changed') == before[unit] + 1
+            last = [r for r in log.hooks(unit) if r['kind'] == 'config_changed'][-1]
+            assert last['probe']['statefulset'] == {'code': 200}
+        model.trust('rec')
+        model.settle()
+        for unit in ('rec/0', 'rec/1'):
+            assert log.kinds(unit).count('config_changed') == before[unit] + 1

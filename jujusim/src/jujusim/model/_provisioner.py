@@ -142,6 +142,11 @@ class Provisioner:
         The provisioner re-ensures the StatefulSet on a trust change
         (worker/caasapplicationprovisioner/ops.go).
         """
+        if app.trusted != trusted:
+            # A trust change is a config-changed on every unit: the uniter compares the
+            # trust hash as it does the config hash (juju internal/worker/uniter/resolver.go
+            # nextOp: trustHashChanged gives ConfigChanged).
+            app.config_version += 1
         app.trusted = trusted
         self._policies[app.name].trusted = trusted
         self._world.trace.record(
