@@ -8,6 +8,7 @@ charm logs what it sees in every event (see ``test_model_fidelity.py``).
 import pathlib
 import re
 
+import ops
 import pytest
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
@@ -284,3 +285,27 @@ def test_trust_fires_config_changed_on_every_unit(tmp_path: pathlib.Path):
         model.settle()
         for unit in ('rec/0', 'rec/1'):
             assert log.kinds(unit).count('config_changed') == before[unit] + 1
+
+
+# -- 11: a failed hook shows workload status error --------------------------------------------
+
+
+def test_a_failed_hook_shows_error_status_until_a_retry_succeeds(tmp_path: pathlib.Path):
+    """While a failed hook waits for its retry the unit's workload status is
+    ``error`` / ``hook failed: "NAME"``, not the charm's last status; a successful retry
+    brings the charm's status back.
+
+    Source: juju ``internal/worker/uniter/uniter.go`` (``reportHookError``).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=9) as model:
+        deploy_recorder(model, log, units=1)
+        model.settle()
+        unit = model.apps['rec'].units['rec/0']
+        assert unit.workload_status == ops.ActiveStatus('last pebble_ready')
+        model.config('rec', **{'fail-on': 'config_changed'})
+        drain(model)
+        assert unit.workload_status == ops.ErrorStatus('hook failed: "config-changed"')
+        model.config('rec', **{'fail-on': ''})
+        model.settle()
+        assert unit.workload_status == ops.ActiveStatus('last config_changed')

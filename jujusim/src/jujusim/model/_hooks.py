@@ -318,6 +318,7 @@ class Hooks:
                     attempts=attempts,
                     retry_at=world.clock.now + delay,
                     message=message,
+                    hook_name=self._hook_name(unit, spec),
                 )
             world.trace.record(
                 'hook-failed',
@@ -339,6 +340,18 @@ class Hooks:
         )
         if spec.kind == 'remove':
             self.die(unit)
+
+    def _hook_name(self, unit: Unit, spec: HookSpec) -> str:
+        # Juju's hook names: dashes, relation hooks prefixed with the endpoint
+        # (``db-relation-changed``), pebble-ready with the container.
+        name = spec.kind.replace('_', '-')
+        if spec.relation_id is not None:
+            relation = self._world.relations.get(spec.relation_id)
+            if relation is not None:
+                name = f'{relation.endpoints[unit.app]}-{name}'
+        elif spec.container is not None:
+            name = f'{spec.container}-{name}'
+        return name
 
     def _commit(self, unit: Unit, running: Running, state: ops.testing.State) -> None:
         """A successful hook's writes land, all at once (docs/design-notes.md, "Relation data")."""

@@ -32,6 +32,7 @@ class Failure:
     attempts: int
     retry_at: float
     message: str
+    hook_name: str = ''  # as Juju names it, e.g. ``config-changed``, ``peers-relation-changed``
 
 
 @dataclasses.dataclass
@@ -85,6 +86,20 @@ class Unit:
     def pod(self) -> str:
         """The unit's pod: ``app/N`` runs in ``app-N``."""
         return f'{self.app}-{self.ordinal}'
+
+    @property
+    def workload_status(self) -> ops.StatusBase:
+        """The workload status Juju shows: ``error`` while a failed hook awaits its retry.
+
+        A failed hook puts the unit in error with the message ``hook failed: "NAME"``, the
+        relation hooks' names prefixed with the endpoint, until a retry succeeds; the
+        charm's own status shows again then (juju internal/worker/uniter/uniter.go
+        ``reportHookError``: ``setAgentStatus(status.Error, "hook failed: %q")``; juju
+        status shows a unit whose agent is in error with workload status ``error``).
+        """
+        if self.failure is not None:
+            return ops.ErrorStatus(f'hook failed: "{self.failure.hook_name}"')
+        return self.unit_status
 
     @property
     def in_error(self) -> bool:
