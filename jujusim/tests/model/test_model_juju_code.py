@@ -6,13 +6,21 @@ charm logs what it sees in every event (see ``test_model_fidelity.py``).
 """
 
 import pathlib
+import random
 import re
 
 import ops
 import pytest
+from model_helpers import RECORDER
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
-from jujusim.model import Model, ModelError
+from jujusim.agent import CharmSource, HookSpec
+from jujusim.kube import FakeKube
+from jujusim.model import Application, Model, ModelError, Unit, VirtualClock
+from jujusim.model._hooks import Running
+from jujusim.model._leadership import Leadership
+from jujusim.model._trace import Trace
+from jujusim.model._world import World
 
 
 def started_at(model: Model, mark: int = 0) -> dict[str, list[float]]:
@@ -309,3 +317,32 @@ def test_a_failed_hook_shows_error_status_until_a_retry_succeeds(tmp_path: pathl
         model.config('rec', **{'fail-on': ''})
         model.settle()
         assert unit.workload_status == ops.ActiveStatus('last config_changed')
+
+
+# -- 8: is-leader False stays False for the rest of the hook ----------------------------------
+
+
+def test_is_leader_false_stays_false_for_the_rest_of_the_hook():
+    """Once Juju answers is-leader False in a hook, it answers False until the hook ends,
+    even if the unit wins the lease meanwhile (ops re-asks after its 30 s cache).
+
+    Source: juju ``internal/worker/uniter/runner/context/leader.go`` (``ensureLeader``:
+    ``isMinion``); ops ``model.py`` (``_ModelBackend.is_leader``, 30 s cache).
+    """
+    clock = VirtualClock()
+    decider = random.Random(0)  # noqa: S311 - a schedule, not a secret
+    world = World(name='m', clock=clock, rng=decider, kube=FakeKube(), trace=Trace(clock))
+    charm = CharmSource.load(RECORDER)
+    app = Application(name='a', charm=charm, scale=2, config={}, trusted=False, kubeconfig_dir='')
+    app.units['a/1'] = Unit(name='a/1', app='a', ordinal=1, token='t', alive=True)
+    world.apps['a'] = app
+    app.lease.claim('a/0', 0.0)  # someone else leads
+    running = Running(spec=HookSpec(kind='update_status'), hook_id=1)
+    leadership = Leadership(world, running={'a/1': running}, stalled=lambda _: False)
+    clock.advance_to(31.0)
+    assert leadership.is_leader_now('a/1') is False  # asked Juju: a/0 leads
+    app.lease.holder, app.lease.expiry = None, 0.0
+    app.lease.claim('a/1', 40.0)  # a/1 wins the lease while its hook runs
+    clock.advance_to(70.0)
+    assert app.lease.held_by('a/1', clock.now)
+    assert leadership.is_leader_now('a/1') is False  # asked again: still a minion

@@ -56,6 +56,7 @@ class Running:
     leader: bool = False  # what ops last learnt from is-leader in this hook
     leader_checked_at: float = 0.0
     shutdown: bool = False  # the stop hook of a terminating pod's agent
+    minion: bool = False  # Juju answered is-leader False in this hook: False from now on
 
 
 class Hooks:

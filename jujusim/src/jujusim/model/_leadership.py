@@ -85,7 +85,11 @@ class Leadership:
             return False
         now = world.clock.now
         if now - running.leader_checked_at > OPS_LEADER_CACHE:
-            running.leader = app.lease.held_by(unit, now)
+            # Once Juju has said False in a hook it says False until the hook ends: the hook
+            # context remembers it is a minion (juju internal/worker/uniter/runner/context/
+            # leader.go ensureLeader, isMinion).
+            running.leader = not running.minion and app.lease.held_by(unit, now)
+            running.minion = not running.leader
             running.leader_checked_at = now
             world.trace.record(
                 'is-leader',
