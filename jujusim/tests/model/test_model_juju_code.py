@@ -346,3 +346,38 @@ def test_is_leader_false_stays_false_for_the_rest_of_the_hook():
     clock.advance_to(70.0)
     assert app.lease.held_by('a/1', clock.now)
     assert leadership.is_leader_now('a/1') is False  # asked again: still a minion
+
+
+# -- 3: application settings commit only if still leader at commit ------------------------------
+
+
+def test_app_data_written_by_a_deposed_leader_fails_the_commit(tmp_path: pathlib.Path):
+    """A hook that wrote application data as leader but commits after losing the lease
+    fails as a whole: nothing it wrote lands, the hook errors and is retried.
+
+    Source: juju ``apiserver/facades/agent/uniter/uniter.go``
+    (``commitHookChangesForOneUnit``: application settings carry a leadership token checked
+    in the commit's one transaction).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=10) as model:
+        deploy_recorder(model, log, units=2, config={'app-value': 'a'})
+        model.settle()
+        old = model.leader('rec')
+        assert old is not None
+        lease_left = model.apps['rec'].lease.expiry - model.clock.now
+        model.stall_at_call(old, 1, lease_left + 10)
+        model.config('rec', **{'app-value': 'b', 'probe-on': 'config_changed'})
+        model.settle()
+        new = model.leader('rec')
+        assert new not in (None, old)
+        [peers] = [r for r in model.relations.values() if r.interface == 'recorder-peers']
+        assert peers.bag('rec').data == {'value': 'b', 'writer': new}
+        failed = [
+            text
+            for _, text in trace_lines(model)
+            if text.startswith(f'{old} config_changed() FAILED') and 'is not leader' in text
+        ]
+        assert failed
+        # Its own unit data from that hook did not land either: the retry wrote it later.
+        assert model.check('rec') == []

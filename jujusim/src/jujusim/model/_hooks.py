@@ -57,6 +57,10 @@ class Running:
     leader_checked_at: float = 0.0
     shutdown: bool = False  # the stop hook of a terminating pod's agent
     minion: bool = False  # Juju answered is-leader False in this hook: False from now on
+    # The application databags the hook was given, by relation id: what it wrote differs.
+    app_data_in: dict[int, dict[str, str]] = dataclasses.field(
+        default_factory=dict[int, dict[str, str]]
+    )
 
 
 class Hooks:
@@ -178,6 +182,7 @@ class Hooks:
             started_at=now,
             leader=state.leader,
             leader_checked_at=now,
+            app_data_in={r.id: dict(r.local_app_data) for r in state.relations},
         )
         self._send(unit, running, state, trusted=app.trusted)
         world.trace.record(
@@ -310,24 +315,12 @@ class Hooks:
                 )
             )
         if result.error is not None or result.state is None:
-            attempts = unit.failure.attempts + 1 if unit.failure else 1
             message = result.error.message if result.error else 'no state'
-            if spec.kind != 'action':
-                delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
-                unit.failure = Failure(
-                    spec=spec,
-                    attempts=attempts,
-                    retry_at=world.clock.now + delay,
-                    message=message,
-                    hook_name=self._hook_name(unit, spec),
-                )
-            world.trace.record(
-                'hook-failed',
-                f'{unit.name} {spec.describe()} FAILED: {message.splitlines()[-1:]}',
-                unit=unit.name,
-                hook=spec.describe(),
-                message=message,
-            )
+            self._failed(unit, spec, message)
+            return
+        refused = self._commit_refused(unit, running, result.state)
+        if refused is not None:
+            self._failed(unit, spec, refused)
             return
         unit.failure = None
         unit.hooks_run += 1
@@ -341,6 +334,50 @@ class Hooks:
         )
         if spec.kind == 'remove':
             self.die(unit)
+
+    def _failed(self, unit: Unit, spec: HookSpec, message: str) -> None:
+        world = self._world
+        attempts = unit.failure.attempts + 1 if unit.failure else 1
+        if spec.kind != 'action':
+            delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+            unit.failure = Failure(
+                spec=spec,
+                attempts=attempts,
+                retry_at=world.clock.now + delay,
+                message=message,
+                hook_name=self._hook_name(unit, spec),
+            )
+        world.trace.record(
+            'hook-failed',
+            f'{unit.name} {spec.describe()} FAILED: {message.splitlines()[-1:]}',
+            unit=unit.name,
+            hook=spec.describe(),
+            message=message,
+        )
+
+    def _commit_refused(
+        self, unit: Unit, running: Running, state: ops.testing.State
+    ) -> str | None:
+        """Why the controller refuses the hook's commit, if it does.
+
+        Application settings are written under a leadership token checked when the hook
+        commits, in the same transaction as everything else: a unit that is no longer
+        leader then fails the whole commit, and the hook errors (juju apiserver/facades/
+        agent/uniter/uniter.go ``commitHookChangesForOneUnit``,
+        ``updateUnitAndApplicationSettingsOp``; one ``ApplyOperation``).
+        """
+        world = self._world
+        app = world.apps[unit.app]
+        if app.lease.held_by(unit.name, world.clock.now):
+            return None
+        for rel_state in state.relations:
+            given = running.app_data_in.get(rel_state.id)
+            if given is not None and dict(rel_state.local_app_data) != given:
+                return (
+                    f'committing hook: prerequisites failed: {unit.name!r} is not leader '
+                    f'of {app.name!r} (application settings of relation {rel_state.id})'
+                )
+        return None
 
     def _hook_name(self, unit: Unit, spec: HookSpec) -> str:
         # Juju's hook names: dashes, relation hooks prefixed with the endpoint
@@ -359,7 +396,8 @@ class Hooks:
         world = self._world
         app = world.apps[unit.app]
         spec = running.spec
-        leader = app.lease.held_by(unit.name, running.started_at)
+        # _commit_refused let it through: a changed application databag means leader now.
+        leader = app.lease.held_by(unit.name, world.clock.now)
         for rel_state in state.relations:
             relation = world.relations.get(rel_state.id)
             if relation is None:

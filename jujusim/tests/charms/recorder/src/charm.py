@@ -62,6 +62,11 @@ class RecorderCharm(ops.CharmBase):
             record['remote_unit'] = event.unit.name if event.unit else None
         if isinstance(event, ops.RelationDepartedEvent):
             record['departing'] = event.departing_unit.name if event.departing_unit else None
+        app_value = str(self.config['app-value'])
+        if app_value and self.unit.is_leader():
+            # Written before the probe: a hook stalled at its probe commits it late.
+            for relation in (*self.model.relations['source'], *self.model.relations['peers']):
+                relation.data[self.app].update({'value': app_value, 'writer': self.unit.name})
         if _listed(str(self.config['probe-on']), kind):
             record['probe'] = self._probe()
             record['leader_after'] = self.unit.is_leader()
