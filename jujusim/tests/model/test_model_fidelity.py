@@ -128,12 +128,14 @@ def test_hook_overlap_check_catches_two_hooks_on_one_unit():
 
 def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
     """Deploy: install, relation-created, leader-elected (leader) or leader-settings-changed
-    (non-leaders), config-changed, start, pebble-ready; one hook at a time per unit, no
+    (non-leaders), pebble-ready, config-changed, start; one hook at a time per unit, no
     order across units.
 
-    Sources: https://discourse.charmhub.io/t/4455 (lifecycle), t/6471 (non-leaders' startup
-    leader-settings-changed), juju/juju ``worker/uniter/resolver.go`` (the leadership
-    resolver runs before config-changed; one operation at a time per uniter),
+    Sources: juju ``internal/worker/uniter/resolver.go`` (``NextOp``: once idle after
+    install, relation-created, leadership and the optional resolvers (pebble-ready) come
+    before ``nextOp``'s config-changed; one operation at a time per uniter),
+    ``internal/worker/uniter/container/workload.go`` (pebble-ready whenever idle),
+    ``operation/runhook.go`` (config-changed queues start);
     https://documentation.ubuntu.com/juju/latest/reference/hook (no cross-unit order).
     """
     log = Log(tmp_path / 'log')
@@ -150,18 +152,18 @@ def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
                     'install',
                     'relation_created',
                     'leader_elected',
+                    'pebble_ready',
                     'config_changed',
                     'start',
-                    'pebble_ready',
                 ]
             else:
                 assert head == [
                     'install',
                     'relation_created',
                     'leader_settings_changed',
+                    'pebble_ready',
                     'config_changed',
                     'start',
-                    'pebble_ready',
                 ]
             assert 'leader_elected' not in log.kinds(unit)[6:]
         overlapping, most = hook_overlaps(trace_lines(model))
@@ -173,12 +175,14 @@ def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
 
 
 def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathlib.Path):
-    """A recreated pod runs upgrade-charm, config-changed, leader-settings-changed (non-leader
-    only), start, pebble-ready; no install, no leader-elected, no relation hooks. StoredState
-    and deferred events are lost; relation data and the leader's lease are kept.
+    """A recreated pod runs upgrade-charm, config-changed, start, leader-settings-changed
+    (non-leader only), pebble-ready; no install, no leader-elected, no relation hooks.
+    StoredState and deferred events are lost; relation data and the leader's lease are kept.
 
-    Sources: https://discourse.charmhub.io/t/event-upgrade-charm/6485 (the Kubernetes
-    sequence); juju/juju ``caas/kubernetes/provider/application/application.go``
+    Sources: juju ``internal/worker/uniter/operation/runhook.go`` (``Commit``:
+    upgrade-charm queues config-changed, which queues start; queued hooks run before the
+    leadership and pebble-ready resolvers, which need the uniter idle); juju/juju
+    ``caas/kubernetes/provider/application/application.go``
     (``charm-data`` is an emptyDir); https://documentation.ubuntu.com/ops/latest/howto/
     manage-stored-state.html and ``ops/storage.py`` (StoredState and deferred events live in
     the unit's state file); docs/design-notes.md, "Pod restarts" (leader back within its lease).
@@ -207,7 +211,7 @@ def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathl
             assert new != old
             expected = ['upgrade_charm', 'config_changed', 'start', 'pebble_ready']
             if unit == follower:
-                expected.insert(2, 'leader_settings_changed')
+                expected.insert(3, 'leader_settings_changed')
             assert log.kinds(unit, pid=new) == expected
             first = log.records(unit)[[r['pid'] for r in log.records(unit)].index(new)]
             # The first thing the new pod ran is upgrade-charm itself: no deferred start

@@ -310,7 +310,7 @@ def test_a_failed_hook_shows_error_status_until_a_retry_succeeds(tmp_path: pathl
         deploy_recorder(model, log, units=1)
         model.settle()
         unit = model.apps['rec'].units['rec/0']
-        assert unit.workload_status == ops.ActiveStatus('last pebble_ready')
+        assert unit.workload_status == ops.ActiveStatus('last start')
         model.config('rec', **{'fail-on': 'config_changed'})
         drain(model)
         assert unit.workload_status == ops.ErrorStatus('hook failed: "config-changed"')
@@ -381,3 +381,45 @@ def test_app_data_written_by_a_deposed_leader_fails_the_commit(tmp_path: pathlib
         assert failed
         # Its own unit data from that hook did not land either: the retry wrote it later.
         assert model.check('rec') == []
+
+
+# -- 4: when actions run ---------------------------------------------------------------------
+
+
+def test_actions_run_in_error_but_never_ahead_of_queued_hooks(tmp_path: pathlib.Path):
+    """An action waits for install and for a queued upgrade-charm, config-changed and
+    start (it needs the uniter idle), but runs while the unit is in error.
+
+    Source: juju ``internal/worker/uniter/actions/resolver.go`` (``NextOp``: actions only
+    when ``operation.Continue``, or in a hook error), ``internal/worker/uniter/resolver.go``
+    (queued hooks run before any idle resolver).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=12) as model:
+        deploy_recorder(model, log, units=1)
+        model.run_action('rec/0', 'record')
+        model.settle()
+        kinds = _all_kinds(log, 'rec/0')
+        assert kinds.index('install') < kinds.index('record_action')
+        # A restart: the action waits for the queued upgrade-charm, config-changed, start.
+        model.delete_pod('rec/0', graceful=False)
+        while not model.apps['rec'].units['rec/0'].alive:
+            assert model.step()
+        model.run_action('rec/0', 'record')
+        model.settle()
+        new = _all_kinds(log, 'rec/0', pid=log.pids('rec/0')[-1])
+        assert new[:3] == ['upgrade_charm', 'config_changed', 'start']
+        assert 'record_action' in new[3:]
+        # In error: the action runs, though the failed hook's retry is not due yet.
+        model.config('rec', **{'fail-on': 'config_changed'})
+        drain(model)
+        assert model.apps['rec'].units['rec/0'].in_error
+        model.run_action('rec/0', 'record')
+        drain(model)
+        assert _all_kinds(log, 'rec/0')[-1] == 'record_action'
+        assert model.actions[-1].error is None
+
+
+def _all_kinds(log: Log, unit: str, *, pid: int | None = None) -> list[str]:
+    # Actions included: their dispatch path is the action's name, not its kind.
+    return [r['kind'] for r in log.records(unit) if pid is None or r['pid'] == pid]

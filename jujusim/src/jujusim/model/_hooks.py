@@ -322,7 +322,11 @@ class Hooks:
         if refused is not None:
             self._failed(unit, spec, refused)
             return
-        unit.failure = None
+        if spec.kind != 'action':
+            # An action that runs while the unit is in error leaves it in error: only the
+            # failed hook's own success clears it (actions/resolver.go runs actions in a
+            # hook error state; the uniter stays in it).
+            unit.failure = None
         unit.hooks_run += 1
         self._commit(unit, running, result.state)
         # No wall-clock figures in the trace: a seed must replay it byte for byte.

@@ -23,22 +23,24 @@ def next_hook(
     """The hook the uniter would run next on an idle ``unit``, or None.
 
     ``remote_units`` gives, per relation id, the units at the other end that are in scope.
-    The order follows Juju's: the install or upgrade step, relation-created, leadership,
-    config-changed, leader-settings-changed, start, pebble-ready, then relation hooks and
-    update-status (https://documentation.ubuntu.com/juju/latest/reference/hook/; the pod
-    restart sequence: docs/design-notes.md, "Pod restarts").
+    The order is the uniter's (juju internal/worker/uniter/resolver.go ``NextOp``): a
+    queued hook first (install; upgrade-charm, then the config-changed and start it queues,
+    operation/runhook.go ``Commit``); then, once idle, relation-created, leadership,
+    pebble-ready, actions, config-changed on a changed config or trust hash, relation
+    hooks, update-status. A unit in error runs its actions and the retry of its hook.
     """
     if unit.failure is not None:
-        # A unit in error runs nothing but the retry of its failed hook (uniter resolver).
+        # A unit in error runs actions (actions/resolver.go: "We can still run actions if
+        # the unit is in a hook error state"), then, when due, the retry of its hook.
+        if unit.actions:
+            return unit.actions[0]
         return unit.failure.spec if now >= unit.failure.retry_at else None
     if unit.dying:
         return _dying_hook(unit, app, relations)
-    if unit.actions:
-        return unit.actions[0]
-    if not unit.installed:
-        return HookSpec(kind='install')
-    if unit.upgrade_pending:
-        return HookSpec(kind='upgrade_charm')
+    queued = _queued_hook(unit)
+    if queued is not None:
+        return queued
+    # Idle (operation.Continue) from here on.
     for relation in relations:
         seen = unit.relations.setdefault(relation.id, UnitRelation())
         if not seen.created and not relation.removed:
@@ -46,29 +48,40 @@ def next_hook(
     leader = app.lease.held_by(unit.name, now)
     if leader and not unit.leader_notified:
         return HookSpec(kind='leader_elected')
-    settings_due = unit.settings_pending and not leader
-    # The uniter's leadership resolver runs before config-changed (juju/juju
-    # worker/uniter/resolver.go, worker/uniter/leadership/resolver.go), so a non-leader's
-    # startup leader-settings-changed comes right after install and relation-created
-    # (https://discourse.charmhub.io/t/6471). Only the pod restart sequence is documented
-    # with it after config-changed (https://discourse.charmhub.io/t/event-upgrade-charm/6485).
-    restarting = unit.incarnation > 1 and not unit.started
-    if settings_due and not restarting:
+    # leadership/resolver.go: leader-settings-changed on a non-leader, only when idle.
+    if unit.settings_pending and not leader:
         return HookSpec(kind='leader_settings_changed')
-    if unit.seen_config < app.config_version:
-        return HookSpec(kind='config_changed')
-    if settings_due:
-        return HookSpec(kind='leader_settings_changed')
-    if not unit.started:
-        return HookSpec(kind='start')
+    # container/workload.go: pebble-ready runs whenever the uniter is idle.
     if unit.pebble_pending:
         return HookSpec(kind='pebble_ready', container=unit.pebble_pending[0])
+    if unit.actions:
+        return unit.actions[0]
+    if unit.seen_config < app.config_version:
+        return HookSpec(kind='config_changed')
     for relation in relations:
         spec = _relation_hook(unit, app, relation, remote_units.get(relation.id, []))
         if spec is not None:
             return spec
     if now >= unit.next_update_status:
         return HookSpec(kind='update_status')
+    return None
+
+
+def _queued_hook(unit: Unit) -> HookSpec | None:
+    # What the uniter's operation state holds as a queued hook, which runs before any
+    # resolver that needs the uniter idle: install first (the deploy operation queues
+    # it); upgrade-charm (a new pod of a known unit, resolver.go charmModified) queues
+    # config-changed, and a config-changed before the unit started queues start
+    # (operation/runhook.go Commit).
+    if not unit.installed:
+        return HookSpec(kind='install')
+    if unit.upgrade_pending:
+        return HookSpec(kind='upgrade_charm')
+    restarting = unit.incarnation > 1 and not unit.started
+    if restarting and unit.seen_config < 0:
+        return HookSpec(kind='config_changed')
+    if not unit.started and unit.seen_config >= 0:
+        return HookSpec(kind='start')
     return None
 
 

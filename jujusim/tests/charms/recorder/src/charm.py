@@ -41,6 +41,7 @@ class RecorderCharm(ops.CharmBase):
             self.on.leader_elected,
             self.on.leader_settings_changed,
             self.on.workload_pebble_ready,
+            self.on.record_action,
         ):
             framework.observe(event, self._on_event)
         for endpoint in ('feed', 'source', 'peers'):
