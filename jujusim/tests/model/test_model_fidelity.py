@@ -7,6 +7,7 @@ Each test's docstring names the source of the behaviour (docs/design-notes.md, "
 """
 
 import dataclasses
+import itertools
 import json
 import pathlib
 import re
@@ -405,9 +406,10 @@ def test_relation_changes_coalesce_reads_are_live_and_removal_departs_then_break
 
 def test_failed_hook_writes_vanish_retries_back_off_and_recover(tmp_path: pathlib.Path):
     """A failing hook puts the unit in error and its relation writes are discarded; it is
-    retried after 5 s, 10 s, 20 s, 40 s ... and succeeds once the cause goes.
+    retried after 5 s, then each backoff doubles (+/-3 %), and succeeds once the cause goes.
 
-    Sources: juju/juju ``apiserver/hookretrystrategy`` (5 s doubling, 5 min cap);
+    Sources: juju/juju ``apiserver/hookretrystrategy`` (5 s doubling, 5 min cap),
+    ``internal/worker/uniter/timer.go`` (``backoffTimer``: +/-3 % jitter);
     ``automatically-retry-hooks`` (https://documentation.ubuntu.com/juju/3.6/reference/
     configuration/list-of-model-configuration-keys); ``worker/uniter/runner/context/
     context.go`` (relation data committed only on success).
@@ -426,7 +428,14 @@ def test_failed_hook_writes_vanish_retries_back_off_and_recover(tmp_path: pathli
             failed = [
                 t for t, text in trace_lines(model) if f'{unit} config_changed() FAILED' in text
             ]
-            assert [t - start for t in failed] == [0, 5, 15, 35, 75]  # gaps 5, 10, 20, 40
+            gaps = [b - a for a, b in itertools.pairwise(failed)]
+            assert failed[0] == start
+            assert gaps[0] == 5
+            assert len(gaps) >= 4
+            # Each backoff doubles the last, +/-3 % (to the trace's 0.1 s).
+            assert all(
+                1.94 * a - 0.1 <= b <= 2.06 * a + 0.1 for a, b in itertools.pairwise(gaps)
+            ), gaps
             # Each attempt wrote 'bad', then raised: none of it reached Juju.
             assert len([r for r in log.records(unit) if r['kind'] == 'config_changed']) >= 6
             assert model.relations[peers].bag(unit).data == {'value': 'good'}
@@ -444,23 +453,28 @@ def test_failed_hook_writes_vanish_retries_back_off_and_recover(tmp_path: pathli
 
 
 def test_update_status_on_its_interval(tmp_path: pathlib.Path):
-    """update-status runs every 5 minutes on each started unit, with ``Model.advance``.
+    """update-status runs every 5 minutes, 0.8-1.2x, on each started unit, with
+    ``Model.advance``.
 
     Source: ``update-status-hook-interval`` default 5m (https://documentation.ubuntu.com/
-    juju/3.6/reference/configuration/list-of-model-configuration-keys).
+    juju/3.6/reference/configuration/list-of-model-configuration-keys); juju
+    ``internal/worker/uniter/timer.go`` (``NewUpdateStatusTimer``: +/-20 %).
     """
     log = Log(tmp_path / 'log')
     with Model(seed=10) as model:
         deploy_recorder(model, log, units=2)
         model.settle()
         started = {u: runs(model, u, 'start')[-1] for u in ('rec/0', 'rec/1')}
-        model.advance(min(started.values()) + 299 - model.clock.now)
+        model.advance(min(started.values()) + 239 - model.clock.now)
         assert all('update_status' not in log.kinds(u) for u in ('rec/0', 'rec/1'))
-        model.advance(max(started.values()) + 900 - model.clock.now)
+        model.advance(max(started.values()) + 1500 - model.clock.now)
         for unit, start in started.items():
-            # Each unit's timer runs from its own start.
-            assert runs(model, unit, 'update_status') == [start + 300, start + 600, start + 900]
-            assert log.kinds(unit).count('update_status') == 3
+            # Each unit's timer runs from its own start, and again from each run.
+            times = [start, *runs(model, unit, 'update_status')]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
+            assert len(gaps) >= 4
+            assert all(240 - 0.1 <= gap <= 360 + 0.1 for gap in gaps), gaps
+            assert log.kinds(unit).count('update_status') == len(gaps)
 
 
 # -- Kubernetes objects ------------------------------------------------------------------

@@ -5,6 +5,7 @@ that behaves as the documentation says rather than as the code does. The ``recor
 charm logs what it sees in every event (see ``test_model_fidelity.py``).
 """
 
+import itertools
 import pathlib
 import random
 import re
@@ -423,3 +424,65 @@ def test_actions_run_in_error_but_never_ahead_of_queued_hooks(tmp_path: pathlib.
 def _all_kinds(log: Log, unit: str, *, pid: int | None = None) -> list[str]:
     # Actions included: their dispatch path is the action's name, not its kind.
     return [r['kind'] for r in log.records(unit) if pid is None or r['pid'] == pid]
+
+
+# -- 10: timer jitter and automatically-retry-hooks --------------------------------------------
+
+
+def test_update_status_and_retries_are_jittered_and_retries_can_be_off(tmp_path: pathlib.Path):
+    """update-status waits 0.8-1.2x its interval, so units drift apart; retry backoffs
+    carry +/-3 % jitter; with ``automatically-retry-hooks`` off a failed hook is not
+    retried at all.
+
+    Source: juju ``internal/worker/uniter/timer.go`` (``NewUpdateStatusTimer``,
+    ``backoffTimer.increaseDuration``), ``internal/worker/uniter/resolver.go``
+    (``nextOpHookError``: no retry timer unless ``ShouldRetryHooks``).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=13) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        model.advance(1800)
+        gaps = {
+            gap
+            for unit in ('rec/0', 'rec/1')
+            for gap in (
+                b - a
+                for a, b in itertools.pairwise(
+                    t for t, x in trace_lines(model) if x.startswith(f'{unit} runs update_status')
+                )
+            )
+        }
+        assert len(gaps) > 1  # not one fixed interval
+        assert all(240 - 0.1 <= gap <= 360 + 0.1 for gap in gaps)
+    with Model(seed=13, automatically_retry_hooks=False) as model:
+        deploy_recorder(model, Log(tmp_path / 'log2'), units=1)
+        model.settle()
+        model.config('rec', **{'fail-on': 'config_changed'})
+        model.advance(1000)
+        failed = [x for _, x in trace_lines(model) if 'config_changed() FAILED' in x]
+        assert len(failed) == 1
+        assert model.apps['rec'].units['rec/0'].in_error
+
+
+# -- 13: settle() runs Juju's backoff until the unit recovers --------------------------------
+
+
+def test_settle_retries_a_failed_hook_until_its_cause_is_gone(tmp_path: pathlib.Path):
+    """A unit that failed many times is retried by ``settle()`` once its cause is gone,
+    as Juju's next retry would: no error is left for the checks to report.
+
+    Source: juju ``internal/worker/uniter/resolver.go`` (``nextOpHookError``: the retry
+    timer keeps running while the unit is in error).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=14) as model:
+        deploy_recorder(model, log, units=1)
+        model.settle()
+        model.config('rec', **{'fail-on': 'config_changed'})
+        model.advance(200)  # five or six attempts
+        assert model.apps['rec'].units['rec/0'].in_error
+        model.config('rec', **{'fail-on': ''})
+        model.settle()
+        assert not model.apps['rec'].units['rec/0'].in_error
+        assert model.check('rec') == []

@@ -11,6 +11,7 @@ module builds the state it starts from, sends it, and takes the result back.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,8 +23,10 @@ from ._relations import Relations
 from ._resolver import next_hook
 from ._units import (
     RETRY_FIRST,
+    RETRY_JITTER,
     RETRY_MAX,
     UPDATE_STATUS_INTERVAL,
+    UPDATE_STATUS_SPREAD,
     Failure,
     Unit,
     UnitRelation,
@@ -343,13 +346,21 @@ class Hooks:
         world = self._world
         attempts = unit.failure.attempts + 1 if unit.failure else 1
         if spec.kind != 'action':
-            delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+            if unit.failure is None:
+                delay = RETRY_FIRST
+            else:
+                jitter = 1 + RETRY_JITTER * (2 * world.rng.random() - 1)
+                delay = min(unit.failure.delay * 2 * jitter, RETRY_MAX)
+            # With automatically-retry-hooks off the unit waits in error for `juju
+            # resolve` (resolver.go nextOpHookError starts no retry timer).
+            retry_at = world.clock.now + delay if world.automatically_retry_hooks else math.inf
             unit.failure = Failure(
                 spec=spec,
                 attempts=attempts,
-                retry_at=world.clock.now + delay,
+                retry_at=retry_at,
                 message=message,
                 hook_name=self._hook_name(unit, spec),
+                delay=delay,
             )
         world.trace.record(
             'hook-failed',
@@ -382,6 +393,12 @@ class Hooks:
                     f'of {app.name!r} (application settings of relation {rel_state.id})'
                 )
         return None
+
+    def _update_status_due(self) -> float:
+        world = self._world
+        low, high = UPDATE_STATUS_SPREAD
+        spread = low + (high - low) * world.rng.random()
+        return world.clock.now + UPDATE_STATUS_INTERVAL * spread
 
     def _hook_name(self, unit: Unit, spec: HookSpec) -> str:
         # Juju's hook names: dashes, relation hooks prefixed with the endpoint
@@ -426,7 +443,7 @@ class Hooks:
             unit.started = True
             # The update-status timer runs from the agent's start (uniter's update-status
             # timer; update-status-hook-interval, 5m by default).
-            unit.next_update_status = world.clock.now + UPDATE_STATUS_INTERVAL
+            unit.next_update_status = self._update_status_due()
         elif kind == 'pebble_ready' and spec.container in unit.pebble_pending:
             unit.pebble_pending.remove(spec.container)
         elif kind == 'leader_elected':
@@ -438,7 +455,7 @@ class Hooks:
         elif kind == 'stop':
             unit.stopped = True
         elif kind == 'update_status':
-            unit.next_update_status = world.clock.now + UPDATE_STATUS_INTERVAL
+            unit.next_update_status = self._update_status_due()
         elif view is not None and spec.relation_id is not None:
             relation = world.relations[spec.relation_id]
             other = relation.other_app(unit.app)

@@ -66,16 +66,30 @@ class Model:
         name: the model's name, which is also its namespace.
         seed: the scheduler's seed.
         hook_timeout: wall-clock seconds before a hung hook is killed and failed.
+        automatically_retry_hooks: the model setting of that name: retry failed hooks with
+            backoff (Juju's default), or leave the unit in error.
     """
 
-    def __init__(self, *, name: str = 'jujusim', seed: int = 0, hook_timeout: float = 60.0):
+    def __init__(
+        self,
+        *,
+        name: str = 'jujusim',
+        seed: int = 0,
+        hook_timeout: float = 60.0,
+        automatically_retry_hooks: bool = True,
+    ):
         self.name = name
         self.seed = seed
         self.clock = VirtualClock()
         self.rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
         self.kube = FakeKube(namespaces=(name,), seed=seed, graceful_pod_deletion=True)
         self._world = world = World(
-            name=name, clock=self.clock, rng=self.rng, kube=self.kube, trace=Trace(self.clock)
+            name=name,
+            clock=self.clock,
+            rng=self.rng,
+            kube=self.kube,
+            trace=Trace(self.clock),
+            automatically_retry_hooks=automatically_retry_hooks,
         )
         self.apps: dict[str, Application] = world.apps
         self.relations: dict[int, Relation] = world.relations
@@ -538,7 +552,9 @@ class Model:
         """Run until quiescent: nothing running, held, startable or due; return the steps.
 
         Virtual time moves on only to what must happen for the model to settle: hook
-        retries, lease expiry of a dead leader, the end of a stall; not to update-status.
+        retries (Juju's backoff, for up to 600 virtual seconds from the call, so a cause
+        removed before the call is retried away), lease expiry of a dead leader, the end of
+        a stall, pods becoming Ready, grace periods; not to update-status.
 
         Raises:
             LivelockError: still busy after ``max_steps`` decisions.

@@ -14,7 +14,7 @@ from ._faults import Faults
 from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
 from ._pods import Pods
-from ._timers import Timers
+from ._timers import SETTLE_RETRY_BOUND, Timers
 from ._world import World
 
 
@@ -44,24 +44,30 @@ class Scheduler:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
         clock = self._world.clock
         until = clock.now + seconds
-        self.settle(max_steps=max_steps)
+        self.settle(max_steps=max_steps, retry_until=until)
         while True:
             due = self._timers.next_due(include_periodic=True)
             if due is None or due > until:
                 break
             clock.advance_to(due)
             self._timers.fire()
-            self.settle(max_steps=max_steps)
+            self.settle(max_steps=max_steps, retry_until=until)
         clock.advance_to(until)
         self._timers.fire()
-        self.settle(max_steps=max_steps)
+        self.settle(max_steps=max_steps, retry_until=until)
 
-    def settle(self, *, max_steps: int) -> int:
-        """Run until quiescent; return the steps taken (see :meth:`Model.settle`)."""
+    def settle(self, *, max_steps: int, retry_until: float | None = None) -> int:
+        """Run until quiescent; return the steps taken (see :meth:`Model.settle`).
+
+        Hook retries count up to ``retry_until`` (by default :data:`SETTLE_RETRY_BOUND`
+        from now); :meth:`advance` passes its own end, so it never overshoots.
+        """
+        if retry_until is None:
+            retry_until = self._world.clock.now + SETTLE_RETRY_BOUND
         for taken in range(max_steps):
             if self.step():
                 continue
-            due = self._timers.next_due(include_periodic=False)
+            due = self._timers.next_due(include_periodic=False, retry_until=retry_until)
             if due is None:
                 return taken
             self._world.clock.advance_to(due)

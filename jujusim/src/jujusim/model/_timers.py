@@ -6,12 +6,18 @@ the StatefulSet controller's next pod.
 
 from __future__ import annotations
 
+import math
+
 from ._faults import Faults
 from ._leadership import Leadership
 from ._pods import Pods
 from ._world import World
 
-SETTLE_RETRIES = 4  # retries of a failing hook settle() waits for (5+10+20+40 s)
+# How long settle() keeps running Juju's retry backoff on a failing unit, in virtual
+# seconds from the call: long enough for two retries at the 5 min cap, so that a cause
+# removed before settle() is always retried away. A modelling bound, not Juju's (Juju
+# retries for ever).
+SETTLE_RETRY_BOUND = 600.0
 
 
 class Timers:
@@ -23,23 +29,26 @@ class Timers:
         self._pods = pods
         self._faults = faults
 
-    def next_due(self, *, include_periodic: bool) -> float | None:
+    def next_due(
+        self, *, include_periodic: bool, retry_until: float | None = None
+    ) -> float | None:
         """The earliest future time something is due, or None.
 
-        Periodic work (lease renewals, update-status, retries past :data:`SETTLE_RETRIES`)
-        counts only with ``include_periodic``.
+        Periodic work (lease renewals, update-status) counts only with
+        ``include_periodic``; without it, hook retries count up to ``retry_until``.
         """
         world = self._world
         now = world.clock.now
         times = self._leadership.due(include_periodic=include_periodic)
         for unit in world.units():
-            # settle() waits for a few retries only: a unit still failing after them
-            # is stuck in error, which the checks report.
+            # settle() runs Juju's backoff up to its bound: a unit still failing after
+            # it is stuck in error, which the checks report.
             failure = unit.failure
             if (
                 failure is not None
                 and unit.alive
-                and (include_periodic or failure.attempts < SETTLE_RETRIES)
+                and failure.retry_at != math.inf
+                and (include_periodic or retry_until is None or failure.retry_at <= retry_until)
             ):
                 times.append(failure.retry_at)
             if include_periodic and unit.alive and unit.started:

@@ -22,6 +22,11 @@ RETRY_FIRST = 5.0
 RETRY_MAX = 300.0
 # update-status-hook-interval defaults to 5m (same model-configuration reference).
 UPDATE_STATUS_INTERVAL = 300.0
+# The uniter's timers (juju internal/worker/uniter/timer.go): update-status waits a random
+# 0.8-1.2x its interval (NewUpdateStatusTimer); each retry backoff doubles with +/-3 %
+# jitter (backoffTimer.increaseDuration).
+UPDATE_STATUS_SPREAD = (0.8, 1.2)
+RETRY_JITTER = 0.03
 
 
 @dataclasses.dataclass
@@ -33,6 +38,7 @@ class Failure:
     retry_at: float
     message: str
     hook_name: str = ''  # as Juju names it, e.g. ``config-changed``, ``peers-relation-changed``
+    delay: float = 0.0  # the backoff that led to retry_at; the next one doubles it
 
 
 @dataclasses.dataclass

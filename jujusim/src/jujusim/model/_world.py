@@ -32,6 +32,9 @@ class World:
     trace: Trace
     apps: dict[str, Application] = dataclasses.field(default_factory=dict[str, Application])
     relations: dict[int, Relation] = dataclasses.field(default_factory=dict[int, Relation])
+    # Model config automatically-retry-hooks (default true; concierge's CI presets set it
+    # false): whether a failed hook is retried with backoff or waits in error.
+    automatically_retry_hooks: bool = True
 
     def app(self, app: str) -> Application:
         """The application named ``app``, or a :class:`ModelError`."""
