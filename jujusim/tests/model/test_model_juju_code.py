@@ -486,3 +486,51 @@ def test_settle_retries_a_failed_hook_until_its_cause_is_gone(tmp_path: pathlib.
         model.settle()
         assert not model.apps['rec'].units['rec/0'].in_error
         assert model.check('rec') == []
+
+
+# -- 9 and 12: relation hooks as the uniter orders and dispatches them ---------------------------
+
+
+def test_relation_changed_follows_each_joined_and_app_changes_have_no_remote_unit(
+    tmp_path: pathlib.Path,
+):
+    """relation-changed runs right after each relation-joined for that unit; a change of
+    the remote application's databag is dispatched with no remote unit (JUJU_REMOTE_UNIT
+    empty), on peer relations too.
+
+    Source: juju ``internal/worker/uniter/relation/resolver.go`` (``nextHookForRelation``:
+    ``ChangedPending``; application changes with ``RemoteUnit: ""``).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=15) as model:
+        deploy_recorder(model, log, app='writer', units=2, config={'app-value': 'a'})
+        deploy_recorder(model, log, app='reader', units=1)
+        model.integrate('writer:source', 'reader:feed')
+        model.settle()
+        feed = next(r.id for r in model.relations.values() if r.interface == 'recorder-data')
+        records = [r for r in log.hooks('reader/0') if r.get('relation') == feed]
+        joined_at = [i for i, r in enumerate(records) if r['kind'] == 'relation_joined']
+        assert len(joined_at) == 2
+        for i in joined_at:
+            after = records[i + 1]
+            assert (after['kind'], after['remote_unit']) == (
+                'relation_changed',
+                records[i]['remote_unit'],
+            )
+        app_changes = [
+            r for r in records if r['kind'] == 'relation_changed' and r['remote_unit'] is None
+        ]
+        assert app_changes  # the writer's application databag reached the reader as such
+        # A peer's application databag change, seen by the non-leader writer.
+        leader = model.leader('writer')
+        follower = next(u for u in ('writer/0', 'writer/1') if u != leader)
+        model.config('writer', **{'app-value': 'b'})
+        model.settle()
+        peers = next(r.id for r in model.relations.values() if r.interface == 'recorder-peers')
+        last = [
+            r
+            for r in log.hooks(follower)
+            if r.get('relation') == peers and r['kind'] == 'relation_changed'
+        ][-1]
+        assert last['remote_unit'] is None
+        assert last['seen'][str(peers)]['writer'] == {'value': 'b', 'writer': leader}

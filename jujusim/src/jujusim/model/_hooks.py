@@ -463,12 +463,12 @@ class Hooks:
                 view.created = True
             elif kind == 'relation_joined' and spec.remote_unit is not None:
                 view.joined.add(f'{other}/{spec.remote_unit}')
+                view.changed_pending = f'{other}/{spec.remote_unit}'
             elif kind == 'relation_changed':
-                owners = [other if spec.remote_unit is None else f'{other}/{spec.remote_unit}']
-                if other == unit.app:
-                    owners.append(other)  # a peer's changed also covers the app databag
-                for owner in owners:
-                    view.seen[owner] = running.seen.get(owner, relation.bag(owner).version)
+                owner = other if spec.remote_unit is None else f'{other}/{spec.remote_unit}'
+                view.seen[owner] = running.seen.get(owner, relation.bag(owner).version)
+                if view.changed_pending == owner:
+                    view.changed_pending = None
             elif kind == 'relation_departed' and spec.remote_unit is not None:
                 # The departed unit is no longer a known member (relation/statetracker.go).
                 name = f'{other}/{spec.remote_unit}'

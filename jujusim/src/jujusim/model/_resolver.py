@@ -108,9 +108,16 @@ def _relation_hook(
     peer = relation.other_app(app.name) == app.name
     if relation.removed or dying:
         remote = []
-    # Known members no longer in scope depart first, then a relation going away is broken
-    # (a peer relation is never broken) (juju internal/worker/uniter/relation/resolver.go
-    # nextHookForRelation).
+    # The order is the uniter's (juju internal/worker/uniter/relation/resolver.go
+    # nextHookForRelation): relation-changed right after each relation-joined
+    # (ChangedPending); members no longer in scope depart; a relation going away is
+    # broken (never a peer relation); then the remote application's databag; then new
+    # members join; then members whose databag moved.
+    pending = seen.changed_pending
+    if pending is not None and pending in seen.joined and not (relation.removed or dying):
+        return HookSpec(
+            kind='relation_changed', relation_id=relation.id, remote_unit=_unit_number(pending)
+        )
     for name in sorted(seen.joined - set(remote)):
         if name == unit.name:
             continue
@@ -125,6 +132,14 @@ def _relation_hook(
         if peer:
             return None
         return HookSpec(kind='relation_broken', relation_id=relation.id)
+    other = relation.other_app(app.name)
+    # One relation-changed per databag that moved, however often it moved. A change of
+    # the remote application's databag comes with no remote unit (the worker dispatches
+    # it with JUJU_REMOTE_UNIT empty). A databag never written (version 0) has not
+    # changed. ops.testing cannot run a peer relation-changed with no peer in scope.
+    app_bag = relation.bag(other).version
+    if app_bag > max(seen.seen.get(other, 0), 0) and (not peer or seen.joined):
+        return HookSpec(kind='relation_changed', relation_id=relation.id)
     for name in sorted(remote):
         if name == unit.name and peer:
             continue
@@ -132,25 +147,11 @@ def _relation_hook(
             return HookSpec(
                 kind='relation_joined', relation_id=relation.id, remote_unit=_unit_number(name)
             )
-    other = relation.other_app(app.name)
-    # One relation-changed per remote unit whose databag moved, however often it moved;
-    # a change of the remote application's databag comes as relation-changed with no
-    # remote unit (ops: RelationEvent.unit is None then). A databag never written
-    # (version 0) has not changed.
-    app_bag = relation.bag(other).version
-    if not peer and app_bag > max(seen.seen.get(other, 0), 0):
-        return HookSpec(kind='relation_changed', relation_id=relation.id)
     for name in sorted(seen.joined):
         if relation.bag(name).version > seen.seen.get(name, -1):
             return HookSpec(
                 kind='relation_changed', relation_id=relation.id, remote_unit=_unit_number(name)
             )
-    if peer and seen.joined and app_bag > max(seen.seen.get(other, 0), 0):
-        # ops.testing wants a remote unit on a peer relation's changed: name the first peer.
-        first = sorted(seen.joined)[0]
-        return HookSpec(
-            kind='relation_changed', relation_id=relation.id, remote_unit=_unit_number(first)
-        )
     return None
 
 

@@ -50,6 +50,7 @@ class UnitRelation:
     seen: dict[str, int] = dataclasses.field(default_factory=dict[str, int])  # bag -> version
     departed: set[str] = dataclasses.field(default_factory=set[str])
     broken: bool = False
+    changed_pending: str | None = None  # joined, its relation-changed not yet run
 
 
 @dataclasses.dataclass

@@ -40,6 +40,7 @@ _RELATION_KINDS = frozenset(
 # Juju sets JUJU_REMOTE_UNIT for joined, changed and departed, not for created or broken.
 # https://documentation.ubuntu.com/juju/latest/reference/hook/
 _REMOTE_UNIT_KINDS = frozenset({'relation_joined', 'relation_changed', 'relation_departed'})
+_NO_REMOTE_UNIT = 0  # the placeholder remote unit of an application relation-changed
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -232,7 +233,11 @@ def to_event(
         if kind == 'relation_joined':
             return on.relation_joined(relation, remote_unit=spec.remote_unit)
         if kind == 'relation_changed':
-            return on.relation_changed(relation, remote_unit=spec.remote_unit)
+            # An application databag change has no remote unit, which ops.testing refuses
+            # when no remote unit is in scope: any number satisfies it, and the worker
+            # dispatches the hook with JUJU_REMOTE_UNIT empty (worker._as_juju_dispatches).
+            remote = spec.remote_unit if spec.remote_unit is not None else _NO_REMOTE_UNIT
+            return on.relation_changed(relation, remote_unit=remote)
         if kind == 'relation_departed':
             return on.relation_departed(
                 relation, remote_unit=spec.remote_unit, departing_unit=spec.departing_unit

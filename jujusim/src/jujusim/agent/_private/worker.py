@@ -225,6 +225,7 @@ class Worker:
         manager = ctx(event, state_in)
         try:
             with manager:
+                _as_juju_dispatches(manager, spec)
                 state = manager.run()
         except ops.testing.ActionFailed as e:
             # An action that calls fail() still ends normally: its changes stand.
@@ -292,3 +293,21 @@ def _error(kind: Any, e: BaseException) -> hooks.HookError:
         message=str(e),
         traceback=''.join(traceback.format_exception(e)),
     )
+
+
+def _as_juju_dispatches(manager: Any, spec: hooks.HookSpec) -> None:
+    """Give the charm the hook environment Juju gives where ops.testing fills in more.
+
+    A relation-changed for the remote application's databag has no remote unit
+    (``JUJU_REMOTE_UNIT`` empty, ``JUJU_REMOTE_APP`` set: juju internal/worker/uniter/
+    relation/resolver.go nextHookForRelation, ``RemoteUnit: ""``); ops.testing picks a
+    remote unit whenever none is given. The event's arguments come from the manager's
+    Juju context when it is emitted, so the context is corrected before ``run()``.
+    """
+    if spec.kind != 'relation_changed' or spec.remote_unit is not None:
+        return
+    ops_manager = manager.ops
+    if ops_manager is None:
+        return
+    context = ops_manager._juju_context
+    ops_manager._juju_context = dataclasses.replace(context, remote_unit_name=None)
