@@ -534,3 +534,40 @@ def test_relation_changed_follows_each_joined_and_app_changes_have_no_remote_uni
         ][-1]
         assert last['remote_unit'] is None
         assert last['seen'][str(peers)]['writer'] == {'value': 'b', 'writer': leader}
+
+
+def test_departing_unit_is_the_local_unit_when_it_or_its_application_goes(
+    tmp_path: pathlib.Path,
+):
+    """On remove-application the removed application's units depart with
+    JUJU_DEPARTING_UNIT naming themselves; the other side's units see the remote unit
+    depart; a unit removed by a scale-down departs its peers as itself.
+
+    Source: juju ``internal/worker/uniter/relation/resolver.go`` (``nextHookForRelation``:
+    the departee is the local unit when the unit or its application is not alive).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=16) as model:
+        deploy_recorder(model, log, app='writer', units=2)
+        deploy_recorder(model, log, app='reader', units=1)
+        model.integrate('writer:source', 'reader:feed')
+        model.settle()
+        model.scale('writer', 1)
+        model.settle()
+        [gone] = [
+            r
+            for r in log.hooks('writer/1')
+            if r['kind'] == 'relation_departed' and r['remote_unit'] == 'writer/0'
+        ]
+        assert gone['departing'] == 'writer/1'
+        [seen] = [r for r in log.hooks('writer/0') if r['kind'] == 'relation_departed']
+        assert seen['departing'] == 'writer/1'
+        model.remove_application('writer')
+        departed = {
+            r['unit']: r['departing']
+            for r in log.records()
+            if r['kind'] == 'relation_departed'
+            and r['remote_unit'] in ('reader/0', 'writer/0')
+            and r['unit'] in ('writer/0', 'reader/0')
+        }
+        assert departed == {'writer/0': 'writer/0', 'reader/0': 'writer/0'}

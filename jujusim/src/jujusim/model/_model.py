@@ -377,6 +377,7 @@ class Model:
         (https://kubernetes.io/docs/concepts/architecture/garbage-collection/).
         """
         application = self._world.app(app)
+        application.dying = True
         for relation in list(self.relations.values()):
             if app in relation.endpoints and relation.other_app(app) != app:
                 relation.removed = True

@@ -122,11 +122,14 @@ def _relation_hook(
         if name == unit.name:
             continue
         number = _unit_number(name)
+        # The departee is the local unit when it, or its application, is going away.
+        local = dying or app.dying
         return HookSpec(
             kind='relation_departed',
             relation_id=relation.id,
             remote_unit=number,
-            departing_unit=number,
+            departing_unit=None if local else number,
+            departing_local=local,
         )
     if relation.removed or dying:
         if peer:

@@ -130,3 +130,4 @@ class Application:
     app_status: ops.StatusBase = dataclasses.field(default_factory=ops.UnknownStatus)
     # Bumped by each refresh (juju: CharmModifiedVersion, in the pod template's annotations).
     charm_modified_version: int = 0
+    dying: bool = False  # remove-application was asked

@@ -52,6 +52,8 @@ class HookSpec:
         relation_id: the relation of a ``relation_*`` hook.
         remote_unit: the remote unit's number, for joined, changed and departed.
         departing_unit: the departing unit's number, for departed.
+        departing_local: for departed, the departing unit is the local unit (it, or its
+            application, is going away), not the remote one.
         container: the container of a ``pebble_ready`` hook.
         action: the action's name, for ``kind='action'``.
         params: the action's parameters.
@@ -62,6 +64,7 @@ class HookSpec:
     relation_id: int | None = None
     remote_unit: int | None = None
     departing_unit: int | None = None
+    departing_local: bool = False
     container: str | None = None
     action: str | None = None
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])
@@ -83,8 +86,10 @@ class HookSpec:
             problems.append(f'{self.kind} takes no relation_id')
         if self.remote_unit is not None and self.kind not in _REMOTE_UNIT_KINDS:
             problems.append(f'{self.kind} takes no remote_unit')
-        if self.departing_unit is not None and self.kind != 'relation_departed':
-            problems.append(f'{self.kind} takes no departing_unit')
+        if (
+            self.departing_unit is not None or self.departing_local
+        ) and self.kind != 'relation_departed':
+            problems.append(f'{self.kind} takes no departing_unit or departing_local')
         if (self.kind == 'pebble_ready') != (self.container is not None):
             problems.append('container goes with pebble_ready, and only with it')
         if (self.kind == 'action') != (self.action is not None):
@@ -106,6 +111,8 @@ class HookSpec:
             value = getattr(self, name)
             if value is not None:
                 args.append(f'{name}={value}')
+        if self.departing_local:
+            args.append('departing_local=True')
         if self.params:
             args.append(f'params={dict(self.params)!r}')
         return f'{self.kind}({", ".join(args)})'

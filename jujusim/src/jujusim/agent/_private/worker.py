@@ -296,18 +296,24 @@ def _error(kind: Any, e: BaseException) -> hooks.HookError:
 
 
 def _as_juju_dispatches(manager: Any, spec: hooks.HookSpec) -> None:
-    """Give the charm the hook environment Juju gives where ops.testing fills in more.
+    """Give the charm the hook environment Juju gives where ops.testing differs.
 
     A relation-changed for the remote application's databag has no remote unit
     (``JUJU_REMOTE_UNIT`` empty, ``JUJU_REMOTE_APP`` set: juju internal/worker/uniter/
     relation/resolver.go nextHookForRelation, ``RemoteUnit: ""``); ops.testing picks a
-    remote unit whenever none is given. The event's arguments come from the manager's
+    remote unit whenever none is given. A Dying unit, or a unit of an application being
+    removed, departs as itself (the departee is the local unit then); ops.testing can only
+    name a unit of the remote application. The event's arguments come from the manager's
     Juju context when it is emitted, so the context is corrected before ``run()``.
     """
-    if spec.kind != 'relation_changed' or spec.remote_unit is not None:
-        return
     ops_manager = manager.ops
     if ops_manager is None:
         return
     context = ops_manager._juju_context
-    ops_manager._juju_context = dataclasses.replace(context, remote_unit_name=None)
+    if spec.kind == 'relation_changed' and spec.remote_unit is None:
+        context = dataclasses.replace(context, remote_unit_name=None)
+    elif spec.kind == 'relation_departed' and spec.departing_local:
+        context = dataclasses.replace(context, relation_departing_unit_name=context.unit_name)
+    else:
+        return
+    ops_manager._juju_context = context
