@@ -25,8 +25,10 @@ from ._units import (
     RETRY_MAX,
     UPDATE_STATUS_INTERVAL,
     Failure,
+    HookFailure,
     Unit,
     UnitRelation,
+    UnitStatus,
 )
 from ._world import World
 
@@ -55,6 +57,7 @@ class Running:
     started_at: float = 0.0
     leader: bool = False  # what ops last learnt from is-leader in this hook
     leader_checked_at: float = 0.0
+    api_errors: list[str] = dataclasses.field(default_factory=list[str])  # 'METHOD path -> N'
 
 
 class Hooks:
@@ -86,6 +89,7 @@ class Hooks:
         self.held: dict[str, HeldRequest] = {}  # each running hook's request at the gate
         self._killed: set[tuple[str, int]] = set()  # (unit, pid) killed, not yet reported
         self.actions: list[ActionOutcome] = []
+        self.failures: list[HookFailure] = []  # every failed hook, in order
 
     # -- choosing and starting ---------------------------------------------------------
 
@@ -221,6 +225,29 @@ class Hooks:
             del self.running[unit.name]
             raise
 
+    def status(self, unit: Unit) -> UnitStatus:
+        """``unit`` as ``juju status`` shows it now."""
+        if unit.name in self.running:
+            agent = 'executing'
+        elif not unit.alive:
+            agent = 'lost' if unit.incarnation else 'allocating'
+        elif unit.failure is not None:
+            agent = 'error'
+        else:
+            agent = 'idle'
+        app = self._world.apps[unit.app]
+        failure = unit.last_failure
+        return UnitStatus(
+            unit=unit.name,
+            agent=agent,
+            workload=unit.unit_status.name,
+            message=unit.unit_status.message,
+            leader=app.lease.held_by(unit.name, self._world.clock.now),
+            last_hook=unit.last_hook,
+            last_outcome=None if unit.last_hook is None else 'failed' if failure else 'ok',
+            failure=failure,
+        )
+
     # -- killing -------------------------------------------------------------------------
 
     def kill(self, unit: Unit) -> None:
@@ -275,6 +302,8 @@ class Hooks:
         unit.unit_status = result.unit_status  # status-set is not rolled back
         if app.lease.held_by(unit.name, world.clock.now):
             app.app_status = result.app_status
+        unit.last_hook = spec.describe()
+        unit.last_failure = None
         if spec.kind == 'stop':
             world.trace.record(
                 'hook-done',
@@ -300,6 +329,19 @@ class Hooks:
         if result.error is not None or result.state is None:
             attempts = unit.failure.attempts + 1 if unit.failure else 1
             message = result.error.message if result.error else 'no state'
+            error = result.error
+            failure = HookFailure(
+                unit=unit.name,
+                hook=spec.describe(),
+                time=world.clock.now,
+                attempt=attempts,
+                cause=f'{error.type_name}: {error.message}' if error else 'no state returned',
+                api_errors=tuple(running.api_errors),
+                traceback=error.traceback if error else '',
+            )
+            if spec.kind != 'action':  # a failed action leaves the unit out of error
+                self.failures.append(failure)
+            unit.last_failure = failure
             if spec.kind != 'action':
                 delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
                 unit.failure = Failure(
@@ -314,6 +356,9 @@ class Hooks:
                 unit=unit.name,
                 hook=spec.describe(),
                 message=message,
+                cause=failure.cause,
+                api_errors=list(failure.api_errors),
+                attempt=attempts,
             )
             return
         unit.failure = None

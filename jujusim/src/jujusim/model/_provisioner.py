@@ -104,7 +104,11 @@ class Provisioner:
         app.trusted = trusted
         self._policies[app.name].trusted = trusted
         self._world.trace.record(
-            'operator', f'trust {app.name} {trusted}', command='trust', app=app.name
+            'operator',
+            f'trust {app.name} {trusted}',
+            command='trust',
+            app=app.name,
+            trusted=trusted,
         )
         self.rewrite_statefulset(app.name)
 
@@ -126,7 +130,9 @@ class Provisioner:
             },
             caller=JUJU,
         )
-        world.trace.record('juju', f'juju re-ensures StatefulSet {app}', app=app)
+        world.trace.record(
+            'juju', f'juju re-ensures StatefulSet {app}', action='rewrite-statefulset', app=app
+        )
 
     def delete_objects(self, app: str) -> None:
         """Juju deletes the StatefulSet and Service; the garbage collector takes the pods."""
