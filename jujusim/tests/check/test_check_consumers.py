@@ -170,3 +170,56 @@ def test_refused_data_fails_a_library_that_applies_a_reserved_key(tmp_path: path
         model.settle()
         problems = model.check(APP)
         assert any("'kubernetes.io/role' is 'x', expected absent" in p for p in problems), problems
+
+
+# -- (3) hooks that failed on the way --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ('consumer', 'hooks_fail'),
+    [('mesh-consumer', False), ('no-conflict-retry', True)],
+)
+def test_right_labels_reached_through_failed_hooks_are_told_apart(
+    tmp_path: pathlib.Path, consumer: str, hooks_fail: bool
+):
+    """Someone writes the StatefulSet between the leader's read and its write: a 409.
+
+    The library re-plans and retries at once; the variant that gives up at the first
+    conflict fails its hook, and Juju's retry gets the labels right. R1-R4 cannot tell
+    them apart; the failed hooks can.
+    """
+    charm = (
+        MESH_CONSUMER
+        if consumer == 'mesh-consumer'
+        else broken_library(
+            tmp_path, '_manager.py', 'max_attempts: int = 5,', 'max_attempts: int = 1,'
+        )
+    )
+    with Model(seed=2) as model:
+        deploy(model, charm, units=1)
+        model.config('beacon', labels=json.dumps({'foo': 'bar'}))
+        model.settle()
+        assert model.failed_hooks(APP) == []
+        leader = model.leader(APP)
+        assert leader is not None
+
+        model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+        while True:
+            event = model.run_until('request', unit=leader)
+            assert event is not None
+            if (event.fields['method'], event.fields['resource']) == ('GET', 'StatefulSet'):
+                break
+        model.write_labels('StatefulSet', APP, {'team': 'a'})  # its resourceVersion moves on
+        model.settle()
+
+        assert model.check(APP) == []
+        failures = model.failed_hooks(APP)
+        strict = model.check(APP, hooks_must_not_fail=True)
+        if hooks_fail:
+            assert failures, 'the variant should have failed a hook on the 409'
+            assert any('-> 409' in e for f in failures for e in f.api_errors)
+            assert len(strict) == len(failures)
+            assert all('409' in line for line in strict)
+        else:
+            assert failures == []
+            assert strict == []

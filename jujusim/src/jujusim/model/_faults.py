@@ -1,4 +1,8 @@
-"""The nemesis: kills and stalls aimed at API calls, foreign label writes, API errors.
+"""The nemesis: kills and stalls aimed at API requests, foreign label writes, API errors.
+
+A kill or stall is a :class:`FaultPlan` aimed at what it hits (a unit's nth upcoming
+request of a method and kind) or at a call count within a hook; the scheduler shows each
+held request to the plans before releasing it.
 
 Faults act only as the outside world could: a SIGKILL of a unit's process (its pod then
 replaced), an agent that stops making progress (no lease renewal, no request sent), someone
@@ -26,7 +30,11 @@ _METHODS = frozenset({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'})
 
 
 def request_kind(path: str) -> str | None:
-    """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod)."""
+    """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod).
+
+    The fake API's own router raises on a path it does not serve; here any path gets an
+    answer, None for one that names no served kind.
+    """
     parts = [p for p in path.split('/') if p]
     if len(parts) >= 2 and parts[0] == 'api':
         group, version, rest = '', parts[1], parts[2:]
@@ -96,7 +104,11 @@ class FaultPlan:
         return True
 
     def describe(self) -> str:
-        """E.g. ``kill app/0 after its 2nd PATCH StatefulSet``."""
+        """The plan in words.
+
+        E.g. ``kill app/0 at its request #2 matching PATCH StatefulSet, before it is
+        applied``.
+        """
         what = f'{self.action} {self.unit}'
         if self.call is not None:
             target = f'at call {self.call} of a hook'
@@ -282,6 +294,8 @@ class Faults:
                 unit=unit.name,
                 seconds=stall.seconds,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
             )
             return True
         kill = due[0]
@@ -297,6 +311,8 @@ class Faults:
                 f'{unit.name} {held.describe()} -> {status}, then SIGKILL',
                 unit=unit.name,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
                 status=status,
                 applied=True,
             )
@@ -308,6 +324,8 @@ class Faults:
                 f'{unit.name} SIGKILL before {held.describe()}',
                 unit=unit.name,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
                 applied=False,
             )
             self._hooks.kill(unit)

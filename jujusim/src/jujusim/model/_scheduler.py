@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from ..agent import AgentPool
 from ._errors import LivelockError, ModelError
-from ._faults import Faults
+from ._faults import Faults, request_kind
 from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
 from ._leadership import Leadership
@@ -172,6 +172,8 @@ class Scheduler:
             f'{held.unit} {held.describe()} -> {status}',
             unit=held.unit,
             request=held.describe(),
+            method=held.request.method,
+            resource=request_kind(held.request.path),
             status=status,
         )
         self._await(held.unit)

@@ -22,7 +22,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
         'run), app or relation, and its arguments',
     ),
     'juju': ("Juju's own action on the cluster", "action ('rewrite-statefulset'), app"),
-    'request': ("a unit's API request was applied", "request ('METHOD path?query'), status"),
+    'request': (
+        "a unit's API request was applied",
+        "request ('METHOD path?query'), method, resource (the kind), status",
+    ),
     'hook-start': ('a hook started', 'hook (e.g. relation_changed(3, remote_unit=0)), leader'),
     'hook-done': ('a hook succeeded and committed', 'hook'),
     'hook-failed': (
@@ -36,8 +39,8 @@ KINDS: Mapping[str, tuple[str, str]] = {
     ),
     'lease-expired': ("a leader's lease ran out unrenewed; unit is the old holder", 'app'),
     'leader-elected': ('a claim on the lease landed; unit is the new leader', 'app, previous'),
-    'stall': ("a unit's agent stalls", 'seconds, and request when aimed at one'),
-    'kill': ('a planned SIGKILL', 'request, applied, and status when it was applied'),
+    'stall': ("a unit's agent stalls", 'seconds; request, method, resource when aimed at one'),
+    'kill': ('a planned SIGKILL', 'request, method, resource, applied; status when applied'),
     'pod-delete': ("a test deletes a unit's pod", 'graceful'),
     'pod-deleted': ("a unit's pod is gone, its agent SIGKILLed", ''),
     'pod-started': ("a unit's pod started a new agent", 'incarnation'),
