@@ -86,7 +86,10 @@ class Expectations:
         """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`).
 
         When the provider's data must be refused, the consumer is Blocked and changes
-        nothing: the labels stay those of the last data it could accept.
+        nothing: the labels stay those of the last data it could accept. That is the
+        last valid data the provider published, which assumes the consumer applied it
+        before the data went bad (a run that settles in between); a consumer that never
+        saw it would rightly keep older labels.
         """
         blocked: str | None = None
         desired = self.desired_labels(app)

@@ -45,6 +45,11 @@ KINDS: Mapping[str, tuple[str, str]] = {
     'pod-deleted': ("a unit's pod is gone, its agent SIGKILLed", ''),
     'pod-started': ("a unit's pod started a new agent", 'incarnation'),
     'grace-over': ("a terminating pod's grace period ended: SIGKILL", ''),
+    'pod-terminating': ("a unit's pod was deleted gracefully: SIGTERM to its agent", 'grace'),
+    'agent-exit': ("a terminating pod's unit had not started: its agent exits, no stop", ''),
+    'unit-dying': ('a unit is being removed (a scale-down): it is Dying', ''),
+    'unit-dead': ("a Dying unit's agent is done: the unit is Dead", ''),
+    'unit-removed': ('a Dead unit left the model', ''),
     'worker-gone': ("a unit's worker died on its own", 'signal, exit_code'),
     'foreign-write': (
         'someone else wrote labels',
