@@ -153,7 +153,6 @@ def test_force_leader_change_to_a_named_unit(model: Model):
     # The new leader has not run a hook as leader yet; its next hook is leader-elected.
     model.run_until('before-first-hook', unit=to)
     assert model.unit_status(to).agent == 'idle'
-    model.step()
     hook = model.run_until('hook-start', unit=to)
     assert hook is not None and hook.fields['hook'] == 'leader_elected()'
     model.settle()

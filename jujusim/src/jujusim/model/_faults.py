@@ -11,6 +11,7 @@ else's write to the cluster, an API server that refuses a request.
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 from collections.abc import Callable, Mapping
@@ -29,6 +30,7 @@ UPSTREAM_LIBRARY = 'upstream-service-mesh'  # the caller name of the upstream li
 _METHODS = frozenset({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'})
 
 
+@functools.lru_cache(maxsize=4096)  # every traced request asks; paths repeat
 def request_kind(path: str) -> str | None:
     """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod).
 
@@ -269,6 +271,8 @@ class Faults:
         the stall ends, and then meets only the plans that were due at it and have not
         fired yet (a second stall, or a kill).
         """
+        if not self._plans and not self._due:
+            return False  # the common case: nothing planned
         world = self._world
         unit = world.unit(held.unit)
         running = self._hooks.running.get(unit.name)

@@ -29,7 +29,7 @@ KINDS: Mapping[str, tuple[str, str]] = {
     'hook-start': ('a hook started', 'hook (e.g. relation_changed(3, remote_unit=0)), leader'),
     'hook-done': ('a hook succeeded and committed', 'hook'),
     'hook-failed': (
-        'a hook failed: the unit is in error',
+        'a hook or action failed (a failed hook puts the unit in error)',
         'hook, message, cause, api_errors, attempt',
     ),
     'is-leader': ('ops asked Juju is-leader again, its 30 s cache expired', 'answer'),
