@@ -4,14 +4,32 @@ import functools
 
 import pytest
 
-from jujusim.check import LabelExpectation, check_labels
+from jujusim.check import KUBERNETES_POD_LABELS, LabelExpectation, check_labels
 
 expect = functools.partial(LabelExpectation, namespace='m', app='app')
 
 
 def test_desired_labels_present_is_clean():
     exp = expect(desired={'foo': 'bar'})
-    assert check_labels(exp, {'foo': 'bar', 'other': 'x'}, 'Pod/app-0', {}) == []
+    assert check_labels(exp, {'foo': 'bar', 'other': 'x'}, 'Pod/app-0', {'other': 'x'}) == []
+
+
+def test_a_label_nobody_accounts_for_is_r1_r3():
+    # Not desired, not released, not someone else's: left behind (e.g. by the upstream
+    # library) and nobody cleaned it up.
+    exp = expect(desired={'foo': 'bar'})
+    [violation] = check_labels(exp, {'foo': 'bar', 'stray': 'x'}, 'Pod/app-0', {})
+    assert (violation.requirement, violation.key, violation.expected) == ('R1-R3', 'stray', None)
+    assert str(violation) == (
+        "R1-R3: Pod/app-0 label 'stray' is 'x', expected absent "
+        '(not desired and nobody else wrote it)'
+    )
+
+
+def test_kubernetes_own_pod_labels_are_nobody_s_to_manage():
+    exp = expect(desired={})
+    labels = dict.fromkeys(KUBERNETES_POD_LABELS, 'x')
+    assert check_labels(exp, labels, 'Pod/app-0', {}) == []
 
 
 @pytest.mark.parametrize('labels', [{}, {'foo': 'baz'}])

@@ -1,8 +1,13 @@
-"""Invariants at quiescence: R1-R4 of the ADR, read through lightkube."""
+"""Invariants at quiescence: R1-R4 of the ADR, read through lightkube.
+
+``check_app`` reads Kubernetes only (so it runs against a real cluster too) and judges it
+against a :class:`LabelExpectation`; ``read_mesh_databag`` says what a consumer must refuse.
+"""
 
 from __future__ import annotations
 
 from ._labels import (
+    KUBERNETES_POD_LABELS,
     ForeignLabels,
     LabelExpectation,
     Violation,
@@ -10,12 +15,19 @@ from ._labels import (
     check_labels,
     rollout_pending,
 )
+from ._mesh_data import REFUSED_KEYS, REFUSED_PREFIXES, MeshData, label_refusal, read_mesh_databag
 
 __all__ = [
+    'KUBERNETES_POD_LABELS',
+    'REFUSED_KEYS',
+    'REFUSED_PREFIXES',
     'ForeignLabels',
     'LabelExpectation',
+    'MeshData',
     'Violation',
     'check_app',
     'check_labels',
+    'label_refusal',
+    'read_mesh_databag',
     'rollout_pending',
 ]

@@ -13,6 +13,17 @@ from lightkube.resources import apps_v1, core_v1
 # A foreign label expectation: the value someone else last wrote, or None where they removed it.
 ForeignLabels = Mapping[str, str | None]
 
+# The StatefulSet controller's identity labels on each pod (kubernetes/kubernetes
+# pkg/controller/statefulset/stateful_set_utils.go, newVersionedStatefulSetPod and
+# updateIdentity): Kubernetes' own, never anyone's to manage.
+KUBERNETES_POD_LABELS: frozenset[str] = frozenset(
+    {
+        'controller-revision-hash',
+        'statefulset.kubernetes.io/pod-name',
+        'apps.kubernetes.io/pod-index',
+    }
+)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LabelExpectation:
@@ -28,6 +39,11 @@ class LabelExpectation:
             included); new Pods inherit them once the rollout is done.
         service_foreign: labels others wrote on the Service.
         pod_foreign: labels others wrote on one Pod, by the Pod's uid: they die with that Pod.
+        other_foreign: labels others wrote on any other object, by ``Kind/name`` (a
+            ConfigMap, the StatefulSet's own metadata...): R4 keeps them as written.
+        blocked: why the provider's data must be refused, or None. Then ``desired`` is
+            the last data the consumer could accept, the objects must still carry it
+            (nothing changed), and the consumer's leader must be Blocked.
     """
 
     namespace: str
@@ -39,6 +55,10 @@ class LabelExpectation:
     pod_foreign: Mapping[str, ForeignLabels] = dataclasses.field(
         default_factory=dict[str, ForeignLabels]
     )
+    other_foreign: Mapping[str, ForeignLabels] = dataclasses.field(
+        default_factory=dict[str, ForeignLabels]
+    )
+    blocked: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -50,11 +70,12 @@ class Violation:
     key: str
     found: str | None
     expected: str | None
+    why: str = ''  # what makes it a violation, when the values alone do not say
 
     def __str__(self) -> str:
         return (
             f'{self.requirement}: {self.obj} label {self.key!r} is {_show(self.found)}, '
-            f'expected {_show(self.expected)}'
+            f'expected {_show(self.expected)}' + (f' ({self.why})' if self.why else '')
         )
 
 
@@ -98,6 +119,27 @@ def check_labels(
                     requirement='R4', obj=obj, key=key, found=labels.get(key), expected=value
                 )
             )
+    # R1-R3 ask for exactly the desired labels among the library's: a label that is not
+    # desired, not someone else's and not Kubernetes' own is one it left behind (or one
+    # the upstream library left and it did not clean up).
+    for key, value in sorted(labels.items()):
+        if (
+            key in expectation.desired
+            or key in expectation.released
+            or key in foreign
+            or key in KUBERNETES_POD_LABELS
+        ):
+            continue
+        violations.append(
+            Violation(
+                requirement='R1-R3',
+                obj=obj,
+                key=key,
+                found=value,
+                expected=None,
+                why='not desired and nobody else wrote it',
+            )
+        )
     return violations
 
 
@@ -132,6 +174,48 @@ def check_app(client: lightkube.Client, expectation: LabelExpectation) -> list[V
         violations += check_labels(
             expectation, _labels(pod.metadata), f'Pod/{_name(pod.metadata)}', foreign
         )
+    violations += _check_others(client, expectation)
+    return violations
+
+
+# The kinds whose foreign labels R4 keeps, read through lightkube.
+_KINDS: Mapping[str, Any] = {
+    'ConfigMap': core_v1.ConfigMap,
+    'Namespace': core_v1.Namespace,
+    'Pod': core_v1.Pod,
+    'Service': core_v1.Service,
+    'StatefulSet': apps_v1.StatefulSet,
+}
+
+
+def _check_others(client: lightkube.Client, expectation: LabelExpectation) -> list[Violation]:
+    """R4 on other objects: every label someone else wrote there is as they left it.
+
+    An object that no longer exists took its labels with it: nothing to check.
+    """
+    violations: list[Violation] = []
+    for ref, foreign in sorted(expectation.other_foreign.items()):
+        kind, _, name = ref.partition('/')
+        resource = _KINDS.get(kind)
+        if resource is None:
+            raise ValueError(
+                f'cannot check labels on {ref}: kind {kind!r} is not one of {sorted(_KINDS)}'
+            )
+        namespace = None if kind == 'Namespace' else expectation.namespace
+        try:
+            obj = client.get(resource, name, namespace=namespace)
+        except lightkube.ApiError as e:
+            if e.status.code == 404:
+                continue
+            raise
+        labels = _labels(cast('meta_v1.ObjectMeta | None', obj.metadata))
+        for key, value in sorted(foreign.items()):
+            if labels.get(key) != value:
+                violations.append(
+                    Violation(
+                        requirement='R4', obj=ref, key=key, found=labels.get(key), expected=value
+                    )
+                )
     return violations
 
 

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from ._clock import VirtualClock
 from ._databags import Databag, Relation
+from ._faults import FaultPlan
 from ._lease import Lease
 from ._model import ActionOutcome, LivelockError, Model, ModelError
+from ._trace import KINDS as TRACE_KINDS
 from ._trace import TraceEvent
-from ._units import Application, Unit
+from ._units import Application, HookFailure, Unit, UnitStatus
 
 __all__ = [
+    'TRACE_KINDS',
     'ActionOutcome',
     'Application',
     'Databag',
+    'FaultPlan',
+    'HookFailure',
     'Lease',
     'LivelockError',
     'Model',
@@ -20,5 +25,6 @@ __all__ = [
     'Relation',
     'TraceEvent',
     'Unit',
+    'UnitStatus',
     'VirtualClock',
 ]

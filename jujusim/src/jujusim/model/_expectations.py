@@ -7,29 +7,18 @@ here as the model runs.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from typing import Any, cast
 
-from ..check import LabelExpectation
-from ._errors import ModelError
+from ..check import LabelExpectation, read_mesh_databag
 from ._world import World
 
 MESH_INTERFACE = 'service_mesh'
 
 
 def labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
-    """The ``labels`` field of a service-mesh provider databag (istio-beacon's format)."""
-    try:
-        labels = json.loads(data.get('labels', '{}'))
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(labels, dict):
-        return None
-    items = cast('dict[Any, Any]', labels).items()
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
-        return None
-    return cast('dict[str, str]', labels)
+    """The labels a service-mesh provider databag asks for; None when a consumer must refuse it."""
+    labels = read_mesh_databag(data).labels
+    return None if labels is None else dict(labels)
 
 
 class Expectations:
@@ -42,40 +31,61 @@ class Expectations:
         self.foreign_template: dict[str, dict[str, str | None]] = {}
         self.foreign_service: dict[str, dict[str, str | None]] = {}
         self.foreign_pods: dict[str, dict[str, str | None]] = {}
+        self.foreign_other: dict[str, dict[str, str | None]] = {}  # by 'Kind/name'
         self.ever_desired: dict[str, set[str]] = {}
+        # Per consumer, the labels of the last provider data it could accept.
+        self.last_accepted: dict[str, dict[str, str]] = {}
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
         selector = {'app.kubernetes.io/name': app}
         self.foreign_template[app] = dict[str, str | None](selector)
         self.foreign_service[app] = {**selector, 'app.kubernetes.io/managed-by': 'juju'}
+        self.foreign_other[f'StatefulSet/{app}'] = dict(self.foreign_service[app])
+
+    def juju_rewrote(self, app: str) -> None:
+        """Juju re-ensured the StatefulSet: its own keys hold Juju's values again.
+
+        Its strategic-merge patch resets Juju's keys and leaves every other key as it was
+        (caas/kubernetes/provider/resources/statefulset.go ``Apply``).
+        """
+        selector = {'app.kubernetes.io/name': app}
+        self.foreign_template.setdefault(app, {}).update(selector)
+        self.foreign_other.setdefault(f'StatefulSet/{app}', {}).update(
+            {**selector, 'app.kubernetes.io/managed-by': 'juju'}
+        )
 
     def foreign_write(self, kind: str, name: str, labels: Mapping[str, str | None]) -> None:
         """Someone else wrote ``labels`` on ``kind``/``name``.
 
-        ``StatefulSet.template`` names the StatefulSet's pod template.
+        ``StatefulSet.template`` names the StatefulSet's pod template; any other kind
+        names the object's own labels.
         """
         if kind == 'StatefulSet.template':
             self.foreign_template.setdefault(name, {}).update(labels)
-        elif kind == 'Service':
+        elif kind == 'Service' and name in self._world.apps:
             self.foreign_service.setdefault(name, {}).update(labels)
         elif kind == 'Pod':
             world = self._world
             pod = world.kube.get('Pod', world.name, name) or {}
             uid = str(pod.get('metadata', {}).get('uid', ''))
             self.foreign_pods.setdefault(uid, {}).update(labels)
+        else:
+            self.foreign_other.setdefault(f'{kind}/{name}', {}).update(labels)
 
     def provider_published(self, interface: str, consumer: str, data: Mapping[str, str]) -> None:
         """A provider's application databag committed: its label keys were desired."""
         if interface == MESH_INTERFACE:
-            labels = labels_of(data) or {}
-            self.ever_desired.setdefault(consumer, set()).update(labels)
+            labels = labels_of(data)
+            if labels is not None:  # refused data asks for nothing
+                self.ever_desired.setdefault(consumer, set()).update(labels)
+                self.last_accepted[consumer] = labels
 
     def desired_labels(self, app: str) -> dict[str, str] | None:
         """The labels ``app``'s provider publishes on its service-mesh relation.
 
-        Empty with no relation; None when the databag holds no valid label object (the
-        library then keeps what it applied, so there is no single expectation).
+        Empty with no relation; None when a consumer must refuse the data (see
+        :func:`jujusim.check.read_mesh_databag`).
         """
         for relation in self._world.relations.values():
             if relation.removed or relation.interface != MESH_INTERFACE:
@@ -85,10 +95,19 @@ class Expectations:
         return {}
 
     def expectation(self, app: str) -> LabelExpectation:
-        """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`)."""
+        """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`).
+
+        When the provider's data must be refused, the consumer is Blocked and changes
+        nothing: the labels stay those of the last data it could accept. That is the
+        last valid data the provider published, which assumes the consumer applied it
+        before the data went bad (a run that settles in between); a consumer that never
+        saw it would rightly keep older labels.
+        """
+        blocked: str | None = None
         desired = self.desired_labels(app)
         if desired is None:
-            raise ModelError(f'the provider of {app} publishes no valid labels: no expectation')
+            blocked = read_mesh_databag(self._provider_data(app)).refused
+            desired = dict(self.last_accepted.get(app, {}))
         ever = self.ever_desired.setdefault(app, set())
         ever.update(desired)
         return LabelExpectation(
@@ -99,4 +118,14 @@ class Expectations:
             template_foreign=dict(self.foreign_template.get(app, {})),
             service_foreign=dict(self.foreign_service.get(app, {})),
             pod_foreign={uid: dict(v) for uid, v in self.foreign_pods.items()},
+            other_foreign={ref: dict(v) for ref, v in self.foreign_other.items()},
+            blocked=blocked,
         )
+
+    def _provider_data(self, app: str) -> Mapping[str, str]:
+        for relation in self._world.relations.values():
+            if relation.removed or relation.interface != MESH_INTERFACE:
+                continue
+            if app in relation.endpoints and relation.other_app(app) != app:
+                return relation.bag(relation.other_app(app)).data
+        return {}

@@ -1,4 +1,8 @@
-"""The nemesis: kills and stalls aimed at API calls, foreign label writes, API errors.
+"""The nemesis: kills and stalls aimed at API requests, foreign label writes, API errors.
+
+A kill or stall is a :class:`FaultPlan` aimed at what it hits (a unit's nth upcoming
+request of a method and kind) or at a call count within a hook; the scheduler shows each
+held request to the plans before releasing it.
 
 Faults act only as the outside world could: a SIGKILL of a unit's process (its pod then
 replaced), an agent that stops making progress (no lease renewal, no request sent), someone
@@ -7,12 +11,14 @@ else's write to the cluster, an API server that refuses a request.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import subprocess
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
+from ..check import label_refusal
+from ..kube import StatusError, resource_for_kind, resource_for_path
 from ._errors import ModelError
 from ._expectations import Expectations
 from ._gate import HeldRequest
@@ -20,13 +26,126 @@ from ._hooks import Hooks
 from ._pods import Pods
 from ._world import World
 
+UPSTREAM_LIBRARY = 'upstream-service-mesh'  # the caller name of the upstream library's writes
+_METHODS = frozenset({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'})
 
-@dataclasses.dataclass(frozen=True, kw_only=True)
-class KillPlan:
-    """A SIGKILL due at one API call of a unit's current or next hook."""
 
-    call: int  # the Nth API call of the unit's current or next hook (1-based)
-    applied: bool  # kill after the request is applied (its response lost), or before
+@functools.lru_cache(maxsize=4096)  # every traced request asks; paths repeat
+def request_kind(path: str) -> str | None:
+    """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod).
+
+    The fake API's own router raises on a path it does not serve; here any path gets an
+    answer, None for one that names no served kind.
+    """
+    parts = [p for p in path.split('/') if p]
+    if len(parts) >= 2 and parts[0] == 'api':
+        group, version, rest = '', parts[1], parts[2:]
+    elif len(parts) >= 3 and parts[0] == 'apis':
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if len(rest) >= 3 and rest[0] == 'namespaces':
+        rest = rest[2:]  # a namespaced resource; /namespaces/{name} alone is a Namespace
+    resource = resource_for_path(group, version, rest[0]) if rest else None
+    return resource.kind if resource is not None else None
+
+
+class FaultPlan:
+    """A kill or a stall aimed at an upcoming API request of one unit.
+
+    A request-aimed plan (``kill_at_request``, ``stall_at_request``) counts the unit's
+    requests that match its ``method`` and ``kind`` from the moment it is made, and fires
+    at the ``nth``. A call-aimed plan (``kill_at_call``, ``stall_at_call``) fires at the
+    first hook's ``call``-th request. Read-only for the test but :meth:`cancel`.
+    """
+
+    def __init__(
+        self,
+        *,
+        unit: str,
+        action: Literal['kill', 'stall'],
+        method: str | None = None,
+        kind: str | None = None,
+        nth: int = 1,
+        call: int | None = None,
+        applied: bool = False,
+        seconds: float = 0.0,
+    ):
+        self.unit = unit
+        self.action: Literal['kill', 'stall'] = action
+        self.method = method
+        self.kind = kind
+        self.nth = nth
+        self.call = call
+        self.applied = applied
+        self.seconds = seconds
+        self._matched = 0
+        self._fired = False
+        self._cancelled = False
+
+    @property
+    def fired(self) -> bool:
+        """Whether the kill or stall happened."""
+        return self._fired
+
+    @property
+    def cancelled(self) -> bool:
+        """Whether :meth:`cancel` withdrew it (or a kill of the same request made it moot)."""
+        return self._cancelled
+
+    @property
+    def pending(self) -> bool:
+        """Neither fired nor cancelled: it may still fire."""
+        return not (self._fired or self._cancelled)
+
+    def cancel(self) -> bool:
+        """Withdraw the plan; True if it had not fired (it never will now)."""
+        if not self.pending:
+            return False
+        self._cancelled = True
+        return True
+
+    def describe(self) -> str:
+        """The plan in words.
+
+        E.g. ``kill app/0 at its request #2 matching PATCH StatefulSet, before it is
+        applied``.
+        """
+        what = f'{self.action} {self.unit}'
+        if self.call is not None:
+            target = f'at call {self.call} of a hook'
+        else:
+            aimed = ' '.join(x for x in (self.method, self.kind) if x) or 'request'
+            target = f'at its request #{self.nth} matching {aimed}'
+        how = (
+            f'for {self.seconds:g} s'
+            if self.action == 'stall'
+            else ('after it is applied' if self.applied else 'before it is applied')
+        )
+        return f'{what} {target}, {how}'
+
+    def __repr__(self) -> str:
+        state = 'fired' if self._fired else 'cancelled' if self._cancelled else 'pending'
+        return f'<FaultPlan {self.describe()} ({state})>'
+
+    def mark_fired(self) -> None:
+        """The model fired it (not for tests: a plan fires when its request comes)."""
+        self._fired = True
+
+    def matches(self, held: HeldRequest, calls: int) -> bool:
+        """Whether this plan is due at ``held``, its hook's ``calls``-th request.
+
+        The model asks once per request, as it counts the matching ones.
+        """
+        if self.call is not None:
+            return calls == self.call
+        request = held.request
+        if self.method is not None and request.method != self.method:
+            return False
+        if self.kind is not None and request_kind(request.path) != self.kind:
+            return False
+        self._matched += 1
+        return self._matched == self.nth
 
 
 class Faults:
@@ -52,8 +171,8 @@ class Faults:
         self._expectations = expectations
         self._kubectl = kubectl
         self._pods: Pods | None = None
-        self._kill_plans: dict[str, KillPlan] = {}
-        self._stall_plans: dict[str, tuple[int, float]] = {}
+        self._plans: list[FaultPlan] = []  # oldest first; fired and cancelled ones pruned
+        self._due: dict[HeldRequest, list[FaultPlan]] = {}  # plans due at a stalled request
         self._stalled_until: dict[str, float] = {}
 
     def attach(self, pods: Pods) -> None:
@@ -62,25 +181,74 @@ class Faults:
 
     # -- kills and stalls -----------------------------------------------------------------
 
-    def kill_at_call(self, unit: str, call: int, *, applied: bool) -> None:
-        """Plan a SIGKILL at ``unit``'s ``call``-th API call of its current or next hook."""
+    def plan_at_request(
+        self,
+        unit: str,
+        action: Literal['kill', 'stall'],
+        *,
+        method: str | None,
+        kind: str | None,
+        nth: int,
+        applied: bool = False,
+        seconds: float = 0.0,
+    ) -> FaultPlan:
+        """Plan a kill or stall at ``unit``'s ``nth`` upcoming request matching both filters."""
+        self._world.unit(unit)  # a ModelError for an unknown unit
+        if nth < 1:
+            raise ValueError(f'nth counts matching requests from 1, not {nth}')
+        if method is not None:
+            method = method.upper()
+            if method not in _METHODS:
+                raise ValueError(f'method {method!r} is not one of {", ".join(sorted(_METHODS))}')
+        if kind is not None:
+            try:
+                resource_for_kind(kind)
+            except KeyError:
+                raise ValueError(f'kind {kind!r} is not a kind the API serves') from None
+        if action == 'stall' and seconds <= 0:
+            raise ValueError(f'a stall lasts a positive number of seconds, not {seconds}')
+        plan = FaultPlan(
+            unit=unit,
+            action=action,
+            method=method,
+            kind=kind,
+            nth=nth,
+            applied=applied,
+            seconds=seconds,
+        )
+        self._plans.append(plan)
+        return plan
+
+    def plan_at_call(
+        self,
+        unit: str,
+        action: Literal['kill', 'stall'],
+        call: int,
+        *,
+        applied: bool = False,
+        seconds: float = 0.0,
+    ) -> FaultPlan:
+        """Plan a kill or stall at the ``call``-th request of ``unit``'s current or next hook.
+
+        It replaces an unfired call-aimed plan of the same action on the same unit.
+        """
         if call < 1:
             raise ValueError('calls are counted from 1')
-        self._kill_plans[unit] = KillPlan(call=call, applied=applied)
+        for plan in self._plans:
+            if plan.unit == unit and plan.action == action and plan.call is not None:
+                plan.cancel()
+        plan = FaultPlan(unit=unit, action=action, call=call, applied=applied, seconds=seconds)
+        self._plans.append(plan)
+        return plan
 
-    def kill_pending(self, unit: str) -> bool:
-        """Whether a planned kill of ``unit`` has not fired yet."""
-        return unit in self._kill_plans
-
-    def stall_at_call(self, unit: str, call: int, seconds: float) -> None:
-        """Plan a stall of ``seconds`` just before ``unit``'s ``call``-th API call."""
-        if call < 1:
-            raise ValueError('calls are counted from 1')
-        self._stall_plans[unit] = (call, seconds)
-
-    def stall_pending(self, unit: str) -> bool:
-        """Whether a planned stall of ``unit`` has not fired yet."""
-        return unit in self._stall_plans
+    def pending(self, unit: str | None = None, action: str | None = None) -> list[FaultPlan]:
+        """Plans that may still fire, oldest first, for ``unit`` and ``action`` if given."""
+        self._plans = [p for p in self._plans if p.pending]
+        return [
+            p
+            for p in self._plans
+            if (unit is None or p.unit == unit) and (action is None or p.action == action)
+        ]
 
     def stall(self, unit: str, seconds: float) -> None:
         """Stall ``unit``'s agent now for ``seconds``."""
@@ -97,28 +265,48 @@ class Faults:
         self._stalled_until.pop(unit, None)
 
     def intercept(self, held: HeldRequest) -> bool:
-        """Apply a planned stall or kill due at ``held``; True if one took the request."""
+        """Fire the plans due at ``held``; True if one took the request.
+
+        Each plan counts a request once: a request held by a stall comes back here when
+        the stall ends, and then meets only the plans that were due at it and have not
+        fired yet (a second stall, or a kill).
+        """
+        if not self._plans and not self._due:
+            return False  # the common case: nothing planned
         world = self._world
         unit = world.unit(held.unit)
         running = self._hooks.running.get(unit.name)
-        stall = self._stall_plans.get(unit.name)
-        if running is not None and stall is not None and stall[0] == running.calls:
-            del self._stall_plans[unit.name]
-            self._stalled_until[unit.name] = world.clock.now + stall[1]
+        if running is None:
+            return False
+        due = self._due.pop(held, None)
+        if due is None:
+            due = [p for p in self.pending(unit.name) if p.matches(held, running.calls)]
+        due = [p for p in due if p.pending]
+        if not due:
+            return False
+        stall = next((p for p in due if p.action == 'stall'), None)
+        if stall is not None:
+            stall.mark_fired()
+            rest = [p for p in due if p is not stall]
+            if rest:
+                self._due[held] = rest
+            self._stalled_until[unit.name] = world.clock.now + stall.seconds
             self._hooks.held[unit.name] = held  # it waits out the stall, unapplied
             world.trace.record(
                 'stall',
-                f'{unit.name} stalls {stall[1]:g} s before {held.describe()}',
+                f'{unit.name} stalls {stall.seconds:g} s before {held.describe()}',
                 unit=unit.name,
-                seconds=stall[1],
+                seconds=stall.seconds,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
             )
             return True
-        plan = self._kill_plans.get(unit.name)
-        if running is None or plan is None or plan.call != running.calls:
-            return False
-        del self._kill_plans[unit.name]
-        if plan.applied:
+        kill = due[0]
+        kill.mark_fired()
+        for other in due[1:]:
+            other.cancel()  # aimed at the same request: the unit dies at the first
+        if kill.applied:
             held.release('apply-lose')
             held.applied.wait()
             status = held.response.status if held.response else 'lost'
@@ -127,6 +315,8 @@ class Faults:
                 f'{unit.name} {held.describe()} -> {status}, then SIGKILL',
                 unit=unit.name,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
                 status=status,
                 applied=True,
             )
@@ -138,6 +328,8 @@ class Faults:
                 f'{unit.name} SIGKILL before {held.describe()}',
                 unit=unit.name,
                 request=held.describe(),
+                method=held.request.method,
+                resource=request_kind(held.request.path),
                 applied=False,
             )
             self._hooks.kill(unit)
@@ -173,18 +365,31 @@ class Faults:
         world = self._world
         template = kind == 'StatefulSet.template'
         api_kind = 'StatefulSet' if template else kind
+        try:
+            resource = resource_for_kind(api_kind)
+        except KeyError:
+            raise ModelError(
+                f'cannot write labels on {kind}/{name}: {kind!r} is neither a served kind '
+                "nor 'StatefulSet.template'"
+            ) from None
+        namespace = world.name if resource.namespaced else None
+        if world.kube.get(api_kind, namespace, name) is None:
+            raise ModelError(f'cannot write labels on {kind}/{name}: no such object')
         if template:
             patch: dict[str, Any] = {'spec': {'template': {'metadata': {'labels': dict(labels)}}}}
         else:
             patch = {'metadata': {'labels': dict(labels)}}
         if not via_kubectl:
-            world.kube.patch(api_kind, world.name, name, patch, caller=caller)
+            try:
+                world.kube.patch(api_kind, namespace, name, patch, caller=caller)
+            except StatusError as e:
+                raise ModelError(f'cannot write labels on {kind}/{name}: {e.message}') from None
         else:
             if template:
                 args = ['patch', 'statefulset', name, '--type', 'merge', '-p', json.dumps(patch)]
             else:
                 changes = [f'{k}-' if v is None else f'{k}={v}' for k, v in labels.items()]
-                args = ['label', kind.lower(), name, *changes, '--overwrite']
+                args = ['label', resource.plural, name, *changes, '--overwrite']
             result = self._kubectl(*args)
             if result.returncode != 0:
                 raise ModelError(f'kubectl {" ".join(args)} failed: {result.stderr.strip()}')
@@ -197,6 +402,58 @@ class Faults:
             object=f'{kind}/{name}',
             labels=dict(labels),
         )
+
+    def leave_upstream_configmap(self, app: str, labels: Mapping[str, str]) -> str:
+        """Leave what the upstream service-mesh library left: its ConfigMap and labels.
+
+        The upstream library (canonical/service-mesh ``canonical_service_mesh/utils/
+        istio/_labels.py``, ``reconcile_charm_labels``) records the keys it applied in
+        ConfigMap ``juju-service-mesh-<app>-labels``, ``data.labels`` a JSON object, with
+        no ownerReference, and patches them onto the pod template and the Service. The
+        labels are the charm's own, not someone else's: a consumer that takes over must
+        clean them up. Returns the ConfigMap's name.
+        """
+        world = self._world
+        world.app(app)
+        for key, value in labels.items():
+            refusal = label_refusal(key, value)
+            if refusal is not None:
+                raise ModelError(f'the upstream library could not have applied it: {refusal}')
+        name = f'juju-service-mesh-{app}-labels'
+        if world.kube.get('ConfigMap', world.name, name) is not None:
+            raise ModelError(f'ConfigMap {name} already exists')
+        world.kube.create(
+            {
+                'apiVersion': 'v1',
+                'kind': 'ConfigMap',
+                'metadata': {'name': name, 'namespace': world.name},
+                'data': {'labels': json.dumps(dict(labels))},
+            },
+            caller=UPSTREAM_LIBRARY,
+        )
+        world.kube.patch(
+            'StatefulSet',
+            world.name,
+            app,
+            {'spec': {'template': {'metadata': {'labels': dict(labels)}}}},
+            caller=UPSTREAM_LIBRARY,
+        )
+        world.kube.patch(
+            'Service',
+            world.name,
+            app,
+            {'metadata': {'labels': dict(labels)}},
+            caller=UPSTREAM_LIBRARY,
+        )
+        world.trace.record(
+            'upstream-leftover',
+            f'the upstream library left ConfigMap {name} and labels '
+            f'{json.dumps(dict(labels), sort_keys=True)} on {app}',
+            app=app,
+            configmap=name,
+            labels=dict(labels),
+        )
+        return name
 
     def inject_api_error(
         self,
@@ -219,4 +476,7 @@ class Faults:
             unit=unit,
             status=status,
             count=count,
+            verb=verb,
+            resource=kind,
+            name=name,
         )

@@ -28,8 +28,10 @@ from ._units import (
     UPDATE_STATUS_INTERVAL,
     UPDATE_STATUS_SPREAD,
     Failure,
+    HookFailure,
     Unit,
     UnitRelation,
+    UnitStatus,
 )
 from ._world import World
 
@@ -64,6 +66,7 @@ class Running:
     app_data_in: dict[int, dict[str, str]] = dataclasses.field(
         default_factory=dict[int, dict[str, str]]
     )
+    api_errors: list[str] = dataclasses.field(default_factory=list[str])  # 'METHOD path -> N'
 
 
 class Hooks:
@@ -97,6 +100,7 @@ class Hooks:
         self.held: dict[str, HeldRequest] = {}  # each running hook's request at the gate
         self._killed: set[tuple[str, int]] = set()  # (unit, pid) killed, not yet reported
         self.actions: list[ActionOutcome] = []
+        self.failures: list[HookFailure] = []  # every failed hook, in order
 
     # -- choosing and starting ---------------------------------------------------------
 
@@ -234,6 +238,29 @@ class Hooks:
             del self.running[unit.name]
             raise
 
+    def status(self, unit: Unit) -> UnitStatus:
+        """``unit`` as ``juju status`` shows it now."""
+        if unit.name in self.running:
+            agent = 'executing'
+        elif not unit.alive:
+            agent = 'lost' if unit.incarnation else 'allocating'
+        elif unit.failure is not None:
+            agent = 'error'
+        else:
+            agent = 'idle'
+        app = self._world.apps[unit.app]
+        failure = unit.last_failure
+        return UnitStatus(
+            unit=unit.name,
+            agent=agent,
+            workload=unit.unit_status.name,
+            message=unit.unit_status.message,
+            leader=app.lease.held_by(unit.name, self._world.clock.now),
+            last_hook=unit.last_hook,
+            last_outcome=None if unit.last_hook is None else 'failed' if failure else 'ok',
+            failure=failure,
+        )
+
     # -- killing -------------------------------------------------------------------------
 
     def kill(self, unit: Unit) -> None:
@@ -295,6 +322,8 @@ class Hooks:
         unit.unit_status = result.unit_status  # status-set is not rolled back
         if app.lease.held_by(unit.name, world.clock.now):
             app.app_status = result.app_status
+        unit.last_hook = spec.describe()
+        unit.last_failure = None
         if running.shutdown:
             world.trace.record(
                 'hook-done',
@@ -319,11 +348,18 @@ class Hooks:
             )
         if result.error is not None or result.state is None:
             message = result.error.message if result.error else 'no state'
-            self._failed(unit, spec, message)
+            error = result.error
+            self._failed(
+                unit,
+                running,
+                message,
+                cause=f'{error.type_name}: {error.message}' if error else 'no state returned',
+                traceback=error.traceback if error else '',
+            )
             return
         refused = self._commit_refused(unit, running, result.state)
         if refused is not None:
-            self._failed(unit, spec, refused)
+            self._failed(unit, running, refused, cause=refused)
             return
         if spec.kind != 'action':
             # An action that runs while the unit is in error leaves it in error: only the
@@ -342,10 +378,25 @@ class Hooks:
         if spec.kind == 'remove':
             self.die(unit)
 
-    def _failed(self, unit: Unit, spec: HookSpec, message: str) -> None:
+    def _failed(
+        self, unit: Unit, running: Running, message: str, *, cause: str, traceback: str = ''
+    ) -> None:
+        """Record a failed hook: the unit goes into error and a retry is timed."""
         world = self._world
+        spec = running.spec
         attempts = unit.failure.attempts + 1 if unit.failure else 1
-        if spec.kind != 'action':
+        failure = HookFailure(
+            unit=unit.name,
+            hook=spec.describe(),
+            time=world.clock.now,
+            attempt=attempts,
+            cause=cause,
+            api_errors=tuple(running.api_errors),
+            traceback=traceback,
+        )
+        unit.last_failure = failure
+        if spec.kind != 'action':  # a failed action leaves the unit out of error
+            self.failures.append(failure)
             if unit.failure is None:
                 delay = RETRY_FIRST
             else:
@@ -368,6 +419,9 @@ class Hooks:
             unit=unit.name,
             hook=spec.describe(),
             message=message,
+            cause=cause,
+            api_errors=list(failure.api_errors),
+            attempt=attempts,
         )
 
     def _commit_refused(

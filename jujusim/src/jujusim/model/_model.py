@@ -36,7 +36,7 @@ from ._clock import VirtualClock
 from ._databags import Relation
 from ._errors import LivelockError, ModelError
 from ._expectations import Expectations
-from ._faults import Faults
+from ._faults import FaultPlan, Faults
 from ._gate import Gate
 from ._hooks import ActionOutcome, Hooks
 from ._kubectl import Admin
@@ -46,11 +46,21 @@ from ._provisioner import Provisioner
 from ._relations import Relations
 from ._scheduler import Scheduler
 from ._timers import Timers
+from ._trace import KINDS as TRACE_KINDS
 from ._trace import Trace, TraceEvent
-from ._units import Application, Unit
+from ._units import Application, HookFailure, Unit, UnitStatus
 from ._world import World
 
-__all__ = ['ActionOutcome', 'LivelockError', 'Model', 'ModelError']
+__all__ = [
+    'TRACE_KINDS',
+    'ActionOutcome',
+    'FaultPlan',
+    'HookFailure',
+    'LivelockError',
+    'Model',
+    'ModelError',
+    'UnitStatus',
+]
 
 
 class Model:
@@ -100,7 +110,12 @@ class Model:
         self._admin = Admin(world, gate=self._gate, tmp=self._tmp)
         self._expectations = Expectations(world)
         self._relations = Relations(world)
-        self._provisioner = Provisioner(world, gate=self._gate, server=self.server)
+        self._provisioner = Provisioner(
+            world,
+            gate=self._gate,
+            server=self.server,
+            on_rewrite=self._expectations.juju_rewrote,
+        )
         self._hooks = Hooks(
             world,
             pool=self.pool,
@@ -135,6 +150,7 @@ class Model:
             pods=self._pods,
             faults=self._faults,
             timers=self._timers,
+            leadership=self._leadership,
         )
         self._closed = False
 
@@ -273,7 +289,9 @@ class Model:
         if new != application.config:
             application.config = new
             application.config_version += 1
-        self._world.trace.record('operator', f'config {app} {values}', command='config', app=app)
+        self._world.trace.record(
+            'operator', f'config {app} {values}', command='config', app=app, values=dict(values)
+        )
 
     def trust(self, app: str, trusted: bool = True) -> None:
         """``juju trust APP --scope=cluster`` (or ``--remove``).
@@ -288,7 +306,12 @@ class Model:
         target = self._world.unit(unit)
         target.actions.append(HookSpec(kind='action', action=action, params=params))
         self._world.trace.record(
-            'operator', f'run {unit} {action} {params}', unit=unit, command='run', action=action
+            'operator',
+            f'run {unit} {action} {params}',
+            unit=unit,
+            command='run',
+            action=action,
+            params=dict(params),
         )
 
     def scale(self, app: str, units: int) -> None:
@@ -411,6 +434,49 @@ class Model:
         """The unit holding ``app``'s leadership lease now, if any."""
         return self._leadership.leader(self._world.app(app))
 
+    def unit_status(self, unit: str) -> UnitStatus:
+        """``unit``'s agent and workload status and its last hook's outcome, read-only."""
+        return self._hooks.status(self._world.unit(unit))
+
+    def failed_hooks(self, app: str | None = None) -> list[HookFailure]:
+        """Every hook that failed during the run (of ``app``'s units if given), in order.
+
+        A unit that reached the right labels only through failed hooks and Juju's retries
+        shows here, though :meth:`check` passes it.
+        """
+        if app is not None:
+            self._world.app(app)
+        return [f for f in self._hooks.failures if app is None or f.unit.partition('/')[0] == app]
+
+    def force_leader_change(
+        self, app: str, *, to: str | None = None, max_steps: int = 100_000
+    ) -> str:
+        """Move ``app``'s leadership to another unit, as Juju does; return the new leader.
+
+        The leader's agent stops renewing the lease (its hooks go on, acting as leader
+        until ops re-asks ``is-leader``); the model runs until the lease expires and
+        another unit's claim lands: ``to``'s, or one the scheduler picks. Returns at the
+        claim, before the new leader's leader-elected hook: call
+        ``run_until('before-first-hook', unit=...)`` or :meth:`settle` next.
+
+        Raises:
+            ModelError: ``app`` has no leader, no other live unit, or ``to`` is not one.
+        """
+        application = self._world.app(app)
+        old = self._leadership.force_change(application, to)
+        try:
+            self._scheduler.run_until(
+                lambda: self._leadership.leader(application) not in (None, old),
+                what=f'a new leader of {app}',
+                max_steps=max_steps,
+            )
+        except (ModelError, LivelockError):
+            self._leadership.end_forced_change(application)  # the old leader may claim again
+            raise
+        new = self._leadership.leader(application)
+        assert new is not None  # noqa: S101 - run_until returned on it
+        return new
+
     # -- faults --------------------------------------------------------------------------
 
     def delete_pod(self, unit: str, *, graceful: bool = True) -> None:
@@ -421,30 +487,73 @@ class Model:
         """
         self._pods.delete(unit, graceful=graceful)
 
-    def kill_at_call(self, unit: str, call: int, *, applied: bool) -> None:
-        """SIGKILL the unit's process at its ``call``-th API call of its current or next hook.
+    def kill_at_request(
+        self,
+        unit: str,
+        *,
+        method: str | None = None,
+        kind: str | None = None,
+        applied: bool,
+        nth: int = 1,
+    ) -> FaultPlan:
+        """SIGKILL ``unit`` at its ``nth`` upcoming API request matching ``method`` and ``kind``.
 
-        With ``applied`` the request reaches the API and its response is lost; without, it
-        never reaches it. The pod is deleted with the process, as a crashed charm container
-        whose pod is then replaced.
+        ``method`` is an HTTP method (``'PATCH'``), ``kind`` a served resource kind
+        (``'StatefulSet'``, ``'ConfigMap'``, ``'Pod'``, ``'Service'``); None matches any.
+        Requests are counted from now, across hooks. With ``applied`` the request reaches
+        the API and its response is lost; without, it never reaches it. The pod goes with
+        the process, as a crashed charm container whose pod is then replaced.
         """
-        self._faults.kill_at_call(unit, call, applied=applied)
+        return self._faults.plan_at_request(
+            unit, 'kill', method=method, kind=kind, nth=nth, applied=applied
+        )
 
-    def kill_pending(self, unit: str) -> bool:
-        """Whether a :meth:`kill_at_call` for ``unit`` has not fired yet."""
-        return self._faults.kill_pending(unit)
+    def stall_at_request(
+        self,
+        unit: str,
+        seconds: float,
+        *,
+        method: str | None = None,
+        kind: str | None = None,
+        nth: int = 1,
+    ) -> FaultPlan:
+        """Stall ``unit``'s agent for ``seconds`` just before its ``nth`` matching request.
 
-    def stall_at_call(self, unit: str, call: int, seconds: float) -> None:
-        """Stall the unit's agent for ``seconds`` just before its ``call``-th API call.
-
-        The call waits out the stall unapplied, then goes on as if nothing happened: the
+        Matching as :meth:`kill_at_request`. The agent stops renewing its lease and the
+        request waits out the stall unapplied, then goes on as if nothing happened: the
         stale-leader case when the lease ran out meanwhile.
         """
-        self._faults.stall_at_call(unit, call, seconds)
+        return self._faults.plan_at_request(
+            unit, 'stall', method=method, kind=kind, nth=nth, seconds=seconds
+        )
+
+    def pending_faults(self) -> list[FaultPlan]:
+        """Kill and stall plans that have neither fired nor been cancelled, oldest first."""
+        return self._faults.pending()
+
+    def kill_at_call(self, unit: str, call: int, *, applied: bool) -> FaultPlan:
+        """SIGKILL the unit's process at its ``call``-th API call of its current or next hook.
+
+        As :meth:`kill_at_request`, but counted within a hook; it replaces an unfired
+        ``kill_at_call`` of the same unit.
+        """
+        return self._faults.plan_at_call(unit, 'kill', call, applied=applied)
+
+    def kill_pending(self, unit: str) -> bool:
+        """Whether a kill planned for ``unit`` has not fired yet."""
+        return bool(self._faults.pending(unit, 'kill'))
+
+    def stall_at_call(self, unit: str, call: int, seconds: float) -> FaultPlan:
+        """Stall the unit's agent for ``seconds`` just before its ``call``-th API call.
+
+        As :meth:`stall_at_request`, but counted within the current or next hook; it
+        replaces an unfired ``stall_at_call`` of the same unit.
+        """
+        return self._faults.plan_at_call(unit, 'stall', call, seconds=seconds)
 
     def stall_pending(self, unit: str) -> bool:
-        """Whether a :meth:`stall_at_call` for ``unit`` has not fired yet."""
-        return self._faults.stall_pending(unit)
+        """Whether a stall planned for ``unit`` has not fired yet."""
+        return bool(self._faults.pending(unit, 'stall'))
 
     def stall(self, unit: str, seconds: float) -> None:
         """Stall the unit's agent: no lease renewal, no request released, no hook started.
@@ -473,13 +582,28 @@ class Model:
     ) -> None:
         """Write labels on an object as someone else; a value of None removes the key.
 
-        ``kind`` is ``Pod``, ``Service`` or ``StatefulSet.template`` (the pod template).
-        With ``via_kubectl`` the real ``kubectl`` does it through the served API (``label``
-        for Pods and Services, a merge ``patch`` for the template); otherwise the write goes
-        in as field manager ``caller``. Either way the model records it as a foreign label
-        that R4 protects.
+        ``kind`` is any served kind (``Pod``, ``Service``, ``StatefulSet`` for its own
+        metadata, ``ConfigMap``, ``Namespace``) or ``StatefulSet.template`` (the pod
+        template). With ``via_kubectl`` the real ``kubectl`` does it through the served
+        API (``label``, or a merge ``patch`` for the template); otherwise the write goes
+        in as field manager ``caller``. Either way the model records it as a foreign
+        label that R4 protects.
+
+        Raises:
+            ModelError: an unknown kind, no such object, or labels the API refuses.
         """
         self._faults.write_labels(kind, name, labels, caller=caller, via_kubectl=via_kubectl)
+
+    def leave_upstream_configmap(self, app: str, labels: Mapping[str, str]) -> str:
+        """Leave ``app`` as the upstream service-mesh library left it; return the ConfigMap.
+
+        As if the charm switched from that library: ConfigMap
+        ``juju-service-mesh-<app>-labels`` (``data.labels`` the JSON object of the keys it
+        applied, no ownerReference) and those labels on the pod template and the
+        Service. They are the charm's own, not foreign: a consumer that takes over must
+        remove them unless desired, or :meth:`check` reports them.
+        """
+        return self._faults.leave_upstream_configmap(app, labels)
 
     def inject_api_error(
         self,
@@ -511,8 +635,8 @@ class Model:
     def desired_labels(self, app: str) -> dict[str, str] | None:
         """The labels ``app``'s provider publishes on its service-mesh relation.
 
-        Empty with no relation; None when the databag holds no valid label object (the
-        library then keeps what it applied, so there is no single expectation).
+        Empty with no relation; None when a consumer must refuse the data (then
+        :meth:`expectation` says why, in ``blocked``).
         """
         return self._expectations.desired_labels(app)
 
@@ -520,11 +644,15 @@ class Model:
         """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`)."""
         return self._expectations.expectation(app)
 
-    def check(self, app: str) -> list[str]:
+    def check(self, app: str, *, hooks_must_not_fail: bool = False) -> list[str]:
         """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
 
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
-        in error, an unfinished rollout and a livelock are failures too.
+        in error, an unfinished rollout and a livelock are failures too. When the
+        provider's data must be refused, the leader must be Blocked and the labels those
+        of the last data the consumer could accept. With ``hooks_must_not_fail``, every
+        hook of ``app`` that failed during the run is a problem too (see
+        :meth:`failed_hooks`): right labels reached only through Juju's retries.
         """
         problems: list[str] = []
         for unit in self._world.app(app).units.values():
@@ -536,7 +664,23 @@ class Model:
         pending = rollout_pending(client, self.name, app)
         if pending is not None:
             problems.append(f'StatefulSet {app}: {pending}')
-        problems.extend(str(v) for v in check_app(client, self.expectation(app)))
+        expectation = self.expectation(app)
+        if expectation.blocked is not None:
+            leader = self.leader(app)
+            status = self.unit_status(leader) if leader else None
+            if status is None or status.workload != 'blocked':
+                shown = f'{status.workload} {status.message!r}' if status else 'no leader'
+                problems.append(
+                    f'{app} must be Blocked on refused data ({expectation.blocked}); '
+                    f'its leader is {shown}'
+                )
+        problems.extend(str(v) for v in check_app(client, expectation))
+        if hooks_must_not_fail:
+            problems.extend(
+                f'{f.unit} {f.hook} failed at {f.time:g} s (attempt {f.attempt}): {f.cause}'
+                + (f' [{"; ".join(f.api_errors)}]' if f.api_errors else '')
+                for f in self.failed_hooks(app)
+            )
         return problems
 
     def admin_client(self) -> lightkube.Client:
@@ -565,6 +709,71 @@ class Model:
     def step(self) -> bool:
         """Make one scheduling decision; False when there is nothing to decide."""
         return self._scheduler.step()
+
+    def run_until(
+        self,
+        moment: str,
+        *,
+        unit: str | None = None,
+        app: str | None = None,
+        max_steps: int = 100_000,
+    ) -> TraceEvent | None:
+        """Run as :meth:`settle` does until ``moment`` comes, and stop there.
+
+        ``moment`` is ``'before-first-hook'`` (``unit`` required): the unit's next hook
+        is ready to start and has not started, e.g. a new leader's leader-elected; or any
+        trace event kind (:data:`TRACE_KINDS`), the moment right after the first such
+        event from now, of ``unit`` and ``app`` when given. Among them:
+        ``'lease-expired'`` (a leader's lease ran out unrenewed: unit is the old
+        leader; no claim has landed yet), ``'leader-elected'`` (a claim landed: unit is
+        the new leader), ``'hook-start'``, ``'hook-done'``, ``'hook-failed'``,
+        ``'pod-started'``, ``'request'``. Returns that event (None for
+        ``before-first-hook``).
+
+        Raises:
+            ValueError: an unknown moment, or ``before-first-hook`` without a unit.
+            ModelError: the model settled before the moment came.
+            LivelockError: it did not come within ``max_steps`` decisions.
+        """
+        if moment == 'before-first-hook':
+            if unit is None:
+                raise ValueError("'before-first-hook' needs a unit")
+            self._world.unit(unit)
+            self._scheduler.run_until(
+                lambda: False,
+                what=f'a hook of {unit}',
+                before_hook_of=unit,
+                max_steps=max_steps,
+            )
+            return None
+        if moment not in TRACE_KINDS:
+            known = ', '.join(['before-first-hook', *sorted(TRACE_KINDS)])
+            raise ValueError(f'unknown moment {moment!r}; known: {known}')
+        if unit is not None:
+            self._world.unit(unit)
+        if app is not None:
+            self._world.app(app)
+        seen: list[TraceEvent] = []
+
+        def watch(event: TraceEvent) -> None:
+            if (
+                not seen
+                and event.kind == moment
+                and (unit is None or event.unit == unit)
+                and (
+                    app is None
+                    or event.fields.get('app', (event.unit or '/').partition('/')[0]) == app
+                )
+            ):
+                seen.append(event)
+
+        stop = self._world.trace.subscribe(watch)
+        try:
+            what = moment + (f' of {unit}' if unit else '') + (f' in {app}' if app else '')
+            self._scheduler.run_until(lambda: bool(seen), what=what, max_steps=max_steps)
+        finally:
+            stop()
+        return seen[0]
 
     # The pool and the hooks are built before the components they call back into.
 

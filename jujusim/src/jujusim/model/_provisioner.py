@@ -10,6 +10,7 @@ account, and :class:`~jujusim.kube.JujuAppPolicy` for its RBAC rules.
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -27,8 +28,16 @@ REWRITE_ATTEMPTS = 5  # a modelling choice: Juju's provisioner retries until it 
 class Provisioner:
     """Creates, rewrites and deletes each application's StatefulSet and Service."""
 
-    def __init__(self, world: World, *, gate: Gate, server: KubeServer):
+    def __init__(
+        self,
+        world: World,
+        *,
+        gate: Gate,
+        server: KubeServer,
+        on_rewrite: Callable[[str], None],
+    ):
         self._world = world
+        self._on_rewrite = on_rewrite  # Juju's labels, rewritten, are Juju's again (for R4)
         self._gate = gate
         self._server = server
         self._policies: dict[str, JujuAppPolicy] = {}
@@ -150,7 +159,11 @@ class Provisioner:
         app.trusted = trusted
         self._policies[app.name].trusted = trusted
         self._world.trace.record(
-            'operator', f'trust {app.name} {trusted}', command='trust', app=app.name
+            'operator',
+            f'trust {app.name} {trusted}',
+            command='trust',
+            app=app.name,
+            trusted=trusted,
         )
         self.rewrite_statefulset(app.name)
 
@@ -186,9 +199,17 @@ class Provisioner:
             except StatusError as e:
                 if e.code != HTTPStatus.CONFLICT:
                     raise
-                world.trace.record('juju', f'juju re-ensure of {app}: 409, retrying', app=app)
+                world.trace.record(
+                    'juju',
+                    f'juju re-ensure of {app}: 409, retrying',
+                    action='rewrite-statefulset-conflict',
+                    app=app,
+                )
                 continue
-            world.trace.record('juju', f'juju re-ensures StatefulSet {app}', app=app)
+            world.trace.record(
+                'juju', f'juju re-ensures StatefulSet {app}', action='rewrite-statefulset', app=app
+            )
+            self._on_rewrite(app)
             return
         raise ModelError(f'juju could not re-ensure StatefulSet {app}: conflicts')
 
@@ -199,7 +220,11 @@ class Provisioner:
             'StatefulSet', world.name, app.name, {'spec': {'replicas': units}}, caller=JUJU
         )
         world.trace.record(
-            'juju', f'juju scales StatefulSet {app.name} to {units}', app=app.name, units=units
+            'juju',
+            f'juju scales StatefulSet {app.name} to {units}',
+            action='scale',
+            app=app.name,
+            units=units,
         )
 
     def reconcile_dead_units(self, app: Application) -> None:

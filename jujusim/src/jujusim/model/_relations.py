@@ -57,6 +57,7 @@ class Relations:
             f'integrate {app_a}:{ep_a} {app_b}:{ep_b} (relation {relation.id})',
             command='integrate',
             relation=relation.id,
+            endpoints=[f'{app_a}:{ep_a}', f'{app_b}:{ep_b}'],
         )
         return relation.id
 

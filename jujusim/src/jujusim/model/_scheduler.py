@@ -8,11 +8,14 @@ replays a run exactly. Virtual time moves only when nothing else can happen.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..agent import AgentPool
-from ._errors import LivelockError
-from ._faults import Faults
+from ._errors import LivelockError, ModelError
+from ._faults import Faults, request_kind
 from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
+from ._leadership import Leadership
 from ._pods import Pods
 from ._timers import SETTLE_RETRY_BOUND, Timers
 from ._world import World
@@ -31,6 +34,7 @@ class Scheduler:
         pods: Pods,
         faults: Faults,
         timers: Timers,
+        leadership: Leadership,
     ):
         self._world = world
         self._pool = pool
@@ -39,6 +43,7 @@ class Scheduler:
         self._pods = pods
         self._faults = faults
         self._timers = timers
+        self._leadership = leadership
 
     def advance(self, seconds: float, *, max_steps: int) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
@@ -75,6 +80,45 @@ class Scheduler:
         tail = '\n'.join(self._world.trace.lines[-30:])
         raise LivelockError(f'not quiescent after {max_steps} steps; last trace lines:\n{tail}')
 
+    def run_until(
+        self,
+        reached: Callable[[], bool],
+        *,
+        what: str,
+        before_hook_of: str | None = None,
+        max_steps: int,
+    ) -> int:
+        """Run as :meth:`settle` does until ``reached()``; return the steps taken.
+
+        With ``before_hook_of``, also stop as soon as that unit's next hook is ready to
+        start, before it starts.
+
+        Raises:
+            ModelError: the model settled first; ``what`` says what did not happen.
+            LivelockError: neither after ``max_steps`` decisions.
+        """
+        for taken in range(max_steps):
+            if reached():
+                return taken
+            if before_hook_of is not None:
+                self._wait_until_blocked()
+                self._pods.process_events()
+                if ('hook', before_hook_of) in self._choices():
+                    return taken
+            if self.step():
+                continue
+            due = self._timers.next_due(include_periodic=False)
+            if due is None:
+                raise ModelError(f'{what} did not happen: the model settled first')
+            self._world.clock.advance_to(due)
+            self._timers.fire()
+        if reached():
+            return max_steps
+        tail = '\n'.join(self._world.trace.lines[-30:])
+        raise LivelockError(
+            f'{what} did not happen in {max_steps} steps; last trace lines:\n{tail}'
+        )
+
     def step(self) -> bool:
         """Make one scheduling decision; False when there is nothing to decide."""
         self._wait_until_blocked()
@@ -96,6 +140,8 @@ class Scheduler:
                 self._hooks.start_stop(unit)
             else:
                 self._pods.agent_exits(unit)
+        elif kind == 'claim':
+            self._leadership.claim_one(target)
         else:
             self._pods.controller_step()
         return True
@@ -117,6 +163,12 @@ class Scheduler:
                 choices.append(('die', unit.name))
         if self._pods.controller_ready():
             choices.append(('controller', ''))
+        # A free lease: the waiting agents' claims race the rest (tracker.go setMinion).
+        choices.extend(
+            ('claim', name)
+            for name, app in sorted(self._world.apps.items())
+            if self._leadership.claimants(app)
+        )
         return choices
 
     def _release(self, held: HeldRequest) -> None:
@@ -125,11 +177,16 @@ class Scheduler:
         held.release('apply')
         held.applied.wait()
         status = held.response.status if held.response else 'lost'
+        running = self._hooks.running.get(held.unit)
+        if running is not None and (status == 'lost' or int(status) >= 400):
+            running.api_errors.append(f'{held.describe()} -> {status}')
         self._world.trace.record(
             'request',
             f'{held.unit} {held.describe()} -> {status}',
             unit=held.unit,
             request=held.describe(),
+            method=held.request.method,
+            resource=request_kind(held.request.path),
             status=status,
         )
         self._await(held.unit)

@@ -13,13 +13,67 @@ from typing import Any
 
 from ._clock import VirtualClock
 
+# Every kind of event: when it is recorded, and the fields it carries besides time, unit
+# and text. Tests and the explorer match on these; the text is for people and may change.
+KINDS: Mapping[str, tuple[str, str]] = {
+    'operator': (
+        'a juju command',
+        'command (deploy, config, trust, integrate, remove-relation, remove-application, '
+        'run), app or relation, and its arguments',
+    ),
+    'juju': (
+        "Juju's own action on the cluster",
+        "action ('rewrite-statefulset', 'rewrite-statefulset-conflict', 'scale'), app, "
+        'units (scale)',
+    ),
+    'request': (
+        "a unit's API request was applied",
+        "request ('METHOD path?query'), method, resource (the kind), status",
+    ),
+    'hook-start': ('a hook started', 'hook (e.g. relation_changed(3, remote_unit=0)), leader'),
+    'hook-done': ('a hook succeeded and committed', 'hook'),
+    'hook-failed': (
+        'a hook or action failed (a failed hook puts the unit in error)',
+        'hook, message, cause, api_errors, attempt',
+    ),
+    'is-leader': ('ops asked Juju is-leader again, its 30 s cache expired', 'answer'),
+    'leader-abdicates': (
+        "a forced leader change: the leader's agent stops renewing",
+        'app, expiry, successor',
+    ),
+    'lease-expired': ("a leader's lease ran out unrenewed; unit is the old holder", 'app'),
+    'leader-elected': ('a claim on the lease landed; unit is the new leader', 'app, previous'),
+    'stall': ("a unit's agent stalls", 'seconds; request, method, resource when aimed at one'),
+    'kill': ('a planned SIGKILL', 'request, method, resource, applied; status when applied'),
+    'pod-delete': ("a test deletes a unit's pod", 'graceful'),
+    'pod-deleted': ("a unit's pod is gone, its agent SIGKILLed", ''),
+    'pod-started': ("a unit's pod started a new agent", 'incarnation'),
+    'grace-over': ("a terminating pod's grace period ended: SIGKILL", ''),
+    'pod-terminating': ("a unit's pod was deleted gracefully: SIGTERM to its agent", 'grace'),
+    'agent-exit': ("a terminating pod's unit had not started: its agent exits, no stop", ''),
+    'unit-dying': ('a unit is being removed (a scale-down): it is Dying', ''),
+    'unit-dead': ("a Dying unit's agent is done: the unit is Dead", ''),
+    'unit-removed': ('a Dead unit left the model', ''),
+    'worker-gone': ("a unit's worker died on its own", 'signal, exit_code'),
+    'foreign-write': (
+        'someone else wrote labels',
+        'caller, object (Kind/name, or StatefulSet.template/name), labels (None removes a key)',
+    ),
+    'upstream-leftover': (
+        "the upstream library's ConfigMap and labels were left behind",
+        'app, configmap, labels',
+    ),
+    'api-error': ('errors injected for upcoming requests', 'status, count, verb, resource, name'),
+    'kubectl': ('the admin ran kubectl', 'args, returncode'),
+}
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TraceEvent:
     """One thing that happened in the model."""
 
     time: float
-    kind: str  # e.g. 'hook-start', 'hook-done', 'request', 'pod-started', 'operator'
+    kind: str  # one of KINDS
     unit: str | None
     text: str
     fields: Mapping[str, Any] = dataclasses.field(default_factory=dict[str, Any])

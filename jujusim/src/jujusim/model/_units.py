@@ -7,7 +7,7 @@ it ran hooks for) is what ``_resolver`` compares with the controller's state.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import Any, Literal
 
 import ops
 import ops.testing
@@ -39,6 +39,58 @@ class Failure:
     message: str
     hook_name: str = ''  # as Juju names it, e.g. ``config-changed``, ``peers-relation-changed``
     delay: float = 0.0  # the backoff that led to retry_at; the next one doubles it
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class HookFailure:
+    """One failed run of a hook: the unit went into error (Juju retries it).
+
+    Attributes:
+        unit: the unit.
+        hook: the hook, e.g. ``relation_changed(3, remote_unit=0)``.
+        time: the virtual time it failed at.
+        attempt: 1 for the first failure of this hook in a row, 2 for its first retry...
+        cause: the exception, ``Type: message`` (``TimeoutError`` for a hung hook).
+        api_errors: the hook's API requests answered with an error, ``METHOD path -> 409``,
+            in order: the usual reason a Kubernetes charm's hook fails.
+        traceback: the charm's traceback, for people.
+    """
+
+    unit: str
+    hook: str
+    time: float
+    attempt: int
+    cause: str
+    api_errors: tuple[str, ...]
+    traceback: str = ''
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UnitStatus:
+    """A unit as ``juju status`` shows it, read-only.
+
+    Attributes:
+        unit: the unit.
+        agent: ``allocating`` (no agent has run yet), ``idle``, ``executing`` (a hook
+            runs), ``error`` (its last hook failed, a retry is due) or ``lost`` (its pod is
+            gone and no new agent runs yet).
+        workload: the workload status the charm last set (``active``, ``blocked``,
+            ``maintenance``, ``waiting``, ``unknown``...).
+        message: that status' message.
+        leader: whether the unit holds its application's lease now.
+        last_hook: the last hook that finished (``stop`` included), or None.
+        last_outcome: ``ok`` or ``failed`` for ``last_hook``; None before any hook.
+        failure: why ``last_hook`` failed, when it did.
+    """
+
+    unit: str
+    agent: Literal['allocating', 'idle', 'executing', 'error', 'lost']
+    workload: str
+    message: str
+    leader: bool
+    last_hook: str | None
+    last_outcome: Literal['ok', 'failed'] | None
+    failure: HookFailure | None
 
 
 @dataclasses.dataclass
@@ -88,6 +140,8 @@ class Unit:
     dying: bool = False
     stopped: bool = False
     removed: bool = False
+    last_hook: str | None = None  # the last hook that finished, and how
+    last_failure: HookFailure | None = None  # set when last_hook failed
 
     @property
     def pod(self) -> str:

@@ -1,0 +1,315 @@
+"""The operations a test drives: aimed faults, leader changes, moments, statuses, writes."""
+
+import json
+import re
+
+import pytest
+from model_helpers import BEACON_STUB, MESH_CONSUMER
+
+from jujusim.model import TRACE_KINDS, Model, ModelError, TraceEvent
+
+APP = 'consumer'
+
+
+def deploy(model: Model, *, units: int = 3, labels: dict[str, str] | None = None) -> str:
+    model.deploy(MESH_CONSUMER, app=APP, units=units, trust=True)
+    model.deploy(BEACON_STUB, app='beacon', units=1)
+    model.integrate(APP, 'beacon')
+    if labels is not None:
+        model.config('beacon', labels=json.dumps(labels))
+    model.settle()
+    leader = model.leader(APP)
+    assert leader is not None
+    return leader
+
+
+def requests_of(model: Model, unit: str, since: int = 0) -> list[TraceEvent]:
+    return [e for e in model.events[since:] if e.kind == 'request' and e.unit == unit]
+
+
+# -- faults aimed by what they hit -------------------------------------------------------
+
+
+@pytest.mark.parametrize('applied', [False, True], ids=['before', 'after'])
+def test_kill_at_request_hits_the_matching_request(model: Model, applied: bool):
+    leader = deploy(model, labels={'foo': 'bar'})
+    start = len(model.events)
+    plan = model.kill_at_request(leader, method='PATCH', kind='StatefulSet', applied=applied)
+    assert model.pending_faults() == [plan]
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+
+    assert plan.fired
+    assert model.pending_faults() == []
+    [kill] = [e for e in model.events[start:] if e.kind == 'kill']
+    assert kill.unit == leader
+    assert kill.fields['applied'] is applied
+    assert (kill.fields['method'], kill.fields['resource']) == ('PATCH', 'StatefulSet')
+    assert kill.fields['request'].partition('?')[0].endswith('/statefulsets/consumer')
+    # No PATCH of the StatefulSet by that unit went through before the kill.
+    before_kill = model.events[start : model.events.index(kill)]
+    assert not any(
+        (e.unit, e.kind, e.fields.get('method'), e.fields.get('resource'))
+        == (leader, 'request', 'PATCH', 'StatefulSet')
+        for e in before_kill
+    )
+    assert model.check(APP) == []  # the library recovers from it
+
+
+def test_kill_at_request_counts_matching_requests_from_now(model: Model):
+    leader = deploy(model, labels={'foo': 'bar'})
+    start = len(model.events)
+    plan = model.kill_at_request(leader, method='PATCH', kind='ConfigMap', applied=True, nth=2)
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+    assert plan.fired
+    kill_at = next(i for i, e in enumerate(model.events) if e.kind == 'kill' and i >= start)
+    earlier = [
+        e
+        for e in requests_of(model, leader, start)
+        if model.events.index(e) < kill_at
+        and (e.fields['method'], e.fields['resource']) == ('PATCH', 'ConfigMap')
+    ]
+    assert len(earlier) == 1  # the kill took the second
+    assert model.check(APP) == []
+
+
+def test_a_plan_that_cannot_fire_stays_pending_until_cancelled(model: Model):
+    leader = deploy(model, labels={'foo': 'bar'})
+    plan = model.kill_at_request(leader, method='DELETE', kind='Namespace', applied=False)
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+    assert not plan.fired
+    assert model.pending_faults() == [plan]
+    assert model.kill_pending(leader)
+    assert plan.cancel() is True
+    assert model.pending_faults() == []
+    assert not model.kill_pending(leader)
+    assert plan.cancel() is False  # already withdrawn
+    assert plan.cancelled and not plan.fired
+
+
+def test_stall_at_request_loses_the_lease_to_another_unit(model: Model):
+    leader = deploy(model, labels={'foo': 'bar'})
+    plan = model.stall_at_request(leader, 120, method='PATCH', kind='Service')
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+    assert plan.fired
+    [stall] = [e for e in model.events if e.kind == 'stall']
+    assert stall.unit == leader and stall.fields['seconds'] == 120
+    assert '/services/consumer' in stall.fields['request']
+    assert model.leader(APP) not in (None, leader)
+    assert model.check(APP) == []
+
+
+def test_kill_at_call_is_a_plan_too(model: Model):
+    leader = deploy(model, labels={'foo': 'bar'})
+    plan = model.kill_at_call(leader, 1, applied=False)
+    again = model.kill_at_call(leader, 2, applied=False)  # replaces the first
+    assert plan.cancelled and model.pending_faults() == [again]
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+    assert again.fired and not model.kill_pending(leader)
+
+
+@pytest.mark.parametrize(
+    ('kwargs', 'error'),
+    [
+        ({'method': 'FETCH'}, r"method 'FETCH' is not one of"),
+        ({'kind': 'Deployment'}, r"kind 'Deployment' is not a kind the API serves"),
+        ({'nth': 0}, r'nth counts matching requests from 1'),
+    ],
+)
+def test_bad_plans_are_refused_and_plan_nothing(
+    model: Model, kwargs: dict[str, object], error: str
+):
+    deploy(model, units=1)
+    with pytest.raises(ValueError, match=error):
+        model.kill_at_request(f'{APP}/0', applied=False, **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="no unit 'consumer/7'"):
+        model.stall_at_request(f'{APP}/7', 10)
+    with pytest.raises(ValueError, match='positive number of seconds'):
+        model.stall_at_request(f'{APP}/0', 0)
+    assert model.pending_faults() == []
+
+
+# -- leadership and moments ----------------------------------------------------------------
+
+
+def test_force_leader_change_to_a_named_unit(model: Model):
+    old = deploy(model, labels={'foo': 'bar'})
+    to = next(u.name for u in model.units() if u.app == APP and u.name != old)
+    start = len(model.events)
+
+    assert model.force_leader_change(APP, to=to) == to
+    assert model.leader(APP) == to
+    kinds = [(e.kind, e.unit) for e in model.events[start:] if e.kind in TRACE_KINDS]
+    assert ('leader-abdicates', old) in kinds
+    assert kinds.index(('lease-expired', old)) < kinds.index(('leader-elected', to))
+    assert not any(e.kind == 'stall' for e in model.events[start:])  # nobody was stalled
+    [elected] = [e for e in model.events[start:] if e.kind == 'leader-elected']
+    assert elected.fields == {'app': APP, 'previous': old}
+
+    # The new leader has not run a hook as leader yet; its next hook is leader-elected.
+    model.run_until('before-first-hook', unit=to)
+    assert model.unit_status(to).agent == 'idle'
+    hook = model.run_until('hook-start', unit=to)
+    assert hook is not None and hook.fields['hook'] == 'leader_elected()'
+    model.settle()
+    assert model.check(APP) == []
+
+
+def test_force_leader_change_lets_the_scheduler_choose(model: Model):
+    old = deploy(model, units=2)
+    new = model.force_leader_change(APP)
+    assert new == (f'{APP}/1' if old == f'{APP}/0' else f'{APP}/0')
+    assert model.leader(APP) == new
+
+
+def test_force_leader_change_refuses_what_juju_could_not_do(model: Model):
+    old = deploy(model, units=2)
+    with pytest.raises(ModelError, match='already the leader'):
+        model.force_leader_change(APP, to=old)
+    with pytest.raises(ModelError, match="'consumer/9' is not a unit of consumer"):
+        model.force_leader_change(APP, to=f'{APP}/9')
+    with pytest.raises(ModelError, match='no application'):
+        model.force_leader_change('nope')
+    assert model.leader(APP) == old
+    with Model(seed=3) as alone:
+        deploy(alone, units=1)
+        with pytest.raises(ModelError, match='no other live unit'):
+            alone.force_leader_change(APP)
+
+
+def test_run_until_stops_between_expiry_and_claim(model: Model):
+    old = deploy(model)
+    model.stall(old, 300)
+    expired = model.run_until('lease-expired', unit=old)
+    assert expired is not None and expired.fields['app'] == APP
+    assert model.leader(APP) is None  # nobody has claimed yet
+    elected = model.run_until('leader-elected', app=APP)
+    assert elected is not None and elected.unit not in (None, old)
+    assert model.leader(APP) == elected.unit
+
+
+def test_run_until_refuses_unknown_moments_and_reports_ones_that_never_come(model: Model):
+    deploy(model, units=1)
+    with pytest.raises(ValueError, match="unknown moment 'elected'"):
+        model.run_until('elected')
+    with pytest.raises(ValueError, match='needs a unit'):
+        model.run_until('before-first-hook')
+    with pytest.raises(ModelError, match='lease-expired did not happen: the model settled'):
+        model.run_until('lease-expired')
+
+
+# -- statuses and failed hooks ---------------------------------------------------------------
+
+
+def test_unit_status_and_failed_hooks_name_the_cause(model: Model):
+    leader = deploy(model, units=1, labels={'foo': 'bar'})
+    status = model.unit_status(leader)
+    assert (status.agent, status.last_outcome, status.leader) == ('idle', 'ok', True)
+    assert status.workload == 'active'
+    # The API answers 500 to every StatefulSet patch for a while: the reconcile fails.
+    model.inject_api_error(500, unit=leader, verb='patch', kind='StatefulSet', count=6)
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.run_until('hook-failed', unit=leader)
+
+    status = model.unit_status(leader)
+    assert (status.agent, status.last_outcome) == ('error', 'failed')
+    assert status.failure is not None
+    assert status.last_hook == status.failure.hook
+    assert any(e.endswith('-> 500') and 'statefulsets' in e for e in status.failure.api_errors)
+    with pytest.raises(Exception):  # noqa: B017 - frozen: read-only
+        status.agent = 'idle'  # type: ignore[misc]
+
+    model.settle()  # Juju retries; the faults run out; the labels get there
+    failures = model.failed_hooks(APP)
+    assert failures and all(f.unit == leader for f in failures)
+    assert model.failed_hooks('beacon') == []
+    assert model.check(APP) == []  # the right labels in the end ...
+    strict = model.check(APP, hooks_must_not_fail=True)  # ... but not without failing
+    assert len(strict) == len(failures)
+    assert all('-> 500' in line for line in strict)
+    assert model.unit_status(leader).last_outcome == 'ok'
+
+
+# -- writes by others --------------------------------------------------------------------------
+
+
+def test_foreign_labels_on_any_kind_are_kept_by_r4(model: Model):
+    deploy(model, units=2, labels={'foo': 'bar'})
+    [ledger] = [n for n in model.leftover_configmaps(APP) if 'k8s-labels' in n]
+    model.write_labels('ConfigMap', ledger, {'team': 'a'})
+    model.write_labels('StatefulSet', APP, {'owner': 'ops'}, via_kubectl=True)
+    model.config('beacon', labels=json.dumps({'foo': 'baz', 'tier': 'web'}))
+    model.settle()
+    assert model.check(APP) == []  # the library rewrote its ledger and kept 'team'
+    assert model.expectation(APP).other_foreign[f'ConfigMap/{ledger}'] == {'team': 'a'}
+
+    # The checker reads those objects: someone removing the label is caught.
+    model.kube.patch('StatefulSet', model.name, APP, {'metadata': {'labels': {'owner': None}}})
+    [problem] = model.check(APP)
+    assert problem == "R4: StatefulSet/consumer label 'owner' is absent, expected 'ops'"
+
+
+def test_bad_foreign_writes_are_refused_and_record_nothing(model: Model):
+    deploy(model, units=1)
+    with pytest.raises(ModelError, match="'Deployment' is neither a served kind"):
+        model.write_labels('Deployment', APP, {'a': 'b'})
+    with pytest.raises(ModelError, match='ConfigMap/missing: no such object'):
+        model.write_labels('ConfigMap', 'missing', {'a': 'b'})
+    with pytest.raises(ModelError, match='cannot write labels on Service/consumer'):
+        model.write_labels('Service', APP, {'bad key': 'b'})
+    assert set(model.expectation(APP).other_foreign) == {
+        'StatefulSet/consumer',
+        'StatefulSet/beacon',
+    }
+    assert not any(e.kind == 'foreign-write' for e in model.events)
+
+
+def test_leave_upstream_configmap_as_the_upstream_library_does(model: Model):
+    model.deploy(MESH_CONSUMER, app=APP, units=1, trust=True)
+    name = model.leave_upstream_configmap(APP, {'istio.io/dataplane-mode': 'ambient'})
+    assert name == f'juju-service-mesh-{APP}-labels'
+    cm = model.kube.get('ConfigMap', model.name, name)
+    assert cm is not None
+    assert json.loads(cm['data']['labels']) == {'istio.io/dataplane-mode': 'ambient'}
+    assert 'ownerReferences' not in cm['metadata']
+    sts = model.kube.get('StatefulSet', model.name, APP)
+    assert sts is not None
+    assert sts['spec']['template']['metadata']['labels']['istio.io/dataplane-mode'] == 'ambient'
+    [event] = [e for e in model.events if e.kind == 'upstream-leftover']
+    assert event.fields['configmap'] == name
+    with pytest.raises(ModelError, match='already exists'):
+        model.leave_upstream_configmap(APP, {})
+    with pytest.raises(ModelError, match='reserved for Juju or Kubernetes'):
+        model.leave_upstream_configmap(APP, {'app.kubernetes.io/name': 'x'})
+
+
+# -- the trace -----------------------------------------------------------------------------------
+
+
+def test_every_event_kind_is_documented(model: Model):
+    leader = deploy(model, labels={'foo': 'bar'})
+    model.force_leader_change(APP)
+    model.kill_at_request(leader, applied=True)
+    model.write_labels('Pod', f'{APP}-0', {'team': 'a'})
+    model.settle()
+    kinds = {e.kind for e in model.events}
+    assert kinds <= set(TRACE_KINDS), kinds - set(TRACE_KINDS)
+    assert {'hook-start', 'hook-done', 'request', 'leader-elected', 'lease-expired'} <= kinds
+
+
+def test_the_sources_record_only_documented_kinds():
+    # A new kind must be documented in _trace.KINDS: consumers match on kinds, not text.
+    import pathlib
+
+    import jujusim.model
+
+    source = pathlib.Path(jujusim.model.__file__).parent
+    used: set[str] = set()
+    for path in source.glob('*.py'):
+        used |= set(re.findall(r"trace\.record\(\s*'([a-z-]+)'", path.read_text()))
+    assert used, 'no trace.record call found: the pattern is stale'
+    assert used <= set(TRACE_KINDS), used - set(TRACE_KINDS)
