@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-import json
+import logging
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -16,10 +16,15 @@ from . import (
     _json,
     _labels,
     _log,
+    _protobuf,
     _rbac,
     _resources,
     _store,
+    _types,
 )
+from . import _decode as _decode_module
+
+logger = logging.getLogger(__name__)
 
 ADMIN = 'admin'
 """The caller name of Python-side calls unless another is given."""
@@ -91,19 +96,50 @@ def _verb(method: str, route: _Route, watch: bool) -> str:
 
 def _decode(body: bytes, *, what: str) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        return _decode_module.decode_json(body)
+    except _decode_module.DecodeError as e:
         raise _errors.bad_request(f'{what}: {e}') from e
 
 
-def _decode_object(body: bytes) -> _json.Obj:
-    # handlers/create.go and update.go: the body must decode to the resource's type.
-    obj = _json.as_map(_decode(body, what="couldn't get version/kind; json parse error"))
-    if obj is None:
+# negotiation.NegotiateInputSerializer (apiserver pkg/endpoints/handlers/negotiation/
+# negotiate.go): a body's Content-Type must be one the server decodes; none means the first
+# (JSON). The real server also takes application/yaml; this fake does not.
+_BODY_TYPES = ('application/json', _protobuf.MEDIA_TYPE)
+
+
+def _media_type(request: _http.ApiRequest) -> str:
+    return request.headers.get('content-type', '').split(';', 1)[0].strip().lower()
+
+
+def _decode_object(request: _http.ApiRequest, resource: _resources.ResourceType) -> _json.Obj:
+    media_type = _media_type(request) or 'application/json'
+    if media_type not in _BODY_TYPES:
+        raise _errors.unsupported_media_type(media_type, _BODY_TYPES)
+    if media_type == _protobuf.MEDIA_TYPE:
+        try:
+            obj: Any = _protobuf.decode(request.body)
+        except _protobuf.ProtobufError as e:
+            raise _errors.bad_request(
+                f"couldn't get version/kind; protobuf parse error: {e}"
+            ) from e
+    else:
+        # handlers/create.go and update.go: the body must decode to the resource's type.
+        obj = _decode(request.body, what="couldn't get version/kind; json parse error")
+    obj_map = _json.as_map(obj)
+    if obj_map is None:
         raise _errors.bad_request(
-            "couldn't get version/kind; json parse error: the body is not a JSON object"
+            "couldn't get version/kind; json parse error: json: cannot unmarshal "
+            f'{_types.json_kind(obj)} into Go value of type struct {{ APIVersion string '
+            '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
         )
-    return obj
+    problem = _types.type_error(resource.kind, obj_map)
+    if problem is not None:
+        # handlers/rest.go transformDecodeError: a decode failure of a known kind is a 400.
+        raise _errors.bad_request(
+            f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+            f'{resource.kind}: {problem}'
+        )
+    return obj_map
 
 
 def _list_items(objs: Iterable[_json.Obj]) -> list[_json.Obj]:
@@ -184,7 +220,22 @@ class FakeKube:
             ResponseLost: an injected fault applied the request and lost its response.
         """
         with self.lock:
-            response, settle = self._handle(request)
+            try:
+                response, settle = self._handle(request)
+            except _errors.ResponseLost:
+                raise
+            except RecursionError:
+                # The decoder bounds nesting (_decode.MAX_DEPTH); this is the belt to its braces.
+                return _errors.bad_request('exceeded max depth').response()
+            except Exception:
+                # A bug must not escape to the caller: answer as the real server's panic
+                # recovery does (apiserver pkg/server/filters/wrap.go WithPanicRecovery: 500).
+                logger.exception('the fake API failed on %s %s', request.method, request.path)
+                return _errors.StatusError(
+                    code=500,
+                    reason='InternalError',
+                    message='Internal error occurred: the fake API failed on this request',
+                ).response()
             if settle and self.auto_settle:
                 self.controller.settle()
             return response
@@ -283,7 +334,7 @@ class FakeKube:
             obj = self.store.create(
                 route.resource,
                 route.namespace,
-                _decode_object(request.body),
+                _decode_object(request, route.resource),
                 caller=caller,
                 dry_run=self._dry_run(request),
             )
@@ -307,7 +358,7 @@ class FakeKube:
                 resource,
                 namespace,
                 name,
-                _decode_object(request.body),
+                _decode_object(request, route.resource),
                 caller=caller,
                 subresource=subresource,
                 dry_run=dry_run,

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _errors, _json, _labels, _patch, _resources
+from . import _errors, _json, _labels, _patch, _resources, _types
 
 EventType = Literal['ADDED', 'MODIFIED', 'DELETED']
 
@@ -183,8 +183,52 @@ def validate(kind: str, obj: _json.Obj, old: _json.Obj | None) -> list[_errors.C
     annotations = meta.get('annotations')
     if annotations is not None and _json.as_map(annotations) is None:
         causes.append(_invalid_cause('metadata.annotations', annotations, 'must be a map'))
+    elif _utf8_size(_json.str_map(annotations), keys=True) > TOTAL_ANNOTATION_SIZE:
+        # apimachinery pkg/api/validation/objectmeta.go ValidateAnnotations: keys and values
+        # together at most TotalAnnotationSizeLimitB (256 KiB), field.TooLong.
+        causes.append(_too_long('metadata.annotations', TOTAL_ANNOTATION_SIZE))
     if kind == 'StatefulSet':
         causes.extend(_validate_statefulset(obj, old))
+    elif kind == 'ConfigMap':
+        causes.extend(_validate_configmap(obj))
+    return causes
+
+
+TOTAL_ANNOTATION_SIZE = 256 * 1024
+MAX_CONFIGMAP_SIZE = 1024 * 1024
+"""``core.MaxSecretSize``: a ConfigMap's data and binaryData together (pkg/apis/core/types.go)."""
+
+
+def _utf8_size(values: dict[str, str], *, keys: bool = False) -> int:
+    # Go's len() of a string counts UTF-8 bytes.
+    total = sum(len(v.encode('utf-8', 'surrogatepass')) for v in values.values())
+    if keys:
+        total += sum(len(k.encode('utf-8', 'surrogatepass')) for k in values)
+    return total
+
+
+def _too_long(field: str, limit: int) -> _errors.Cause:
+    # field.TooLong (apimachinery pkg/util/validation/field/errors.go): the value is omitted.
+    return _errors.Cause(
+        reason='FieldValueTooLong',
+        message=f'Too long: may not be more than {limit} bytes',
+        field=field,
+    )
+
+
+def _validate_configmap(obj: _json.Obj) -> list[_errors.Cause]:
+    # kubernetes pkg/apis/core/validation/validation.go ValidateConfigMap: every key of data
+    # and binaryData passes IsConfigMapKey; their values total at most core.MaxSecretSize.
+    causes: list[_errors.Cause] = []
+    data = _json.str_map(obj.get('data'))
+    binary = _json.str_map(obj.get('binaryData'))
+    for field, values in (('data', data), ('binaryData', binary)):
+        for key in values:
+            problems = _labels.config_map_key_errors(key)
+            causes.extend(_invalid_cause(f'{field}[{key}]', key, m) for m in problems)
+    binary_size = sum(len(v) * 3 // 4 - v.count('=') for v in binary.values())  # base64 bytes
+    if _utf8_size(data) + binary_size > MAX_CONFIGMAP_SIZE:
+        causes.append(_too_long('', MAX_CONFIGMAP_SIZE))
     return causes
 
 
@@ -214,6 +258,7 @@ def _validate_statefulset(obj: _json.Obj, old: _json.Obj | None) -> list[_errors
             )
         )
     replicas = spec.get('replicas')
+    # The decoder has already refused non-integers and values beyond int32 (see _types).
     if not isinstance(replicas, int) or replicas < 0:
         causes.append(
             _invalid_cause('spec.replicas', replicas, 'must be greater than or equal to 0')
@@ -539,11 +584,19 @@ class Store:
                         'map[string]interface {}'
                     )
                 patched = _patch.strategic_merge(resource.kind, current, patch_map)
+        except _patch.BadPatchFormatError as e:
+            # handlers/patch.go interpretStrategicMergePatchError: these are a 400.
+            raise _errors.bad_request(str(e)) from e
         except _patch.PatchError as e:
             raise _errors.unprocessable(str(e)) from e
         patched_map = _json.as_map(patched)
         if patched_map is None:
             raise _errors.unprocessable('the patch result is not an object')
+        problem = _types.type_error(resource.kind, patched_map)
+        if problem is not None:
+            # handlers/patch.go applyPatchToCurrentObject / applyPatch: the patched object
+            # fails to decode into the kind's type: NewInvalid on the field "patch".
+            raise _errors.invalid_patch(problem)
         return self.update(
             resource,
             namespace,
