@@ -20,7 +20,9 @@ from . import (
     _rbac,
     _resources,
     _store,
+    _tables,
     _types,
+    _watch,
 )
 from . import _decode as _decode_module
 
@@ -31,6 +33,39 @@ ADMIN = 'admin'
 
 _SUBRESOURCES = {'status'}
 _FIELD_SELECTORS = ('metadata.name', 'metadata.namespace')
+# Field selectors a kind adds (its strategy's ToSelectableFields / GetAttrs): kubernetes
+# pkg/registry/core/event/strategy.go (kubectl describe lists an object's Events by
+# involvedObject), pkg/registry/core/pod/strategy.go (status.phase, spec.nodeName...).
+_KIND_FIELD_SELECTORS: dict[str, tuple[str, ...]] = {
+    'Event': (
+        'involvedObject.kind',
+        'involvedObject.namespace',
+        'involvedObject.name',
+        'involvedObject.uid',
+        'involvedObject.apiVersion',
+        'involvedObject.resourceVersion',
+        'involvedObject.fieldPath',
+        'reason',
+        'reportingComponent',
+        'source',
+        'type',
+    ),
+    'Pod': ('spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'status.phase'),
+}
+
+
+def _fields_match(obj: _json.Obj, fields: list[tuple[str, str, bool]]) -> bool:
+    for field, value, positive in fields:
+        have = _json.dig(obj, *field.split('.'))
+        if field == 'source':
+            have = _json.dig(obj, 'source', 'component')  # event strategy: source.component
+        if (str(have if have is not None else '') == value) != positive:
+            return False
+    return True
+
+
+def _identity(obj: _json.Obj) -> _json.Obj:
+    return obj
 
 
 class _Route:
@@ -79,6 +114,9 @@ def _route(path: str) -> _Route:
 
 def _verb(method: str, route: _Route, watch: bool) -> str:
     named = bool(route.name)
+    if method == 'GET' and watch and not route.subresource:
+        # A watch of one object (GET .../pods/NAME?watch=true) is a watch with its name.
+        return 'watch'
     verbs = {
         ('GET', True): 'get',
         ('GET', False): 'watch' if watch else 'list',
@@ -172,6 +210,8 @@ class FakeKube:
         graceful_pod_deletion: a deleted Pod stays Terminating until deleted again with no
             grace period (the kubelet's part, which a simulator then plays); off by default,
             when every delete is immediate.
+        watch_history: how many changes a watch from an old resourceVersion can replay;
+            older ones get a 410 Expired event.
     """
 
     def __init__(
@@ -182,10 +222,13 @@ class FakeKube:
         clock: Callable[[], datetime.datetime] | None = None,
         seed: int = 0,
         graceful_pod_deletion: bool = False,
+        watch_history: int = _watch.DEFAULT_HISTORY,
     ):
         self.lock = threading.RLock()
         self.store = _store.Store(clock=clock, seed=seed)
         self.store.graceful_pods = graceful_pod_deletion
+        self.watches = _watch.WatchHub(watch_history)
+        self.store.observers.append(self.watches.record)
         self.log = _log.RequestLog()
         self.faults = _faults.Faults()
         self.controller = _controller.StatefulSetController(self.store, self.log)
@@ -352,7 +395,7 @@ class FakeKube:
         if verb == 'list':
             return _http.ApiResponse.json(200, self._list(request, resource, namespace or None))
         if verb == 'watch':
-            raise _errors.method_not_allowed(resource, 'watch')
+            return self._watch(request, route)
         if verb == 'update':
             obj = self.store.update(
                 resource,
@@ -441,21 +484,62 @@ class FakeKube:
             selector = _labels.parse_selector(request.query_value('labelSelector'))
         except _labels.SelectorError as e:
             raise _errors.bad_request(str(e)) from e
-        fields = self._field_selector(request.query_value('fieldSelector'))
+        fields = self._field_selector(request.query_value('fieldSelector'), resource)
         out: list[_json.Obj] = []
         for obj in self.store.list(resource, namespace):
             meta = _json.as_map(obj.get('metadata')) or {}
             if not selector.matches(_json.str_map(meta.get('labels'))):
                 continue
-            if all(
-                (str(meta.get(field.split('.', 1)[1], '')) == value) == positive
-                for field, value, positive in fields
-            ):
+            if _fields_match(obj, fields):
                 out.append(obj)
         return out
 
-    @staticmethod
-    def _field_selector(text: str | None) -> list[tuple[str, str, bool]]:
+    def _watch(self, request: _http.ApiRequest, route: _Route) -> _http.ApiResponse:
+        """Open a watch (under the lock); its stream runs on the caller's thread, unlocked."""
+        resource = route.resource
+        try:
+            selector = _labels.parse_selector(request.query_value('labelSelector'))
+        except _labels.SelectorError as e:
+            raise _errors.bad_request(str(e)) from e
+        fields = self._field_selector(request.query_value('fieldSelector'), resource)
+        if route.name:
+            fields.append(('metadata.name', route.name, True))
+        timeout = _watch.DEFAULT_TIMEOUT
+        timeout_text = request.query_value('timeoutSeconds')
+        if timeout_text:
+            if not timeout_text.isdigit():
+                raise _errors.bad_request(f'invalid timeoutSeconds: {timeout_text!r}')
+            timeout = float(min(int(timeout_text), int(_watch.DEFAULT_TIMEOUT)))
+        resource_version = request.query_value('resourceVersion')
+        if resource_version not in (None, '') and not str(resource_version).isdigit():
+            # storage/etcd3 APIObjectVersioner.ParseResourceVersion.
+            raise _errors.bad_request(f'invalid resource version: {resource_version!r}')
+        namespace = route.namespace or None
+        opened = self.watches.open(
+            kind=resource.kind,
+            namespace=namespace if resource.namespaced else None,
+            resource_version=resource_version,
+            selector=selector,
+            fields=lambda obj: _fields_match(obj, fields),
+            current=lambda: self.store.list(resource, namespace),
+        )
+        if isinstance(opened, int):
+            return _http.ApiResponse(
+                status=200, stream=_watch.expired(str(resource_version), opened)
+            )
+        watcher, initial = opened
+        table = _tables.wants_table(request)
+        stream = self.watches.stream(
+            watcher,
+            initial,
+            timeout=timeout,
+            render=_tables.to_table if table else _identity,
+        )
+        return _http.ApiResponse(status=200, stream=stream)
+
+    def _field_selector(
+        self, text: str | None, resource: _resources.ResourceType | None = None
+    ) -> list[tuple[str, str, bool]]:
         # Field selectors every kind supports: metadata.name and metadata.namespace
         # (https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selectors/).
         out: list[tuple[str, str, bool]] = []
@@ -467,7 +551,8 @@ class FakeKube:
             if op is None:
                 raise _errors.bad_request(f"invalid selector: {part!r}; can't understand it")
             field, value = (s.strip() for s in part.split(op, 1))
-            if field not in _FIELD_SELECTORS:
+            kind_fields = _KIND_FIELD_SELECTORS.get(resource.kind, ()) if resource else ()
+            if field not in _FIELD_SELECTORS and field not in kind_fields:
                 raise _errors.bad_request(f'field label not supported: {field}')
             out.append((field, value, op != '!='))
         return out

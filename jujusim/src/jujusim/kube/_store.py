@@ -300,6 +300,10 @@ class Store:
             r.kind: {} for r in _resources.RESOURCES
         }
         self._rv = 0
+        # Indexes kept in step with _objects, so that garbage collection costs what it
+        # collects, not the size of the store: uid -> (kind, key), owner uid -> dependents.
+        self._uids: dict[str, tuple[str, tuple[str, str]]] = {}
+        self._dependents: dict[str, set[tuple[str, tuple[str, str]]]] = {}
         self._clock = clock or _utc_now
         self._random = random.Random(seed)  # noqa: S311 (names and uids, not secrets)
         self.observers: list[Callable[[Event], None]] = []
@@ -334,11 +338,34 @@ class Store:
 
     def find_uid(self, uid: str, namespace: str) -> _json.Obj | None:
         """The object with ``uid`` in ``namespace`` or cluster-scoped, if any."""
-        for resource in _resources.RESOURCES:
-            for (ns, _), obj in self._objects[resource.kind].items():
-                if ns in (namespace, '') and _meta(obj).get('uid') == uid:
-                    return obj
-        return None
+        where = self._uids.get(uid)
+        if where is None or where[1][0] not in (namespace, ''):
+            return None
+        return self._objects[where[0]].get(where[1])
+
+    @staticmethod
+    def _owner_uids(obj: _json.Obj) -> set[str]:
+        refs = _json.as_list(_meta(obj).get('ownerReferences')) or []
+        return {str(_json.dig(r, 'uid')) for r in refs if _json.as_map(r) is not None}
+
+    def _put(self, kind: str, key: tuple[str, str], obj: _json.Obj) -> None:
+        """Store ``obj`` at ``key`` (replacing any), keeping the indexes in step."""
+        old = self._objects[kind].get(key)
+        if old is not None:
+            self._unindex(kind, key, old)
+        self._objects[kind][key] = obj
+        self._uids[str(_meta(obj).get('uid'))] = (kind, key)
+        for owner in self._owner_uids(obj):
+            self._dependents.setdefault(owner, set()).add((kind, key))
+
+    def _unindex(self, kind: str, key: tuple[str, str], obj: _json.Obj) -> None:
+        self._uids.pop(str(_meta(obj).get('uid')), None)
+        for owner in self._owner_uids(obj):
+            dependents = self._dependents.get(owner)
+            if dependents is not None:
+                dependents.discard((kind, key))
+                if not dependents:
+                    del self._dependents[owner]
 
     @staticmethod
     def _ns(resource: _resources.ResourceType, namespace: str | None) -> str:
@@ -439,7 +466,7 @@ class Store:
         if dry_run:
             return obj
         meta['resourceVersion'] = self._next_rv()
-        self._objects[resource.kind][key] = obj
+        self._put(resource.kind, key, obj)
         self._emit('ADDED', obj, caller)
         return obj
 
@@ -541,7 +568,7 @@ class Store:
             meta['resourceVersion'] = str(self._rv + 1)
             return new
         meta['resourceVersion'] = self._next_rv()
-        self._objects[resource.kind][(namespace, name)] = new
+        self._put(resource.kind, (namespace, name), new)
         self._emit('MODIFIED', new, caller)
         return new
 
@@ -671,8 +698,7 @@ class Store:
         else:
             # Background (the default for every kind here) and Foreground both delete the
             # dependents: https://kubernetes.io/docs/concepts/architecture/garbage-collection/
-            while self.collect_garbage(caller):
-                pass
+            self._collect_dependents(str(meta.get('uid')), caller)
         return obj
 
     def _mark_terminating(self, pod: _json.Obj, grace_period: int, caller: str) -> _json.Obj:
@@ -691,17 +717,42 @@ class Store:
         self._emit('MODIFIED', pod, caller)
         return pod
 
+    def _collect_dependents(self, uid: str, caller: str) -> None:
+        """Delete, transitively, the dependents of ``uid`` that have no owner left."""
+        served = {r.kind for r in _resources.RESOURCES}
+        gone = [uid]
+        while gone:
+            for kind, key in sorted(self._dependents.pop(gone.pop(), set())):
+                obj = self._objects[kind].get(key)
+                if obj is None or self._has_live_owner(obj, served):
+                    continue
+                self._remove(_resources.resource_for_kind(kind), obj, caller)
+                gone.append(str(_meta(obj).get('uid')))
+
+    def _has_live_owner(self, obj: _json.Obj, served: set[str]) -> bool:
+        ns = str(_meta(obj).get('namespace', ''))
+        refs = [
+            _json.as_map(r) or {} for r in _json.as_list(_meta(obj).get('ownerReferences')) or []
+        ]
+        return any(
+            r.get('kind') not in served or self.find_uid(str(r.get('uid')), ns) is not None
+            for r in refs
+        )
+
     def _remove(self, resource: _resources.ResourceType, obj: _json.Obj, caller: str) -> None:
         meta = _meta(obj)
         key = (self._ns(resource, str(meta.get('namespace', ''))), str(meta.get('name')))
         del self._objects[resource.kind][key]
+        self._unindex(resource.kind, key, obj)
         meta['resourceVersion'] = self._next_rv()
         self._emit('DELETED', obj, caller)
 
     def _orphan(self, owner_uid: str, caller: str) -> None:
         # The "orphan" finalizer: the garbage collector strips the owner's references.
-        for resource in _resources.RESOURCES:
-            for obj in list(self._objects[resource.kind].values()):
+        dependents = sorted(self._dependents.get(owner_uid, set()))
+        for kind, key in dependents:
+            resource = _resources.resource_for_kind(kind)
+            for obj in [self._objects[kind][key]]:
                 refs = _json.as_list(_meta(obj).get('ownerReferences')) or []
                 kept = [r for r in refs if _json.dig(r, 'uid') != owner_uid]
                 if len(kept) != len(refs):
