@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -425,3 +426,54 @@ def test_statefulset_rollout_seen_with_get_pods(served_stepped: Served, tmp_path
         assert 'rolled=yes' in pod['LABELS']
         assert f'controller-revision-hash={new}' in pod['LABELS']
         assert (pod['READY'], pod['STATUS']) == ('1/1', 'Running')
+
+
+def test_create_generators_send_protobuf_and_are_served(kubectl: Kubectl, served: Served):
+    # kubectl 1.32 sends these typed objects as application/vnd.kubernetes.protobuf.
+    kubectl('create', 'namespace', 'made')
+    kubectl('create', 'configmap', 'cm', '--from-literal=a=b', '--from-literal=empty=')
+    kubectl('create', 'service', 'clusterip', 'svc', '--tcp=80:8080')
+    assert served.fake.get('Namespace', None, 'made') is not None
+    cm = served.fake.get('ConfigMap', NAMESPACE, 'cm')
+    assert cm is not None and cm['data'] == {'a': 'b', 'empty': ''}
+    svc = served.fake.get('Service', NAMESPACE, 'svc')
+    assert svc is not None
+    assert svc['spec']['ports'] == [
+        {'name': '80-8080', 'port': 80, 'protocol': 'TCP', 'targetPort': 8080}
+    ]
+    assert svc['spec']['selector'] == {'app': 'svc'}
+    # A bad name is refused as a real server refuses it (422 from validation, not 400).
+    failed = kubectl('create', 'configmap', 'Bad_Name', check=False)
+    assert failed.returncode != 0 and 'is invalid' in failed.stderr, failed.stderr
+
+
+def test_get_watch_and_rollout_status_use_watch(
+    kubectl: Kubectl, served: Served, tmp_path: pathlib.Path
+):
+    env = {
+        'KUBECONFIG': str(kubectl.kubeconfig),
+        'HOME': str(kubectl.home),
+        'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+    }
+    watcher = subprocess.Popen(
+        ['kubectl', 'get', 'pods', '-w', '--request-timeout=0'],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while served.fake.watches.open_watches == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.fake.watches.open_watches == 1, 'kubectl get -w opened no watch'
+        kubectl('create', '-f', _write(tmp_path, 'sts.yaml', STATEFULSET.format(replicas=2)))
+        rollout = kubectl('rollout', 'status', 'statefulset/web', '--timeout=20s', '-v=6')
+        assert 'roll out complete' in rollout.stdout, rollout.stdout
+        assert 'watch=true' in rollout.stderr, 'rollout status did not watch'
+        assert 'not supported' not in rollout.stderr
+    finally:
+        watcher.terminate()
+        out, err = watcher.communicate(timeout=10)
+    names = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert names == {'web-0', 'web-1'}, (out, err)
