@@ -13,7 +13,7 @@ import http.client
 import json
 import urllib.parse
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -166,7 +166,7 @@ def shaped_bodies(draw: st.DrawFn) -> bytes:
         node: dict[str, Any] | None = body
         for key in path[:-1]:
             child: Any = node.get(key) if node is not None else None
-            node = child if isinstance(child, dict) else None
+            node = cast('dict[str, Any]', child) if isinstance(child, dict) else None
         if node is not None:
             node[path[-1]] = draw(json_values)
     return _encode(body)
