@@ -206,3 +206,42 @@ def test_a_huge_statefulset_never_stops_the_server_answering(
         )
     assert elapsed < 5, elapsed
     assert len(fake.objects('Pod', NS)) > 0  # it was working in the background meanwhile
+
+
+def test_a_watch_streams_while_the_models_gate_holds_a_units_request(fake: kube.FakeKube):
+    # The simulator serves the API through its gate (model/_gate.py), which parks every
+    # request of a unit until the scheduler decides. A watch (here kubectl's, any non-unit
+    # token) must stream meanwhile, and the held request must go on once released.
+    from jujusim.model._gate import Gate
+
+    gate = Gate(fake, wake=lambda: None)
+    fake.register_caller('unit-token', kube.AdminPolicy())
+    gate.register('unit-token', 'app/0')
+    with kube.KubeServer(gate.handle) as server:
+        unit = http.client.HTTPConnection('127.0.0.1', server.port, timeout=10)
+        unit_answer: list[int] = []
+
+        def unit_request() -> None:
+            unit.request('GET', CM_PATH, headers={'Authorization': 'Bearer unit-token'})
+            unit_answer.append(unit.getresponse().status)
+
+        parked = threading.Thread(target=unit_request)
+        parked.start()
+        held: list[Any] = []
+        deadline = time.monotonic() + 5
+        while not held and time.monotonic() < deadline:
+            held.extend(gate.arrived())
+            time.sleep(0.01)
+        assert len(held) == 1 and not unit_answer  # the unit's request is parked
+        watch = _Watch(server, 'resourceVersion=0')
+        try:
+            fake.create(_cm('while-held'), namespace=NS)
+            event = watch.next()
+            assert (event['type'], event['object']['metadata']['name']) == ('ADDED', 'while-held')
+            assert not unit_answer  # still parked: the watch went round the gate's hold
+            held[0].release('apply')
+            parked.join(timeout=10)
+            assert unit_answer == [200]
+        finally:
+            watch.close()
+            unit.close()
