@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+from collections.abc import Generator
 from typing import Any
 
 from . import _json, _log, _resources, _store
@@ -24,6 +25,7 @@ POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name'
 POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index'
 HASH_LABEL = 'controller.kubernetes.io/hash'
 
+_IDLE = object()
 _STS = _resources.resource_for_kind('StatefulSet')
 _POD = _resources.resource_for_kind('Pod')
 _REVISION = _resources.resource_for_kind('ControllerRevision')
@@ -91,6 +93,9 @@ class StatefulSetController:
     def __init__(self, store: _store.Store, log: _log.RequestLog):
         self._store = store
         self._log = log
+        # The StatefulSet acted on last: its uid, the store's resourceVersion after the
+        # action, and its remaining actions (valid while nobody else has written).
+        self._cached: tuple[str, int, Generator[None, None, None]] | None = None
 
     def _record(self, verb: str, kind: str, namespace: str, name: str, caller: str) -> None:
         self._log.add(
@@ -104,7 +109,34 @@ class StatefulSetController:
         )
 
     def step(self) -> bool:
-        """Take one action (a create, delete or status write); True if one was taken."""
+        """Take one action (a create, delete or status write); True if one was taken.
+
+        The same action :meth:`step_reference` takes. A StatefulSet's state is kept from one
+        step to the next while nothing else has written, so stepping a rollout through costs
+        linear time, not quadratic.
+        """
+        for sts in list(self._store.list(_STS, None)):
+            uid = str(_meta(sts).get('uid'))
+            cached = self._cached
+            self._cached = None
+            acted = False
+            actions: Generator[None, None, None] | None = None
+            if cached is not None and cached[:2] == (uid, self._store.resource_version):
+                actions = cached[2]
+                acted = next(actions, _IDLE) is not _IDLE
+            if not acted:
+                # Nothing kept, or the kept actions ended (after a new revision or a history
+                # trim, which end a run early): look at the store afresh.
+                actions = _FastSync(self, sts).actions()
+                acted = next(actions, _IDLE) is not _IDLE
+            if acted and actions is not None:
+                self._cached = (uid, self._store.resource_version, actions)
+                return True
+        # Dependents whose owners never existed or vanished: the garbage collector.
+        return self._collect_garbage_step(self._store.resource_version)
+
+    def step_reference(self) -> bool:
+        """:meth:`step` as first written: every action recomputed from the store (tests)."""
         for sts in list(self._store.list(_STS, None)):
             if self._sync(sts):
                 return True
@@ -137,9 +169,11 @@ class StatefulSetController:
         while True:
             acted = False
             for sts in list(self._store.list(_STS, None)):
-                if taken >= budget:
-                    return None
-                done = _FastSync(self, sts).run(budget - taken)
+                done = 0
+                for _ in _FastSync(self, sts).actions():
+                    done += 1
+                    if taken + done >= budget:
+                        return None
                 taken += done
                 if done:
                     acted = True
@@ -445,11 +479,12 @@ def _first_gap(ordinals: list[int]) -> int:
 class _FastSync:
     """One StatefulSet's consecutive actions, as repeated ``_sync`` calls take them.
 
-    ``step()`` recomputes the pods, the status and the next pod action from the store for
-    every action: quadratic in the replicas over a whole rollout. Here the pods are read
-    once and kept in step with each action this object takes (nothing else writes while
-    the controller holds the store), with the status counted incrementally and the next
-    ordinal to act on found from sorted sets, so a rollout costs O(n log n).
+    ``_sync`` (``step_reference``) recomputes the pods, the status and the next pod action
+    from the store for every action: quadratic in the replicas over a whole rollout. Here the
+    pods are read once and kept in step with each action this object takes (valid while
+    nobody else writes: ``step`` checks the store's resourceVersion), with the status counted
+    incrementally and the next ordinal to act on found from sorted lists, so a rollout costs
+    O(n log n).
     """
 
     def __init__(self, controller: StatefulSetController, sts: _json.Obj):
@@ -457,8 +492,8 @@ class _FastSync:
         self.store = controller._store
         self.sts = sts
 
-    def run(self, budget: int) -> int:
-        """Act until this StatefulSet is idle or ``budget`` actions are taken; return them."""
+    def actions(self) -> Generator[None, None, None]:
+        """Take this StatefulSet's actions one by one, yielding after each; end when idle."""
         controller = self.controller
         meta = _meta(self.sts)
         namespace, name, uid = str(meta['namespace']), str(meta['name']), str(meta['uid'])
@@ -466,10 +501,9 @@ class _FastSync:
         template = _json.as_map(spec.get('template')) or {}
         revisions = [r for r in self.store.list(_REVISION, namespace) if _owned_by(r, uid)]
         update_rev = f'{name}-{template_hash(template)}'
-        if budget <= 0:
-            return 0
         if controller._ensure_revision(self.sts, template, revisions, update_rev):
-            return 1  # the caller starts again, with the new revision listed
+            yield  # then end: the next run starts again, with the new revision listed
+            return
         revision_names = {str(_meta(r).get('name')) for r in revisions}
         pods = controller._pods(namespace, name, uid)
         replicas = int(spec.get('replicas') or 0)
@@ -485,8 +519,7 @@ class _FastSync:
         not_ready = {o for o, p in pods.items() if not is_ready(p)}
         ordinals = sorted(pods)  # every ordinal present, for the highest condemned one
         outdated = sorted(o for o, r in rev_of.items() if r != update_rev)
-        taken = 0
-        while taken < budget:
+        while True:
             # -- the status write, as _sync does it first ------------------------------------
             stored_current = _json.dig(self.sts, 'status', 'currentRevision')
             current_rev = stored_current if stored_current in revision_names else update_rev
@@ -507,7 +540,7 @@ class _FastSync:
                     _STS, namespace, name, new, caller=CONTROLLER, subresource='status'
                 )
                 controller._record('update', 'StatefulSet', namespace, name, CONTROLLER)
-                taken += 1
+                yield
                 continue
             current_rev = str(status['currentRevision'])
             # -- the pod action (_pod_action) ----------------------------------------------
@@ -535,8 +568,8 @@ class _FastSync:
             if action is None:
                 # -- history, then idle (_truncate_history) --------------------------------
                 if self._truncate(revisions, rev_counts, status):
-                    taken += 1
-                return taken
+                    yield
+                return
             verb, ordinal = action
             if verb == 'create':
                 revision = current_rev if ordinal < partition else update_rev
@@ -545,7 +578,7 @@ class _FastSync:
                     pod_template = template
                     revision = update_rev
                 if self.store.find(_POD, namespace, f'{name}-{ordinal}') is not None:
-                    return taken  # a pod of that name this StatefulSet does not own: stuck
+                    return  # a pod of that name this StatefulSet does not own: stuck
                 controller._create_pod(self.sts, ordinal, pod_template, revision)
                 pod = self.store.get(_POD, namespace, f'{name}-{ordinal}')
                 pods[ordinal] = pod
@@ -565,8 +598,7 @@ class _FastSync:
                 if index < len(outdated) and outdated[index] == ordinal:
                     outdated.pop(index)
                 not_ready.discard(ordinal)
-            taken += 1
-        return taken
+            yield
 
     def _status(
         self, count: int, ready: int, current: int, updated: int, current_rev: str, update_rev: str
