@@ -447,32 +447,45 @@ def test_create_generators_send_protobuf_and_are_served(kubectl: Kubectl, served
     assert failed.returncode != 0 and 'is invalid' in failed.stderr, failed.stderr
 
 
-def test_get_watch_and_rollout_status_use_watch(
-    kubectl: Kubectl, served: Served, tmp_path: pathlib.Path
-):
+def test_get_watch_and_rollout_status_use_watch(served_stepped: Served, tmp_path: pathlib.Path):
+    # The controller is stepped by the test: the rollout is not done when kubectl looks, so
+    # both commands must watch to see it finish.
+    served = served_stepped
+    kubectl = Kubectl(served.kubeconfig, tmp_path)
     env = {
         'KUBECONFIG': str(kubectl.kubeconfig),
         'HOME': str(kubectl.home),
         'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
     }
-    watcher = subprocess.Popen(
-        ['kubectl', 'get', 'pods', '-w', '--request-timeout=0'],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while served.fake.watches.open_watches == 0 and time.monotonic() < deadline:
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        command = ['kubectl', f'--cache-dir={tmp_path / "cache"}', *args]
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def wait_for_watches(count: int) -> None:
+        deadline = time.monotonic() + 15
+        while served.fake.watches.open_watches < count and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert served.fake.watches.open_watches == 1, 'kubectl get -w opened no watch'
+        assert served.fake.watches.open_watches >= count, 'kubectl opened no watch'
+
+    watcher = start('get', 'pods', '-w', '--request-timeout=0')
+    rollout: subprocess.Popen[str] | None = None
+    try:
+        wait_for_watches(1)
         kubectl('create', '-f', _write(tmp_path, 'sts.yaml', STATEFULSET.format(replicas=2)))
-        rollout = kubectl('rollout', 'status', 'statefulset/web', '--timeout=20s', '-v=6')
-        assert 'roll out complete' in rollout.stdout, rollout.stdout
-        assert 'watch=true' in rollout.stderr, 'rollout status did not watch'
-        assert 'not supported' not in rollout.stderr
+        rollout = start('rollout', 'status', 'statefulset/web', '--timeout=30s')
+        wait_for_watches(2)
+        served.fake.settle()  # the rollout happens while both watch
+        out, err = rollout.communicate(timeout=30)
+        assert rollout.returncode == 0, err
+        assert 'roll out complete' in out, out
+        assert 'not supported' not in err, err
     finally:
+        if rollout is not None and rollout.poll() is None:
+            rollout.kill()
+            rollout.communicate()
         watcher.terminate()
         out, err = watcher.communicate(timeout=10)
     names = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
