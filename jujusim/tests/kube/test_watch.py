@@ -247,3 +247,15 @@ def test_a_watch_streams_while_the_models_gate_holds_a_units_request(fake: kube.
         finally:
             watch.close()
             unit.close()
+
+
+def test_a_store_copies_without_its_observers(fake: kube.FakeKube):
+    # Test environments branch a scenario by copying the store (lib/tests' Env.clone); the
+    # watch history's lock and a simulator's callbacks stay with the original.
+    import copy
+
+    fake.create(_cm('a'), namespace=NS)
+    twin = copy.deepcopy(fake.store)
+    assert twin.observers == [] and fake.store.observers
+    assert twin.resource_version == fake.store.resource_version
+    assert twin.find_uid(fake.objects('ConfigMap', NS)[0]['metadata']['uid'], NS) is not None

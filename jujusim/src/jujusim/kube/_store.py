@@ -8,6 +8,7 @@ strategy under ``pkg/registry/...``. Not thread-safe: ``FakeKube`` holds the loc
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import random
@@ -307,6 +308,17 @@ class Store:
         self._clock = clock or _utc_now
         self._random = random.Random(seed)  # noqa: S311 (names and uids, not secrets)
         self.observers: list[Callable[[Event], None]] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Store:
+        """A copy of the objects and counters, with no observers.
+
+        Observers (a fake's watch history, a simulator's callbacks) belong to the original;
+        test environments copy a store to branch a scenario.
+        """
+        twin = Store.__new__(Store)
+        for key, value in self.__dict__.items():
+            twin.__dict__[key] = [] if key == 'observers' else copy.deepcopy(value, memo)
+        return twin
 
     # -- reading -----------------------------------------------------------------------------
 
