@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import textwrap
+import time
 from typing import Any
 
 import pytest
@@ -425,3 +426,67 @@ def test_statefulset_rollout_seen_with_get_pods(served_stepped: Served, tmp_path
         assert 'rolled=yes' in pod['LABELS']
         assert f'controller-revision-hash={new}' in pod['LABELS']
         assert (pod['READY'], pod['STATUS']) == ('1/1', 'Running')
+
+
+def test_create_generators_send_protobuf_and_are_served(kubectl: Kubectl, served: Served):
+    # kubectl 1.32 sends these typed objects as application/vnd.kubernetes.protobuf.
+    kubectl('create', 'namespace', 'made')
+    kubectl('create', 'configmap', 'cm', '--from-literal=a=b', '--from-literal=empty=')
+    kubectl('create', 'service', 'clusterip', 'svc', '--tcp=80:8080')
+    assert served.fake.get('Namespace', None, 'made') is not None
+    cm = served.fake.get('ConfigMap', NAMESPACE, 'cm')
+    assert cm is not None and cm['data'] == {'a': 'b', 'empty': ''}
+    svc = served.fake.get('Service', NAMESPACE, 'svc')
+    assert svc is not None
+    assert svc['spec']['ports'] == [
+        {'name': '80-8080', 'port': 80, 'protocol': 'TCP', 'targetPort': 8080}
+    ]
+    assert svc['spec']['selector'] == {'app': 'svc'}
+    # A bad name is refused as a real server refuses it (422 from validation, not 400).
+    failed = kubectl('create', 'configmap', 'Bad_Name', check=False)
+    assert failed.returncode != 0 and 'is invalid' in failed.stderr, failed.stderr
+
+
+def test_get_watch_and_rollout_status_use_watch(served_stepped: Served, tmp_path: pathlib.Path):
+    # The controller is stepped by the test: the rollout is not done when kubectl looks, so
+    # both commands must watch to see it finish.
+    served = served_stepped
+    kubectl = Kubectl(served.kubeconfig, tmp_path)
+    env = {
+        'KUBECONFIG': str(kubectl.kubeconfig),
+        'HOME': str(kubectl.home),
+        'PATH': os.environ.get('PATH', '/usr/bin:/bin'),
+    }
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        command = ['kubectl', f'--cache-dir={tmp_path / "cache"}', *args]
+        return subprocess.Popen(
+            command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+
+    def wait_for_watches(count: int) -> None:
+        deadline = time.monotonic() + 15
+        while served.fake.watches.open_watches < count and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert served.fake.watches.open_watches >= count, 'kubectl opened no watch'
+
+    watcher = start('get', 'pods', '-w', '--request-timeout=0')
+    rollout: subprocess.Popen[str] | None = None
+    try:
+        wait_for_watches(1)
+        kubectl('create', '-f', _write(tmp_path, 'sts.yaml', STATEFULSET.format(replicas=2)))
+        rollout = start('rollout', 'status', 'statefulset/web', '--timeout=30s')
+        wait_for_watches(2)
+        served.fake.settle()  # the rollout happens while both watch
+        out, err = rollout.communicate(timeout=30)
+        assert rollout.returncode == 0, err
+        assert 'roll out complete' in out, out
+        assert 'not supported' not in err, err
+    finally:
+        if rollout is not None and rollout.poll() is None:
+            rollout.kill()
+            rollout.communicate()
+        watcher.terminate()
+        out, err = watcher.communicate(timeout=10)
+    names = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
+    assert names == {'web-0', 'web-1'}, (out, err)

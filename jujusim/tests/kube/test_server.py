@@ -219,18 +219,6 @@ def test_openapi_v3_advertises_server_side_field_validation(connect: Connect, se
         assert kinds == expected
 
 
-def test_events_are_an_empty_list(connect: Connect, server: KubeServer, recorder: Recorder):
-    # kubectl describe reads Events; the fake keeps none.
-    conn = connect(server)
-    for path in ('/api/v1/namespaces/ns/events', '/api/v1/events'):
-        response, events = _request(conn, 'GET', f'{path}?fieldSelector=involvedObject.name%3Dx')
-        assert response.status == 200
-        assert (events['kind'], events['items']) == ('EventList', [])
-    # Only the lists are answered here; anything else about events goes to the handler.
-    _request(conn, 'GET', '/api/v1/namespaces/ns/events/e1')
-    assert [r.path for r in recorder.requests] == ['/api/v1/namespaces/ns/events/e1']
-
-
 def test_discovery_refuses_writes(connect: Connect, server: KubeServer):
     conn = connect(server)
     response, status = _request(conn, 'POST', '/api/v1', body=b'{}')

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime
-import json
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -16,16 +17,59 @@ from . import (
     _json,
     _labels,
     _log,
+    _protobuf,
     _rbac,
     _resources,
     _store,
+    _tables,
+    _types,
+    _watch,
 )
+from . import _decode as _decode_module
+
+logger = logging.getLogger(__name__)
+
+SETTLE_BUDGET = 500
+"""Controller actions per hold of the lock in serve mode (~0.2 s; 1,000 pods take ~2,000)."""
 
 ADMIN = 'admin'
 """The caller name of Python-side calls unless another is given."""
 
 _SUBRESOURCES = {'status'}
 _FIELD_SELECTORS = ('metadata.name', 'metadata.namespace')
+# Field selectors a kind adds (its strategy's ToSelectableFields / GetAttrs): kubernetes
+# pkg/registry/core/event/strategy.go (kubectl describe lists an object's Events by
+# involvedObject), pkg/registry/core/pod/strategy.go (status.phase, spec.nodeName...).
+_KIND_FIELD_SELECTORS: dict[str, tuple[str, ...]] = {
+    'Event': (
+        'involvedObject.kind',
+        'involvedObject.namespace',
+        'involvedObject.name',
+        'involvedObject.uid',
+        'involvedObject.apiVersion',
+        'involvedObject.resourceVersion',
+        'involvedObject.fieldPath',
+        'reason',
+        'reportingComponent',
+        'source',
+        'type',
+    ),
+    'Pod': ('spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'status.phase'),
+}
+
+
+def _fields_match(obj: _json.Obj, fields: list[tuple[str, str, bool]]) -> bool:
+    for field, value, positive in fields:
+        have = _json.dig(obj, *field.split('.'))
+        if field == 'source':
+            have = _json.dig(obj, 'source', 'component')  # event strategy: source.component
+        if (str(have if have is not None else '') == value) != positive:
+            return False
+    return True
+
+
+def _identity(obj: _json.Obj) -> _json.Obj:
+    return obj
 
 
 class _Route:
@@ -74,6 +118,9 @@ def _route(path: str) -> _Route:
 
 def _verb(method: str, route: _Route, watch: bool) -> str:
     named = bool(route.name)
+    if method == 'GET' and watch and not route.subresource:
+        # A watch of one object (GET .../pods/NAME?watch=true) is a watch with its name.
+        return 'watch'
     verbs = {
         ('GET', True): 'get',
         ('GET', False): 'watch' if watch else 'list',
@@ -91,19 +138,50 @@ def _verb(method: str, route: _Route, watch: bool) -> str:
 
 def _decode(body: bytes, *, what: str) -> Any:
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e:
+        return _decode_module.decode_json(body)
+    except _decode_module.DecodeError as e:
         raise _errors.bad_request(f'{what}: {e}') from e
 
 
-def _decode_object(body: bytes) -> _json.Obj:
-    # handlers/create.go and update.go: the body must decode to the resource's type.
-    obj = _json.as_map(_decode(body, what="couldn't get version/kind; json parse error"))
-    if obj is None:
+# negotiation.NegotiateInputSerializer (apiserver pkg/endpoints/handlers/negotiation/
+# negotiate.go): a body's Content-Type must be one the server decodes; none means the first
+# (JSON). The real server also takes application/yaml; this fake does not.
+_BODY_TYPES = ('application/json', _protobuf.MEDIA_TYPE)
+
+
+def _media_type(request: _http.ApiRequest) -> str:
+    return request.headers.get('content-type', '').split(';', 1)[0].strip().lower()
+
+
+def _decode_object(request: _http.ApiRequest, resource: _resources.ResourceType) -> _json.Obj:
+    media_type = _media_type(request) or 'application/json'
+    if media_type not in _BODY_TYPES:
+        raise _errors.unsupported_media_type(media_type, _BODY_TYPES)
+    if media_type == _protobuf.MEDIA_TYPE:
+        try:
+            obj: Any = _protobuf.decode(request.body)
+        except _protobuf.ProtobufError as e:
+            raise _errors.bad_request(
+                f"couldn't get version/kind; protobuf parse error: {e}"
+            ) from e
+    else:
+        # handlers/create.go and update.go: the body must decode to the resource's type.
+        obj = _decode(request.body, what="couldn't get version/kind; json parse error")
+    obj_map = _json.as_map(obj)
+    if obj_map is None:
         raise _errors.bad_request(
-            "couldn't get version/kind; json parse error: the body is not a JSON object"
+            "couldn't get version/kind; json parse error: json: cannot unmarshal "
+            f'{_types.json_kind(obj)} into Go value of type struct {{ APIVersion string '
+            '"json:\\"apiVersion,omitempty\\""; Kind string "json:\\"kind,omitempty\\"" }'
         )
-    return obj
+    problem = _types.type_error(resource.kind, obj_map)
+    if problem is not None:
+        # handlers/rest.go transformDecodeError: a decode failure of a known kind is a 400.
+        raise _errors.bad_request(
+            f'{resource.kind} in version "{resource.version}" cannot be handled as a '
+            f'{resource.kind}: {problem}'
+        )
+    return obj_map
 
 
 def _list_items(objs: Iterable[_json.Obj]) -> list[_json.Obj]:
@@ -136,6 +214,8 @@ class FakeKube:
         graceful_pod_deletion: a deleted Pod stays Terminating until deleted again with no
             grace period (the kubelet's part, which a simulator then plays); off by default,
             when every delete is immediate.
+        watch_history: how many changes a watch from an old resourceVersion can replay;
+            older ones get a 410 Expired event.
     """
 
     def __init__(
@@ -146,14 +226,18 @@ class FakeKube:
         clock: Callable[[], datetime.datetime] | None = None,
         seed: int = 0,
         graceful_pod_deletion: bool = False,
+        watch_history: int = _watch.DEFAULT_HISTORY,
     ):
         self.lock = threading.RLock()
         self.store = _store.Store(clock=clock, seed=seed)
         self.store.graceful_pods = graceful_pod_deletion
+        self.watches = _watch.WatchHub(watch_history)
+        self.store.observers.append(self.watches.record)
         self.log = _log.RequestLog()
         self.faults = _faults.Faults()
         self.controller = _controller.StatefulSetController(self.store, self.log)
         self.auto_settle = auto_settle
+        self._settler: threading.Thread | None = None
         self._callers: dict[str, tuple[str, _rbac.Policy]] = {}
         for namespace in namespaces:
             self.ensure_namespace(namespace)
@@ -184,10 +268,48 @@ class FakeKube:
             ResponseLost: an injected fault applied the request and lost its response.
         """
         with self.lock:
-            response, settle = self._handle(request)
+            try:
+                response, settle = self._handle(request)
+            except _errors.ResponseLost:
+                raise
+            except RecursionError:
+                # The decoder bounds nesting (_decode.MAX_DEPTH); this is the belt to its braces.
+                return _errors.bad_request('exceeded max depth').response()
+            except Exception:
+                # A bug must not escape to the caller: answer as the real server's panic
+                # recovery does (apiserver pkg/server/filters/wrap.go WithPanicRecovery: 500).
+                logger.exception('the fake API failed on %s %s', request.method, request.path)
+                return _errors.StatusError(
+                    code=500,
+                    reason='InternalError',
+                    message='Internal error occurred: the fake API failed on this request',
+                ).response()
             if settle and self.auto_settle:
-                self.controller.settle()
+                self._settle_after_write()
             return response
+
+    def _settle_after_write(self) -> None:
+        """Serve mode: run the controllers now, a bounded number of actions under the lock.
+
+        A small rollout finishes before the response goes out (what ``kubectl`` users of
+        ``kube serve`` expect); a large one (up to int32 replicas) goes on in a background
+        thread that takes the lock for one budget at a time, so requests keep being answered.
+        """
+        if self.controller.run(SETTLE_BUDGET) is not None:
+            return
+        if self._settler is None or not self._settler.is_alive():
+            self._settler = threading.Thread(
+                target=self._settle_in_background, name='kube-controller', daemon=True
+            )
+            self._settler.start()
+
+    def _settle_in_background(self) -> None:
+        while True:
+            with self.lock:
+                if self.controller.run(SETTLE_BUDGET) is not None:
+                    self._settler = None
+                    return
+            time.sleep(0.001)  # let waiting requests take the lock between budgets
 
     def _handle(self, request: _http.ApiRequest) -> tuple[_http.ApiResponse, bool]:
         token = request.bearer_token
@@ -245,7 +367,7 @@ class FakeKube:
         if fault is not None:
             self._record(caller, verb, kind, namespace, name, response.status, applied, lost=True)
             if applied and self.auto_settle:
-                self.controller.settle()
+                self._settle_after_write()
             raise _errors.ResponseLost(f'{verb} {kind} {namespace}/{name}: response lost')
         self._record(caller, verb, kind, namespace, name, response.status, applied)
         return response, applied
@@ -283,7 +405,7 @@ class FakeKube:
             obj = self.store.create(
                 route.resource,
                 route.namespace,
-                _decode_object(request.body),
+                _decode_object(request, route.resource),
                 caller=caller,
                 dry_run=self._dry_run(request),
             )
@@ -301,13 +423,13 @@ class FakeKube:
         if verb == 'list':
             return _http.ApiResponse.json(200, self._list(request, resource, namespace or None))
         if verb == 'watch':
-            raise _errors.method_not_allowed(resource, 'watch')
+            return self._watch(request, route)
         if verb == 'update':
             obj = self.store.update(
                 resource,
                 namespace,
                 name,
-                _decode_object(request.body),
+                _decode_object(request, route.resource),
                 caller=caller,
                 subresource=subresource,
                 dry_run=dry_run,
@@ -390,21 +512,62 @@ class FakeKube:
             selector = _labels.parse_selector(request.query_value('labelSelector'))
         except _labels.SelectorError as e:
             raise _errors.bad_request(str(e)) from e
-        fields = self._field_selector(request.query_value('fieldSelector'))
+        fields = self._field_selector(request.query_value('fieldSelector'), resource)
         out: list[_json.Obj] = []
         for obj in self.store.list(resource, namespace):
             meta = _json.as_map(obj.get('metadata')) or {}
             if not selector.matches(_json.str_map(meta.get('labels'))):
                 continue
-            if all(
-                (str(meta.get(field.split('.', 1)[1], '')) == value) == positive
-                for field, value, positive in fields
-            ):
+            if _fields_match(obj, fields):
                 out.append(obj)
         return out
 
-    @staticmethod
-    def _field_selector(text: str | None) -> list[tuple[str, str, bool]]:
+    def _watch(self, request: _http.ApiRequest, route: _Route) -> _http.ApiResponse:
+        """Open a watch (under the lock); its stream runs on the caller's thread, unlocked."""
+        resource = route.resource
+        try:
+            selector = _labels.parse_selector(request.query_value('labelSelector'))
+        except _labels.SelectorError as e:
+            raise _errors.bad_request(str(e)) from e
+        fields = self._field_selector(request.query_value('fieldSelector'), resource)
+        if route.name:
+            fields.append(('metadata.name', route.name, True))
+        timeout = _watch.DEFAULT_TIMEOUT
+        timeout_text = request.query_value('timeoutSeconds')
+        if timeout_text:
+            if not timeout_text.isdigit():
+                raise _errors.bad_request(f'invalid timeoutSeconds: {timeout_text!r}')
+            timeout = float(min(int(timeout_text), int(_watch.DEFAULT_TIMEOUT)))
+        resource_version = request.query_value('resourceVersion')
+        if resource_version not in (None, '') and not str(resource_version).isdigit():
+            # storage/etcd3 APIObjectVersioner.ParseResourceVersion.
+            raise _errors.bad_request(f'invalid resource version: {resource_version!r}')
+        namespace = route.namespace or None
+        opened = self.watches.open(
+            kind=resource.kind,
+            namespace=namespace if resource.namespaced else None,
+            resource_version=resource_version,
+            selector=selector,
+            fields=lambda obj: _fields_match(obj, fields),
+            current=lambda: self.store.list(resource, namespace),
+        )
+        if isinstance(opened, int):
+            return _http.ApiResponse(
+                status=200, stream=_watch.expired(str(resource_version), opened)
+            )
+        watcher, initial = opened
+        table = _tables.wants_table(request)
+        stream = self.watches.stream(
+            watcher,
+            initial,
+            timeout=timeout,
+            render=_tables.to_table if table else _identity,
+        )
+        return _http.ApiResponse(status=200, stream=stream)
+
+    def _field_selector(
+        self, text: str | None, resource: _resources.ResourceType | None = None
+    ) -> list[tuple[str, str, bool]]:
         # Field selectors every kind supports: metadata.name and metadata.namespace
         # (https://kubernetes.io/docs/concepts/overview/working-with-objects/field-selectors/).
         out: list[tuple[str, str, bool]] = []
@@ -416,7 +579,8 @@ class FakeKube:
             if op is None:
                 raise _errors.bad_request(f"invalid selector: {part!r}; can't understand it")
             field, value = (s.strip() for s in part.split(op, 1))
-            if field not in _FIELD_SELECTORS:
+            kind_fields = _KIND_FIELD_SELECTORS.get(resource.kind, ()) if resource else ()
+            if field not in _FIELD_SELECTORS and field not in kind_fields:
                 raise _errors.bad_request(f'field label not supported: {field}')
             out.append((field, value, op != '!='))
         return out

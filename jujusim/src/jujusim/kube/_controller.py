@@ -8,7 +8,9 @@ decides when the controller acts by calling ``step()``; every write goes through
 
 from __future__ import annotations
 
+import bisect
 import functools
+from collections.abc import Generator
 from typing import Any
 
 from . import _json, _log, _resources, _store
@@ -23,6 +25,7 @@ POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name'
 POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index'
 HASH_LABEL = 'controller.kubernetes.io/hash'
 
+_IDLE = object()
 _STS = _resources.resource_for_kind('StatefulSet')
 _POD = _resources.resource_for_kind('Pod')
 _REVISION = _resources.resource_for_kind('ControllerRevision')
@@ -90,6 +93,9 @@ class StatefulSetController:
     def __init__(self, store: _store.Store, log: _log.RequestLog):
         self._store = store
         self._log = log
+        # The StatefulSet acted on last: its uid, the store's resourceVersion after the
+        # action, and its remaining actions (valid while nobody else has written).
+        self._cached: tuple[str, int, Generator[None, None, None]] | None = None
 
     def _record(self, verb: str, kind: str, namespace: str, name: str, caller: str) -> None:
         self._log.add(
@@ -103,35 +109,111 @@ class StatefulSetController:
         )
 
     def step(self) -> bool:
-        """Take one action (a create, delete or status write); True if one was taken."""
+        """Take one action (a create, delete or status write); True if one was taken.
+
+        The same action :meth:`step_reference` takes. A StatefulSet's state is kept from one
+        step to the next while nothing else has written, so stepping a rollout through costs
+        linear time, not quadratic. With graceful pod deletion (terminating pods, which the
+        kept state does not model) it is :meth:`step_reference`.
+        """
+        if self._store.graceful_pods:
+            return self.step_reference()
+        for sts in list(self._store.list(_STS, None)):
+            uid = str(_meta(sts).get('uid'))
+            cached = self._cached
+            self._cached = None
+            acted = False
+            actions: Generator[None, None, None] | None = None
+            if cached is not None and cached[:2] == (uid, self._store.resource_version):
+                actions = cached[2]
+                acted = next(actions, _IDLE) is not _IDLE
+            if not acted:
+                # Nothing kept, or the kept actions ended (after a new revision or a history
+                # trim, which end a run early): look at the store afresh.
+                actions = _FastSync(self, sts).actions()
+                acted = next(actions, _IDLE) is not _IDLE
+            if acted and actions is not None:
+                self._cached = (uid, self._store.resource_version, actions)
+                return True
+        # Dependents whose owners never existed or vanished: the garbage collector.
+        return self._collect_garbage_step(self._store.resource_version)
+
+    def step_reference(self) -> bool:
+        """One action, worked out afresh from the store.
+
+        The reference :meth:`step` is tested against, and what it does under graceful pod
+        deletion.
+        """
         for sts in list(self._store.list(_STS, None)):
             if self._sync(sts):
                 return True
-        before = self._store.resource_version
-        if self._store.collect_garbage(GARBAGE_COLLECTOR):
-            # Dependents whose owners never existed or vanished: the garbage collector.
-            self._log.add(
-                caller=GARBAGE_COLLECTOR,
-                verb='delete',
-                kind='',
-                namespace='',
-                name='',
-                status=200,
-                applied=self._store.resource_version != before,
-            )
-            return True
-        return False
+        # Dependents whose owners never existed or vanished: the garbage collector.
+        return self._collect_garbage_step(self._store.resource_version)
 
     def settle(self, max_steps: int = 10_000) -> int:
         """Step until nothing is left to do; return the number of actions taken.
 
+        The same actions, in the same order, as calling :meth:`step` until it returns
+        False, at a cost linear in the pods: each StatefulSet's pods are read once and
+        its status counted incrementally, where ``step`` re-reads everything per action.
+
         Raises:
             RuntimeError: if the controller is still acting after ``max_steps`` actions.
         """
-        for taken in range(max_steps):
-            if not self.step():
+        taken = self.run(max_steps)
+        if taken is None:
+            raise RuntimeError(f'controllers still acting after {max_steps} steps')
+        return taken
+
+    def run(self, budget: int) -> int | None:
+        """Act as :meth:`settle` does, at most ``budget`` times.
+
+        Returns:
+            The number of actions taken if the controller is now idle; None if the budget
+            ran out first (call again to go on).
+        """
+        taken = 0
+        if self._store.graceful_pods:
+            # Terminating pods are the reference's alone (see step()).
+            while taken < budget:
+                if not self.step_reference():
+                    return taken
+                taken += 1
+            return None
+        while True:
+            acted = False
+            for sts in list(self._store.list(_STS, None)):
+                done = 0
+                for _ in _FastSync(self, sts).actions():
+                    done += 1
+                    if taken + done >= budget:
+                        return None
+                taken += done
+                if done:
+                    acted = True
+                    break  # as step() does: start again from the first StatefulSet
+            if acted:
+                continue
+            if taken >= budget:
+                return None
+            before = self._store.resource_version
+            if not self._collect_garbage_step(before):
                 return taken
-        raise RuntimeError(f'controllers still acting after {max_steps} steps')
+            taken += 1
+
+    def _collect_garbage_step(self, before: int) -> bool:
+        if not self._store.collect_garbage(GARBAGE_COLLECTOR):
+            return False
+        self._log.add(
+            caller=GARBAGE_COLLECTOR,
+            verb='delete',
+            kind='',
+            namespace='',
+            name='',
+            status=200,
+            applied=self._store.resource_version != before,
+        )
+        return True
 
     # -- one StatefulSet ---------------------------------------------------------------------
 
@@ -389,4 +471,186 @@ class StatefulSetController:
         doomed = str(_meta(idle[0]).get('name'))
         self._store.delete(_REVISION, namespace, doomed, caller=CONTROLLER)
         self._record('delete', 'ControllerRevision', namespace, doomed, CONTROLLER)
+        return True
+
+
+def _first_gap(ordinals: list[int]) -> int:
+    """The lowest ordinal >= 0 not in ``ordinals`` (sorted, distinct, >= 0): O(log n).
+
+    ``ordinals[i] - i`` never decreases, so the first ``i`` with ``ordinals[i] > i`` is the
+    gap, found by bisection.
+    """
+    low, high = 0, len(ordinals)
+    while low < high:
+        middle = (low + high) // 2
+        if ordinals[middle] > middle:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+class _FastSync:
+    """One StatefulSet's consecutive actions, as repeated ``_sync`` calls take them.
+
+    ``_sync`` (``step_reference``) recomputes the pods, the status and the next pod action
+    from the store for every action: quadratic in the replicas over a whole rollout. Here the
+    pods are read once and kept in step with each action this object takes (valid while
+    nobody else writes: ``step`` checks the store's resourceVersion), with the status counted
+    incrementally and the next ordinal to act on found from sorted lists, so a rollout costs
+    O(n log n).
+    """
+
+    def __init__(self, controller: StatefulSetController, sts: _json.Obj):
+        self.controller = controller
+        self.store = controller._store
+        self.sts = sts
+
+    def actions(self) -> Generator[None, None, None]:
+        """Take this StatefulSet's actions one by one, yielding after each; end when idle."""
+        controller = self.controller
+        meta = _meta(self.sts)
+        namespace, name, uid = str(meta['namespace']), str(meta['name']), str(meta['uid'])
+        spec = _json.as_map(self.sts.get('spec')) or {}
+        template = _json.as_map(spec.get('template')) or {}
+        revisions = [r for r in self.store.list(_REVISION, namespace) if _owned_by(r, uid)]
+        update_rev = f'{name}-{template_hash(template)}'
+        if controller._ensure_revision(self.sts, template, revisions, update_rev):
+            yield  # then end: the next run starts again, with the new revision listed
+            return
+        revision_names = {str(_meta(r).get('name')) for r in revisions}
+        pods = controller._pods(namespace, name, uid)
+        replicas = int(spec.get('replicas') or 0)
+        ordered = spec.get('podManagementPolicy', 'OrderedReady') == 'OrderedReady'
+        strategy = _json.dig(spec, 'updateStrategy', 'type') or 'RollingUpdate'
+        partition = int(_json.dig(spec, 'updateStrategy', 'rollingUpdate', 'partition') or 0)
+        rev_of = {
+            o: _json.str_map(_meta(p).get('labels')).get(REVISION_LABEL) for o, p in pods.items()
+        }
+        rev_counts: dict[str | None, int] = {}
+        for rev in rev_of.values():
+            rev_counts[rev] = rev_counts.get(rev, 0) + 1
+        not_ready = {o for o, p in pods.items() if not is_ready(p)}
+        ordinals = sorted(pods)  # every ordinal present, for the highest condemned one
+        outdated = sorted(o for o, r in rev_of.items() if r != update_rev)
+        while True:
+            # -- the status write, as _sync does it first ------------------------------------
+            stored_current = _json.dig(self.sts, 'status', 'currentRevision')
+            current_rev = stored_current if stored_current in revision_names else update_rev
+            ready = len(pods) - len(not_ready)
+            status = self._status(
+                len(pods),
+                ready,
+                rev_counts.get(current_rev, 0),
+                rev_counts.get(update_rev, 0),
+                current_rev,
+                update_rev,
+            )
+            have = _json.as_map(self.sts.get('status')) or {}
+            if any(have.get(k) != v for k, v in status.items()):
+                new = _json.deep_copy(self.sts)
+                new['status'] = {**have, **status}
+                self.sts = self.store.update(
+                    _STS, namespace, name, new, caller=CONTROLLER, subresource='status'
+                )
+                controller._record('update', 'StatefulSet', namespace, name, CONTROLLER)
+                yield
+                continue
+            current_rev = str(status['currentRevision'])
+            # -- the pod action (_pod_action) ----------------------------------------------
+            action: tuple[str, int] | None = None
+            gap = _first_gap(ordinals)
+            first_missing = gap if gap < replicas else None
+            bound = min(gap, replicas)  # ordered: a pod below it that is not ready blocks
+            blocked = ordered and any(o < bound for o in not_ready)
+            if first_missing is not None and not blocked:
+                action = ('create', first_missing)
+            elif not blocked:
+                if ordinals and ordinals[-1] >= replicas:
+                    action = ('delete', ordinals[-1])
+                elif strategy == 'RollingUpdate':
+                    low = max(partition, 0)
+                    index = bisect.bisect_left(outdated, replicas) - 1
+                    top_outdated = (
+                        outdated[index] if index >= 0 and outdated[index] >= low else None
+                    )
+                    top_unready = max((o for o in not_ready if low <= o < replicas), default=None)
+                    if top_outdated is not None and (
+                        top_unready is None or top_outdated >= top_unready
+                    ):
+                        action = ('delete', top_outdated)
+            if action is None:
+                # -- history, then idle (_truncate_history) --------------------------------
+                if self._truncate(revisions, rev_counts, status):
+                    yield
+                return
+            verb, ordinal = action
+            if verb == 'create':
+                revision = current_rev if ordinal < partition else update_rev
+                pod_template = controller._template_of(revisions, revision)
+                if pod_template is None:
+                    pod_template = template
+                    revision = update_rev
+                if self.store.find(_POD, namespace, f'{name}-{ordinal}') is not None:
+                    return  # a pod of that name this StatefulSet does not own: stuck
+                controller._create_pod(self.sts, ordinal, pod_template, revision)
+                pod = self.store.get(_POD, namespace, f'{name}-{ordinal}')
+                pods[ordinal] = pod
+                bisect.insort(ordinals, ordinal)
+                rev_of[ordinal] = revision
+                rev_counts[revision] = rev_counts.get(revision, 0) + 1
+                if revision != update_rev:
+                    bisect.insort(outdated, ordinal)
+                if not is_ready(pod):
+                    not_ready.add(ordinal)
+            else:
+                controller._delete_pod(namespace, pods.pop(ordinal))
+                del ordinals[bisect.bisect_left(ordinals, ordinal)]
+                revision = rev_of.pop(ordinal)
+                rev_counts[revision] -= 1
+                index = bisect.bisect_left(outdated, ordinal)
+                if index < len(outdated) and outdated[index] == ordinal:
+                    outdated.pop(index)
+                not_ready.discard(ordinal)
+            yield
+
+    def _status(
+        self, count: int, ready: int, current: int, updated: int, current_rev: str, update_rev: str
+    ) -> dict[str, Any]:
+        # StatefulSetController._status, from counts.
+        status: dict[str, Any] = {
+            'observedGeneration': _meta(self.sts).get('generation'),
+            'replicas': count,
+            'readyReplicas': ready,
+            'availableReplicas': ready,
+            'currentReplicas': current,
+            'updatedReplicas': updated,
+            'currentRevision': current_rev,
+            'updateRevision': update_rev,
+            'collisionCount': 0,
+        }
+        strategy = _json.dig(self.sts, 'spec', 'updateStrategy', 'type')
+        wanted = _json.dig(self.sts, 'spec', 'replicas')
+        if strategy == 'RollingUpdate' and updated == count == wanted and ready == count:
+            status['currentRevision'] = update_rev
+            status['currentReplicas'] = updated
+        return status
+
+    def _truncate(
+        self, revisions: list[_json.Obj], rev_counts: dict[str | None, int], status: dict[str, Any]
+    ) -> bool:
+        # StatefulSetController._truncate_history, with the pods' revisions from the counts.
+        limit = int(_json.dig(self.sts, 'spec', 'revisionHistoryLimit') or 10)
+        live = {status['currentRevision'], status['updateRevision']}
+        live.update(rev for rev, n in rev_counts.items() if n > 0)
+        idle = sorted(
+            (r for r in revisions if _meta(r).get('name') not in live),
+            key=lambda r: int(r.get('revision') or 0),
+        )
+        if len(idle) <= limit:
+            return False
+        namespace = str(_meta(self.sts)['namespace'])
+        doomed = str(_meta(idle[0]).get('name'))
+        self.store.delete(_REVISION, namespace, doomed, caller=CONTROLLER)
+        self.controller._record('delete', 'ControllerRevision', namespace, doomed, CONTROLLER)
         return True

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import http
-import re
 from typing import Any
 
 from . import _errors, _http, _resources
@@ -29,13 +28,9 @@ SERVER_VERSION: dict[str, str] = {
 # storage.go: ``Categories() []string { return []string{"all"} }``).
 _ALL_CATEGORY = frozenset({'Pod', 'Service', 'StatefulSet'})
 
-_EVENTS = re.compile(r'/api/v1(/namespaces/[^/]+)?/events')
-
 
 def discovery_response(request: _http.ApiRequest) -> _http.ApiResponse | None:
     """The discovery document at ``request.path``, or None if it is not a discovery path.
-
-    Also answers kubectl's one read of a kind the fake does not serve: Events (empty).
 
     Discovery is open to every caller, as the real server's ``system:discovery`` and
     ``system:public-info-viewer`` roles make it
@@ -43,15 +38,6 @@ def discovery_response(request: _http.ApiRequest) -> _http.ApiResponse | None:
     """
     path = request.path.rstrip('/') or '/'
     document: dict[str, Any] | None = _documents().get(path)  # built once: RESOURCES is fixed
-    if document is None and request.method == 'GET' and _EVENTS.fullmatch(path):
-        # ``kubectl describe`` lists the object's Events; the fake records none, and
-        # answers as a cluster with no events would: "Events: <none>".
-        document = {
-            'kind': 'EventList',
-            'apiVersion': 'v1',
-            'metadata': {'resourceVersion': '0'},
-            'items': [],
-        }
     if document is None:
         return None
     if request.method != 'GET':

@@ -29,7 +29,7 @@ class Cause:
     def to_dict(self) -> dict[str, str]:
         """The JSON form, without an empty ``field``."""
         out = {'reason': self.reason, 'message': self.message}
-        if self.field is not None:
+        if self.field:  # metav1.StatusCause: field,omitempty
             out['field'] = self.field
         return out
 
@@ -143,7 +143,8 @@ def invalid(resource: _resources.ResourceType, name: str, causes: list[Cause]) -
     ``NewInvalid`` joins several field errors as ``[a, b]`` and names the group-qualified
     Kind (``StatefulSet.apps``), not the plural.
     """
-    rendered = [f'{c.field}: {c.message}' if c.field else c.message for c in causes]
+    # field.Error.Error() is "<field>: <body>", even for an empty field (": Too long: ...").
+    rendered = [f'{c.field}: {c.message}' if c.field is not None else c.message for c in causes]
     joined = rendered[0] if len(rendered) == 1 else '[' + ', '.join(rendered) + ']'
     qualified_kind = f'{resource.kind}.{resource.group}' if resource.group else resource.kind
     details = _details(resource, name, kind=resource.kind)
@@ -153,6 +154,19 @@ def invalid(resource: _resources.ResourceType, name: str, causes: list[Cause]) -
         reason='Invalid',
         message=f'{qualified_kind} "{name}" is invalid: {joined}',
         details=details,
+    )
+
+
+def invalid_patch(problem: str) -> StatusError:
+    """A patched object that does not decode (handlers/patch.go: NewInvalid, field "patch")."""
+    cause = Cause(
+        reason='FieldValueInvalid', message=f'Invalid value: "...": {problem}', field='patch'
+    )
+    return StatusError(
+        code=422,
+        reason='Invalid',
+        message=f' "" is invalid: patch: {cause.message}',
+        details={'causes': [cause.to_dict()]},
     )
 
 

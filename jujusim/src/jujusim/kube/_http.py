@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Generator
 from typing import Any
 
 
@@ -40,11 +41,22 @@ class ApiRequest:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ApiResponse:
-    """One HTTP response from the fake API."""
+    """One HTTP response from the fake API.
+
+    Attributes:
+        status: the HTTP status code.
+        body: the whole body, unless the response streams.
+        content_type: the body's media type.
+        stream: for a watch, the body's chunks (one JSON event per line) as they happen;
+            the front end sends them chunked and closes the iterator when the client goes.
+            An empty chunk says "nothing yet": the front end checks the client is still
+            there and asks again.
+    """
 
     status: int
     body: bytes = b''
     content_type: str = 'application/json'
+    stream: Generator[bytes, None, None] | None = None
 
     @classmethod
     def json(cls, status: int, obj: Any) -> ApiResponse:

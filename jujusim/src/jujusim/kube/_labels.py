@@ -34,9 +34,13 @@ _DNS1123_SUBDOMAIN_MSG = (
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
     "'.', and must start and end with an alphanumeric character"
 )
-_QNAME_RE = re.compile(f'^{_QNAME_FMT}$')
-_LABEL_VALUE_RE = re.compile(f'^{_LABEL_VALUE_FMT}$')
-_DNS1123_SUBDOMAIN_RE = re.compile(f'^{_DNS1123_SUBDOMAIN_FMT}$')
+# Go's regexp "$" (no (?m)) is the end of the text; Python's "$" also matches before a final
+# newline, so "x\n" would pass. fullmatch() anchors both ends as Go's "^...$" does.
+_QNAME_RE = re.compile(_QNAME_FMT)
+_LABEL_VALUE_RE = re.compile(_LABEL_VALUE_FMT)
+_DNS1123_SUBDOMAIN_RE = re.compile(_DNS1123_SUBDOMAIN_FMT)
+_CONFIG_MAP_KEY_FMT = '[-._a-zA-Z0-9]+'
+_CONFIG_MAP_KEY_RE = re.compile(_CONFIG_MAP_KEY_FMT)
 
 
 def _regex_error(msg: str, fmt: str, *examples: str) -> str:
@@ -50,8 +54,33 @@ def dns1123_subdomain_errors(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > 253:
         errs.append('must be no more than 253 characters')
-    if not _DNS1123_SUBDOMAIN_RE.match(value):
+    if not _DNS1123_SUBDOMAIN_RE.fullmatch(value):
         errs.append(_regex_error(_DNS1123_SUBDOMAIN_MSG, _DNS1123_SUBDOMAIN_FMT, 'example.com'))
+    return errs
+
+
+def config_map_key_errors(key: str) -> list[str]:
+    """``IsConfigMapKey`` (validation.go): the problems with a ConfigMap data key."""
+    errs: list[str] = []
+    if len(key) > 253:
+        errs.append('must be no more than 253 characters')
+    if not _CONFIG_MAP_KEY_RE.fullmatch(key):
+        errs.append(
+            _regex_error(
+                "a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                _CONFIG_MAP_KEY_FMT,
+                'key.name',
+                'KEY_NAME',
+                'key-name',
+            )
+        )
+    # hasChDirPrefix.
+    if key == '.':
+        errs.append("must not be '.'")
+    elif key == '..':
+        errs.append("must not be '..'")
+    elif key.startswith('..'):
+        errs.append("must not start with '..'")
     return errs
 
 
@@ -77,7 +106,7 @@ def label_key_errors(key: str) -> list[str]:
         errs.append('name part must be non-empty')
     elif len(name) > 63:
         errs.append('name part must be no more than 63 characters')
-    if not _QNAME_RE.match(name):
+    if not _QNAME_RE.fullmatch(name):
         errs.append(
             'name part ' + _regex_error(_QNAME_MSG, _QNAME_FMT, 'MyName', 'my.name', '123-abc')
         )
@@ -89,7 +118,7 @@ def label_value_errors(value: str) -> list[str]:
     errs: list[str] = []
     if len(value) > 63:
         errs.append('must be no more than 63 characters')
-    if not _LABEL_VALUE_RE.match(value):
+    if not _LABEL_VALUE_RE.fullmatch(value):
         errs.append(
             _regex_error(_LABEL_VALUE_MSG, _LABEL_VALUE_FMT, 'MyValue', 'my_value', '12345')
         )
@@ -234,14 +263,20 @@ def _parse_requirement(text: str) -> Requirement:
         key = text[1:].strip()
         _check_key(key)
         return Requirement(key, '!')
-    if m := _SET_RE.match(text):
+    if m := _SET_RE.fullmatch(text):
         key = m['key']
         _check_key(key)
+        if not m['values'].strip():
+            # selector.go NewRequirement: In and NotIn need at least one value.
+            raise SelectorError(
+                "unable to parse requirement: values: Invalid value: []: for 'in', 'notin' "
+                "operators, values set can't be empty"
+            )
         values = tuple(v.strip() for v in m['values'].split(','))
         for v in values:
             _check_value(v)
         return Requirement(key, m['op'], values)
-    if m := _CMP_RE.match(text):
+    if m := _CMP_RE.fullmatch(text):
         key, op, value = m['key'], m['op'], m['value'].strip()
         _check_key(key)
         if op in ('>', '<'):

@@ -83,7 +83,11 @@ def merge_key(kind: str, path: tuple[str, ...]) -> str | None:
 
 
 class PatchError(ValueError):
-    """A patch body that cannot be applied (the server answers 400 or 422)."""
+    """A patch body that cannot be applied (the server answers 422)."""
+
+
+class BadPatchFormatError(PatchError):
+    """A malformed directive (``mergepatch.ErrBadPatchFormatFor...``): the server answers 400."""
 
 
 def strategic_merge(kind: str, original: _json.Obj, patch: _json.Obj) -> _json.Obj:
@@ -124,6 +128,9 @@ def _merge_map(
         # patch.go: "$patch: replace" replaces the map with the patch, directives removed.
         original = {}
     retain = _json.as_list(patch.get('$retainKeys'))
+    if retain is None and patch.get('$retainKeys') is not None:
+        # apimachinery pkg/util/mergepatch/errors.go ErrBadPatchFormatErrorForRetainKeys.
+        raise BadPatchFormatError('invalid patch format of retainKeys')
     for key, value in patch.items():
         if key in ('$patch', '$retainKeys'):
             continue
@@ -133,7 +140,7 @@ def _merge_map(
             field = key.split('/', 1)[1]
             doomed = _json.as_list(value)
             if doomed is None:
-                raise PatchError(f'{key}: expected a list')
+                raise BadPatchFormatError('invalid patch format of primitive list')
             current = _json.as_list(original.get(field))
             if current is not None:
                 original[field] = [v for v in current if v not in doomed]
@@ -163,8 +170,10 @@ def _merge_map(
         if key.startswith('$setElementOrder/'):
             field = key.split('/', 1)[1]
             order = _json.as_list(value)
+            if order is None:
+                raise BadPatchFormatError('invalid patch format of setElementOrder list')
             current = _json.as_list(original.get(field))
-            if order is not None and current is not None:
+            if current is not None:
                 original[field] = _reorder(kind, (*path, field), current, order)
     if retain is not None:
         # $retainKeys: keys of the result not listed are cleared (patchStrategy "retainKeys").

@@ -77,6 +77,15 @@ RESOURCES: tuple[ResourceType, ...] = (
         short_names=('sts',),
     ),
     ResourceType(
+        kind='Event',
+        group='',
+        version='v1',
+        plural='events',
+        namespaced=True,
+        short_names=('ev',),
+        has_spec=False,
+    ),
+    ResourceType(
         kind='ControllerRevision',
         group='apps',
         version='v1',

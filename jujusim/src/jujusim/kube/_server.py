@@ -8,12 +8,13 @@ import http.server
 import logging
 import os
 import pathlib
+import select
 import socket
 import socketserver
 import ssl
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any, cast
 
 from . import _discovery, _errors, _http, _kubeconfig, _tables, _tls
@@ -27,6 +28,15 @@ Gate = Callable[[_http.ApiRequest], None]
 # 3 MiB limit (kubernetes/kubernetes staging/src/k8s.io/apiserver/pkg/server/config.go,
 # MaxRequestBodyBytes).
 MAX_BODY_BYTES = 3 * 1024 * 1024
+
+READ_TIMEOUT = 30.0
+"""Seconds a request's headers and body may take to arrive once its first line has.
+
+Go's http.Server in kube-apiserver bounds reading a request's headers (ReadHeaderTimeout,
+32 s: apiserver pkg/server/secure_serving.go) and the request filter times the whole request
+out (60 s); a body shorter than its Content-Length would otherwise hold a thread for ever.
+An idle keep-alive connection (no request begun) is never timed out.
+"""
 
 
 class KubeServer:
@@ -61,9 +71,11 @@ class KubeServer:
         port: int = 0,
         gate: Gate | None = None,
         tls: bool = False,
+        read_timeout: float = READ_TIMEOUT,
     ):
         self._handle = handle
         self._gate = gate
+        self.read_timeout = read_timeout
         self._port = port
         self._certificate = _tls.self_signed() if tls else None
         self._tcp: _TcpServer | None = None
@@ -199,6 +211,7 @@ class _TcpServer(socketserver.TCPServer):
         self._lock = threading.Lock()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self.accepted = 0
+        self.stopping = False
         super().__init__(address, _RequestHandler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
@@ -244,6 +257,7 @@ class _TcpServer(socketserver.TCPServer):
 
     def close_connections(self, *, timeout: float) -> None:
         """Wake every connection thread by shutting its socket down, then join them."""
+        self.stopping = True
         with self._lock:
             connections = list(self._connections.items())
         for sock, _ in connections:
@@ -273,9 +287,17 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         if not self.raw_requestline:
             self.close_connection = True
             return
-        if not self.parse_request():
-            return  # parse_request has sent the error
-        body = self._read_body()
+        # A request has begun: its headers and body must arrive within the read timeout.
+        self.connection.settimeout(cast('_TcpServer', self.server).front.read_timeout)
+        try:
+            if not self.parse_request():
+                return  # parse_request has sent the error
+            body = self._read_body()
+        except TimeoutError:
+            self.send_error(http.HTTPStatus.REQUEST_TIMEOUT, 'the request did not arrive in time')
+            return
+        finally:
+            self.connection.settimeout(None)
         if body is None:
             return  # _read_body has sent the error
         url = urllib.parse.urlsplit(self.path)
@@ -295,7 +317,50 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
             # The request was applied and its response is lost: drop the connection.
             self.close_connection = True
             return
+        if response.stream is not None:
+            self._write_stream(response, response.stream)
+            return
         self._write(response)
+
+    def _client_gone(self) -> bool:
+        """Whether the client has closed (or sent anything, which a watching client never does)."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def _write_stream(
+        self, response: _http.ApiResponse, chunks: Generator[bytes, None, None]
+    ) -> None:
+        """Send a watch: headers, then each event as one HTTP chunk, until either side ends."""
+        head = [
+            f'HTTP/1.1 {response.status} {http.HTTPStatus(response.status).phrase}',
+            f'Content-Type: {response.content_type}',
+            'Transfer-Encoding: chunked',
+            'Cache-Control: no-cache, private',
+            f'Date: {self.date_time_string()}',
+        ]
+        try:
+            self.wfile.write('\r\n'.join(head).encode('latin-1') + b'\r\n\r\n')
+            for chunk in chunks:
+                if not chunk:
+                    if self._client_gone() or self.server_stopping():
+                        break
+                    continue
+                self.wfile.write(b'%x\r\n%s\r\n' % (len(chunk), chunk))
+            else:
+                self.wfile.write(b'0\r\n\r\n')  # the server ended the watch (its timeout)
+                return
+        except OSError:
+            logger.debug('watch client went away', exc_info=True)
+        finally:
+            chunks.close()  # unregisters the watcher
+        self.close_connection = True
+
+    def server_stopping(self) -> bool:
+        """Whether the server is shutting down (a watch then ends)."""
+        return cast('_TcpServer', self.server).stopping
 
     def _read_body(self) -> bytes | None:
         """The request body (Content-Length or chunked), or None after an error reply."""
@@ -353,6 +418,12 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
 
     def _write(self, response: _http.ApiResponse) -> None:
         """Write status line, headers and body in ONE socket write."""
+        if self.command == 'HEAD':
+            # RFC 9110 section 9.3.2: a HEAD response has headers only; a body would be read
+            # as the start of the next response on a keep-alive connection.
+            head = self._serialise(response)
+            self.wfile.write(head[: len(head) - len(response.body)])
+            return
         self.wfile.write(self._serialise(response))
         logger.debug('%s %s -> %d', self.command, self.path, response.status)
 
@@ -381,6 +452,7 @@ class _RequestHandler(http.server.BaseHTTPRequestHandler):
         reason = {
             http.HTTPStatus.REQUEST_ENTITY_TOO_LARGE: 'RequestEntityTooLarge',
             http.HTTPStatus.NOT_IMPLEMENTED: 'MethodNotAllowed',
+            http.HTTPStatus.REQUEST_TIMEOUT: 'Timeout',
         }.get(status, 'BadRequest')
         self.close_connection = True  # the stream may be out of step: never reuse it
         self._write(_status(code, reason, message or status.phrase))

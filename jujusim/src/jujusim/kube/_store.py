@@ -8,6 +8,7 @@ strategy under ``pkg/registry/...``. Not thread-safe: ``FakeKube`` holds the loc
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import random
@@ -15,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Literal
 
-from . import _errors, _json, _labels, _patch, _resources
+from . import _errors, _json, _labels, _patch, _resources, _types
 
 EventType = Literal['ADDED', 'MODIFIED', 'DELETED']
 
@@ -183,8 +184,52 @@ def validate(kind: str, obj: _json.Obj, old: _json.Obj | None) -> list[_errors.C
     annotations = meta.get('annotations')
     if annotations is not None and _json.as_map(annotations) is None:
         causes.append(_invalid_cause('metadata.annotations', annotations, 'must be a map'))
+    elif _utf8_size(_json.str_map(annotations), keys=True) > TOTAL_ANNOTATION_SIZE:
+        # apimachinery pkg/api/validation/objectmeta.go ValidateAnnotations: keys and values
+        # together at most TotalAnnotationSizeLimitB (256 KiB), field.TooLong.
+        causes.append(_too_long('metadata.annotations', TOTAL_ANNOTATION_SIZE))
     if kind == 'StatefulSet':
         causes.extend(_validate_statefulset(obj, old))
+    elif kind == 'ConfigMap':
+        causes.extend(_validate_configmap(obj))
+    return causes
+
+
+TOTAL_ANNOTATION_SIZE = 256 * 1024
+MAX_CONFIGMAP_SIZE = 1024 * 1024
+"""``core.MaxSecretSize``: a ConfigMap's data and binaryData together (pkg/apis/core/types.go)."""
+
+
+def _utf8_size(values: dict[str, str], *, keys: bool = False) -> int:
+    # Go's len() of a string counts UTF-8 bytes.
+    total = sum(len(v.encode('utf-8', 'surrogatepass')) for v in values.values())
+    if keys:
+        total += sum(len(k.encode('utf-8', 'surrogatepass')) for k in values)
+    return total
+
+
+def _too_long(field: str, limit: int) -> _errors.Cause:
+    # field.TooLong (apimachinery pkg/util/validation/field/errors.go): the value is omitted.
+    return _errors.Cause(
+        reason='FieldValueTooLong',
+        message=f'Too long: may not be more than {limit} bytes',
+        field=field,
+    )
+
+
+def _validate_configmap(obj: _json.Obj) -> list[_errors.Cause]:
+    # kubernetes pkg/apis/core/validation/validation.go ValidateConfigMap: every key of data
+    # and binaryData passes IsConfigMapKey; their values total at most core.MaxSecretSize.
+    causes: list[_errors.Cause] = []
+    data = _json.str_map(obj.get('data'))
+    binary = _json.str_map(obj.get('binaryData'))
+    for field, values in (('data', data), ('binaryData', binary)):
+        for key in values:
+            problems = _labels.config_map_key_errors(key)
+            causes.extend(_invalid_cause(f'{field}[{key}]', key, m) for m in problems)
+    binary_size = sum(len(v) * 3 // 4 - v.count('=') for v in binary.values())  # base64 bytes
+    if _utf8_size(data) + binary_size > MAX_CONFIGMAP_SIZE:
+        causes.append(_too_long('', MAX_CONFIGMAP_SIZE))
     return causes
 
 
@@ -214,6 +259,7 @@ def _validate_statefulset(obj: _json.Obj, old: _json.Obj | None) -> list[_errors
             )
         )
     replicas = spec.get('replicas')
+    # The decoder has already refused non-integers and values beyond int32 (see _types).
     if not isinstance(replicas, int) or replicas < 0:
         causes.append(
             _invalid_cause('spec.replicas', replicas, 'must be greater than or equal to 0')
@@ -255,9 +301,24 @@ class Store:
             r.kind: {} for r in _resources.RESOURCES
         }
         self._rv = 0
+        # Indexes kept in step with _objects, so that garbage collection costs what it
+        # collects, not the size of the store: uid -> (kind, key), owner uid -> dependents.
+        self._uids: dict[str, tuple[str, tuple[str, str]]] = {}
+        self._dependents: dict[str, set[tuple[str, tuple[str, str]]]] = {}
         self._clock = clock or _utc_now
         self._random = random.Random(seed)  # noqa: S311 (names and uids, not secrets)
         self.observers: list[Callable[[Event], None]] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Store:
+        """A copy of the objects and counters, with no observers.
+
+        Observers (a fake's watch history, a simulator's callbacks) belong to the original;
+        test environments copy a store to branch a scenario.
+        """
+        twin = Store.__new__(Store)
+        for key, value in self.__dict__.items():
+            twin.__dict__[key] = [] if key == 'observers' else copy.deepcopy(value, memo)
+        return twin
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -289,11 +350,34 @@ class Store:
 
     def find_uid(self, uid: str, namespace: str) -> _json.Obj | None:
         """The object with ``uid`` in ``namespace`` or cluster-scoped, if any."""
-        for resource in _resources.RESOURCES:
-            for (ns, _), obj in self._objects[resource.kind].items():
-                if ns in (namespace, '') and _meta(obj).get('uid') == uid:
-                    return obj
-        return None
+        where = self._uids.get(uid)
+        if where is None or where[1][0] not in (namespace, ''):
+            return None
+        return self._objects[where[0]].get(where[1])
+
+    @staticmethod
+    def _owner_uids(obj: _json.Obj) -> set[str]:
+        refs = _json.as_list(_meta(obj).get('ownerReferences')) or []
+        return {str(_json.dig(r, 'uid')) for r in refs if _json.as_map(r) is not None}
+
+    def _put(self, kind: str, key: tuple[str, str], obj: _json.Obj) -> None:
+        """Store ``obj`` at ``key`` (replacing any), keeping the indexes in step."""
+        old = self._objects[kind].get(key)
+        if old is not None:
+            self._unindex(kind, key, old)
+        self._objects[kind][key] = obj
+        self._uids[str(_meta(obj).get('uid'))] = (kind, key)
+        for owner in self._owner_uids(obj):
+            self._dependents.setdefault(owner, set()).add((kind, key))
+
+    def _unindex(self, kind: str, key: tuple[str, str], obj: _json.Obj) -> None:
+        self._uids.pop(str(_meta(obj).get('uid')), None)
+        for owner in self._owner_uids(obj):
+            dependents = self._dependents.get(owner)
+            if dependents is not None:
+                dependents.discard((kind, key))
+                if not dependents:
+                    del self._dependents[owner]
 
     @staticmethod
     def _ns(resource: _resources.ResourceType, namespace: str | None) -> str:
@@ -394,7 +478,7 @@ class Store:
         if dry_run:
             return obj
         meta['resourceVersion'] = self._next_rv()
-        self._objects[resource.kind][key] = obj
+        self._put(resource.kind, key, obj)
         self._emit('ADDED', obj, caller)
         return obj
 
@@ -496,7 +580,7 @@ class Store:
             meta['resourceVersion'] = str(self._rv + 1)
             return new
         meta['resourceVersion'] = self._next_rv()
-        self._objects[resource.kind][(namespace, name)] = new
+        self._put(resource.kind, (namespace, name), new)
         self._emit('MODIFIED', new, caller)
         return new
 
@@ -539,11 +623,19 @@ class Store:
                         'map[string]interface {}'
                     )
                 patched = _patch.strategic_merge(resource.kind, current, patch_map)
+        except _patch.BadPatchFormatError as e:
+            # handlers/patch.go interpretStrategicMergePatchError: these are a 400.
+            raise _errors.bad_request(str(e)) from e
         except _patch.PatchError as e:
             raise _errors.unprocessable(str(e)) from e
         patched_map = _json.as_map(patched)
         if patched_map is None:
             raise _errors.unprocessable('the patch result is not an object')
+        problem = _types.type_error(resource.kind, patched_map)
+        if problem is not None:
+            # handlers/patch.go applyPatchToCurrentObject / applyPatch: the patched object
+            # fails to decode into the kind's type: NewInvalid on the field "patch".
+            raise _errors.invalid_patch(problem)
         return self.update(
             resource,
             namespace,
@@ -618,8 +710,7 @@ class Store:
         else:
             # Background (the default for every kind here) and Foreground both delete the
             # dependents: https://kubernetes.io/docs/concepts/architecture/garbage-collection/
-            while self.collect_garbage(caller):
-                pass
+            self._collect_dependents(str(meta.get('uid')), caller)
         return obj
 
     def _mark_terminating(self, pod: _json.Obj, grace_period: int, caller: str) -> _json.Obj:
@@ -638,17 +729,42 @@ class Store:
         self._emit('MODIFIED', pod, caller)
         return pod
 
+    def _collect_dependents(self, uid: str, caller: str) -> None:
+        """Delete, transitively, the dependents of ``uid`` that have no owner left."""
+        served = {r.kind for r in _resources.RESOURCES}
+        gone = [uid]
+        while gone:
+            for kind, key in sorted(self._dependents.pop(gone.pop(), set())):
+                obj = self._objects[kind].get(key)
+                if obj is None or self._has_live_owner(obj, served):
+                    continue
+                self._remove(_resources.resource_for_kind(kind), obj, caller)
+                gone.append(str(_meta(obj).get('uid')))
+
+    def _has_live_owner(self, obj: _json.Obj, served: set[str]) -> bool:
+        ns = str(_meta(obj).get('namespace', ''))
+        refs = [
+            _json.as_map(r) or {} for r in _json.as_list(_meta(obj).get('ownerReferences')) or []
+        ]
+        return any(
+            r.get('kind') not in served or self.find_uid(str(r.get('uid')), ns) is not None
+            for r in refs
+        )
+
     def _remove(self, resource: _resources.ResourceType, obj: _json.Obj, caller: str) -> None:
         meta = _meta(obj)
         key = (self._ns(resource, str(meta.get('namespace', ''))), str(meta.get('name')))
         del self._objects[resource.kind][key]
+        self._unindex(resource.kind, key, obj)
         meta['resourceVersion'] = self._next_rv()
         self._emit('DELETED', obj, caller)
 
     def _orphan(self, owner_uid: str, caller: str) -> None:
         # The "orphan" finalizer: the garbage collector strips the owner's references.
-        for resource in _resources.RESOURCES:
-            for obj in list(self._objects[resource.kind].values()):
+        dependents = sorted(self._dependents.get(owner_uid, set()))
+        for kind, key in dependents:
+            resource = _resources.resource_for_kind(kind)
+            for obj in [self._objects[kind][key]]:
                 refs = _json.as_list(_meta(obj).get('ownerReferences')) or []
                 kept = [r for r in refs if _json.dig(r, 'uid') != owner_uid]
                 if len(kept) != len(refs):

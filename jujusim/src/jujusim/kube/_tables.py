@@ -188,7 +188,7 @@ def _age(obj: dict[str, Any], now: datetime.datetime) -> str:
     return human_age((now - created).total_seconds())
 
 
-def _wants_table(request: _http.ApiRequest) -> bool:
+def wants_table(request: _http.ApiRequest) -> bool:
     accept = request.headers.get('accept', '')
     return any(
         'as=Table' in part and 'g=meta.k8s.io' in part and 'v=v1' in part
@@ -241,7 +241,9 @@ def to_table(obj: dict[str, Any], *, now: datetime.datetime | None = None) -> di
 
 def negotiate_table(request: _http.ApiRequest, response: _http.ApiResponse) -> _http.ApiResponse:
     """``response`` as a ``Table`` if the client asked for one and it is a served object."""
-    if response.status != 200 or request.method != 'GET' or not _wants_table(request):
+    if response.stream is not None:
+        return response  # a watch renders its own events
+    if response.status != 200 or request.method != 'GET' or not wants_table(request):
         return response
     try:
         obj: Any = json.loads(response.body)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Generator, Iterator
 
 import httpx2
 import lightkube
@@ -42,12 +43,34 @@ class KubeTransport(httpx2.BaseTransport):
             raise httpx2.RemoteProtocolError(
                 'Server disconnected without sending a response.', request=request
             ) from e
+        if response.stream is not None:
+            return httpx2.Response(
+                response.status,
+                headers={'Content-Type': response.content_type},
+                stream=_WatchStream(response.stream),
+                request=request,
+            )
         return httpx2.Response(
             response.status,
             headers={'Content-Type': response.content_type},
             content=response.body,
             request=request,
         )
+
+
+class _WatchStream(httpx2.SyncByteStream):
+    """A watch's events as an httpx byte stream; closing the response ends the watch."""
+
+    def __init__(self, chunks: Generator[bytes, None, None]):
+        self._chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._chunks:
+            if chunk:  # empty chunks are the server's idle ticks: nothing to pass on
+                yield chunk
+
+    def close(self) -> None:
+        self._chunks.close()
 
 
 def lightkube_client(
