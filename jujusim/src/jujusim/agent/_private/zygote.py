@@ -252,6 +252,7 @@ WARM_KINDS: tuple[tuple[str, str], ...] = (
     ('v1', 'Pod'),
     ('apps/v1', 'StatefulSet'),
     ('apps/v1', 'ControllerRevision'),
+    ('v1', 'Event'),
 )
 
 
