@@ -31,6 +31,7 @@ from jujusim.scenarios import (
     Stall,
     Trust,
     UpstreamLeftovers,
+    WaitRollout,
     dump_scenario,
     load_scenario,
     parse_scenario,
@@ -69,6 +70,7 @@ EVERY_STEP = Scenario(
             )
         ),
         Settle(),
+        WaitRollout(app='consumer'),
         Check(app='consumer'),
         ExpectStatus(app='consumer', status='blocked', message='juju trust', leader_only=True),
         ExpectNoConfigMap(name='juju-service-mesh-consumer-labels'),

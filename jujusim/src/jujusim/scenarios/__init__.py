@@ -37,6 +37,7 @@ from ._steps import (
     Step,
     Trust,
     UpstreamLeftovers,
+    WaitRollout,
     parse_unit_ref,
     step_name,
 )
@@ -74,6 +75,7 @@ __all__ = [
     'Step',
     'Trust',
     'UpstreamLeftovers',
+    'WaitRollout',
     'dump_scenario',
     'load_scenario',
     'parse_scenario',

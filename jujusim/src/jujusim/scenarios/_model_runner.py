@@ -36,6 +36,7 @@ from ._steps import (
     Step,
     Trust,
     UpstreamLeftovers,
+    WaitRollout,
     parse_unit_ref,
     step_name,
 )
@@ -186,6 +187,8 @@ class ModelRunner:
                     self._dispatch(inner, f'{where} {step_name(inner)}')
             case Settle():
                 model.settle()
+            case WaitRollout():
+                self._wait_rollout(step.app, where)
             case Check():
                 problems = model.check(step.app)
                 if problems:
@@ -195,6 +198,20 @@ class ModelRunner:
             case ExpectNoConfigMap():
                 if model.kube.get('ConfigMap', model.name, step.name) is not None:
                     raise CheckFailedError(where, [f'ConfigMap {step.name} is still there'])
+
+    def _wait_rollout(self, app: str, where: str) -> None:
+        # Decision by decision, without moving virtual time on: a rollout begins within a
+        # hook (the library patches the template), not on a timer.
+        while not self._rolling(app):
+            if not self.model.step():
+                raise ScenarioError(f'{where}: {app} is quiescent and no rollout began')
+
+    def _rolling(self, app: str) -> bool:
+        sts = self.model.kube.get('StatefulSet', self.model.name, app)
+        if sts is None:
+            raise ScenarioError(f'no StatefulSet {app}')
+        status = cast('dict[str, Any]', sts.get('status') or {})
+        return status.get('currentRevision') != status.get('updateRevision')
 
     def _charm(self, role: str, where: str) -> pathlib.Path:
         charm = self.charms.get(role)

@@ -222,6 +222,16 @@ class Settle:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class WaitRollout:
+    """Run until ``app``'s StatefulSet rollout has begun (update revision != current).
+
+    For a change made during the rolling restart that the previous change caused.
+    """
+
+    app: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Check:
     """R1-R4 on ``app``'s objects, no unit in error, its rollout done; fails the run if not."""
 
@@ -274,7 +284,7 @@ class Concurrently:
     steps: tuple[Action, ...]
 
 
-Step = Action | Concurrently | Settle | Check | ExpectStatus | ExpectNoConfigMap
+Step = Action | Concurrently | Settle | WaitRollout | Check | ExpectStatus | ExpectNoConfigMap
 """Any step."""
 
 STEP_NAMES: Mapping[str, type[Step]] = {
@@ -297,6 +307,7 @@ STEP_NAMES: Mapping[str, type[Step]] = {
     'api-error': ApiError,
     'concurrently': Concurrently,
     'settle': Settle,
+    'wait-rollout': WaitRollout,
     'check': Check,
     'expect-status': ExpectStatus,
     'expect-no-configmap': ExpectNoConfigMap,
