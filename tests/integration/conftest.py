@@ -64,7 +64,11 @@ async def _controller_problem() -> str | None:
     from juju.client.jujudata import FileJujuData
     from juju.controller import Controller
 
-    name = cast('str | None', FileJujuData().current_controller())
+    # Any failure to find or reach the controller means skip, with its first line as why.
+    try:
+        name = cast('str | None', FileJujuData().current_controller())
+    except Exception as error:
+        return f'no Juju controller: {_first_line(error)}'
     if not name:
         return 'no current Juju controller (juju bootstrap, or juju switch one)'
     controller = Controller()
@@ -74,10 +78,14 @@ async def _controller_problem() -> str | None:
             CONNECT_TIMEOUT,
         )
     except Exception as error:
-        first = str(error).strip().splitlines()[:1] or [type(error).__name__]
-        return f'Juju controller {name!r} unreachable: {first[0]}'
+        return f'Juju controller {name!r} unreachable: {_first_line(error)}'
     await controller.disconnect()
     return None
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 ScenarioSession = Callable[[Scenario], contextlib.AbstractAsyncContextManager[Backend]]
