@@ -93,16 +93,27 @@ class JujuBackend:
         ops_test: pytest-operator's fixture, switched to this scenario's model.
         model: that model.
         charms: the packed ``.charm`` of each role.
+        kube: a lightkube client for the model's namespace (by default from the
+            kubeconfig, as lightkube finds it).
     """
 
     name = 'juju'
 
-    def __init__(self, ops_test: OpsTest, model: JujuModel, charms: Mapping[str, pathlib.Path]):
+    def __init__(
+        self,
+        ops_test: OpsTest,
+        model: JujuModel,
+        charms: Mapping[str, pathlib.Path],
+        *,
+        kube: lightkube.Client | None = None,
+    ):
         self.ops_test = ops_test
         self.model = model
         self.charms = dict(charms)
         self.namespace = str(model.name)
-        self.kube = lightkube.Client(namespace=self.namespace, field_manager='integration-tests')
+        self.kube = kube or lightkube.Client(
+            namespace=self.namespace, field_manager='integration-tests'
+        )
         self.expected = ExpectedLabels(namespace=self.namespace)
         self.scale: dict[str, int] = {}
         self.relations: set[frozenset[str]] = set()
