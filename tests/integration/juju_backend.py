@@ -178,7 +178,7 @@ class JujuBackend:
                 await self._foreign_labels(step, where)
                 return  # followed with the pod's uid inside
             case UpstreamLeftovers():
-                self._upstream_leftovers(step)
+                await self._upstream_leftovers(step)
             case Settle():
                 await self._settle(where)
             case Check():
@@ -238,8 +238,15 @@ class JujuBackend:
 
     # -- Kubernetes ------------------------------------------------------------------------
 
-    def _merge_patch(self, kind: type[Any], name: str, patch: dict[str, Any]) -> None:
-        # A JSON merge patch, as `kubectl label` sends: only the keys given change.
+    async def _merge_patch(self, kind: type[Any], name: str, patch: dict[str, Any]) -> None:
+        # A JSON merge patch, as `kubectl label` sends: only the keys given change. Juju
+        # creates an application's StatefulSet and Service after `deploy` has returned, so
+        # the object is waited for first.
+        await _poll(
+            lambda: self._get(kind, name) is not None,
+            POD_TIMEOUT,
+            f'no {kind.__name__} {name} appeared',
+        )
         self.kube.patch(  # pyright: ignore[reportUnknownMemberType]
             kind, name, patch, namespace=self.namespace, patch_type=PatchType.MERGE
         )
@@ -281,17 +288,17 @@ class JujuBackend:
             pod = self._get(core_v1.Pod, pod_name)
             if pod is None:
                 raise ScenarioError(f'{where}: no pod {pod_name}')
-            self._merge_patch(core_v1.Pod, pod_name, {'metadata': {'labels': labels}})
+            await self._merge_patch(core_v1.Pod, pod_name, {'metadata': {'labels': labels}})
             self.expected.follow(step, pod_uid=str(pod.metadata.uid))
             return
         if step.kind == 'Service':
-            self._merge_patch(core_v1.Service, step.of, {'metadata': {'labels': labels}})
+            await self._merge_patch(core_v1.Service, step.of, {'metadata': {'labels': labels}})
         else:
             template = {'spec': {'template': {'metadata': {'labels': labels}}}}
-            self._merge_patch(apps_v1.StatefulSet, step.of, template)
+            await self._merge_patch(apps_v1.StatefulSet, step.of, template)
         self.expected.follow(step)
 
-    def _upstream_leftovers(self, step: UpstreamLeftovers) -> None:
+    async def _upstream_leftovers(self, step: UpstreamLeftovers) -> None:
         # As jujusim.scenarios.ModelRunner: what the upstream library's
         # reconcile_charm_labels leaves (canonical-service-mesh 0.3.1).
         labels = dict(step.labels)
@@ -301,8 +308,8 @@ class JujuBackend:
         )
         self.kube.create(configmap, namespace=self.namespace)
         template = {'spec': {'template': {'metadata': {'labels': labels}}}}
-        self._merge_patch(apps_v1.StatefulSet, step.app, template)
-        self._merge_patch(core_v1.Service, step.app, {'metadata': {'labels': labels}})
+        await self._merge_patch(apps_v1.StatefulSet, step.app, template)
+        await self._merge_patch(core_v1.Service, step.app, {'metadata': {'labels': labels}})
 
     # -- status ------------------------------------------------------------------------------
 

@@ -23,7 +23,7 @@ from juju_backend import JujuBackend, oci_resources
 from pytest_operator.plugin import OpsTest
 
 from jujusim.kube import AdminPolicy, FakeKube, lightkube_client
-from jujusim.scenarios import ScenarioError
+from jujusim.scenarios import ForeignLabels, ScenarioError
 
 NAMESPACE = 'scenario'
 TOKEN = 'test-admin'  # a fake cluster's token
@@ -198,6 +198,26 @@ async def test_the_leader_is_read_from_status_and_waited_for(kube: FakeKube):
     await _still_waiting(task)  # no unit says leader: between two leaders
     units['consumer/1'].leader = True
     assert await asyncio.wait_for(task, 5) == 'consumer/1'
+
+
+@pytest.mark.usefixtures('fast_polls')
+async def test_a_foreign_write_waits_for_juju_to_create_the_object(kube: FakeKube):
+    backend = _backend(kube, FakeJujuModel())
+    step = ForeignLabels(kind='Service', of='consumer', labels={'owner': 'ops'})
+    task = asyncio.create_task(backend._foreign_labels(step, 't'))
+    await _still_waiting(task)  # deploy has returned; Juju has not made the Service yet
+    kube.create(
+        {
+            'apiVersion': 'v1',
+            'kind': 'Service',
+            'metadata': {'name': 'consumer', 'namespace': NAMESPACE},
+            'spec': {'selector': {'app.kubernetes.io/name': 'consumer'}},
+        }
+    )
+    await asyncio.wait_for(task, 5)
+    service = kube.get('Service', NAMESPACE, 'consumer')
+    assert service is not None and service['metadata']['labels'] == {'owner': 'ops'}
+    assert backend.expected.service_foreign['consumer'] == {'owner': 'ops'}
 
 
 async def test_a_wait_that_cannot_end_fails_by_its_deadline(
