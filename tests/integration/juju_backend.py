@@ -178,7 +178,7 @@ class JujuBackend:
                 await self._foreign_labels(step, where)
                 return  # followed with the pod's uid inside
             case UpstreamLeftovers():
-                await self._upstream_leftovers(step)
+                await self._upstream_leftovers(step, where)
             case Settle():
                 await self._settle(where)
             case Check():
@@ -298,10 +298,20 @@ class JujuBackend:
             await self._merge_patch(apps_v1.StatefulSet, step.of, template)
         self.expected.follow(step)
 
-    async def _upstream_leftovers(self, step: UpstreamLeftovers) -> None:
+    async def _upstream_leftovers(self, step: UpstreamLeftovers, where: str) -> None:
         # As jujusim.scenarios.ModelRunner: what the upstream library's
         # reconcile_charm_labels leaves (canonical-service-mesh 0.3.1).
         labels = dict(step.labels)
+        # A switch means the upstream library's records exist before this library first
+        # runs. On jujusim no hook runs between deploy and this step; on Juju the units
+        # start on their own, so the precondition is checked rather than assumed: the
+        # ledger (lib/README.md, `<app>-k8s-labels-service-mesh`) must not exist yet.
+        ledger = f'{step.app}-k8s-labels-service-mesh'
+        if self._get(core_v1.ConfigMap, ledger) is not None:
+            raise ScenarioError(
+                f'{where}: {ledger} exists already: the library ran before the upstream '
+                'leftovers could be written, so this run cannot show a switch'
+            )
         configmap = core_v1.ConfigMap(
             metadata=meta_v1.ObjectMeta(name=UPSTREAM_CONFIGMAP.format(app=step.app)),
             data={'labels': json.dumps(labels)},
