@@ -34,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=os.environ.get(BACKEND_ENV, 'jujusim'),
         help=f'where the scenarios run (default: ${BACKEND_ENV} or jujusim)',
     )
+    parser.addoption(
+        '--scenario',
+        action='append',
+        default=[],
+        metavar='FILE',
+        help='run this scenario file (a saved schedule, say) in test_replay.py; repeatable',
+    )
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
