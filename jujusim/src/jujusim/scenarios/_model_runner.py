@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
-from ..model import Model, ModelError
-from ..model._leadership import LEASE_DURATION
+from ..model import LivelockError, Model, ModelError
+from ..model._lease import LEASE_DURATION
 from ._format import ScenarioError
 from ._steps import (
     ApiError,
@@ -99,10 +99,14 @@ class ModelRunner:
 
         Raises:
             CheckFailedError: a check step found broken requirements.
+            LivelockError: the model never became quiescent: a failure of the charms, not
+                of the scenario.
             ScenarioError: the step cannot be carried out.
         """
         try:
             self._dispatch(step, where)
+        except LivelockError:
+            raise
         except ModelError as error:
             raise ScenarioError(f'{where}: {error}') from None
 
@@ -239,7 +243,7 @@ class ModelRunner:
 
     def _leader_change(self, app: str, where: str) -> None:
         # The leader's agent stops renewing its lease for longer than the lease lasts, so
-        # another unit claims it (the lease model: jujusim/model/_leadership.py); the old
+        # another unit claims it (the lease model: jujusim/model/_lease.py); the old
         # leader's pod keeps running and resumes as a follower.
         leader = self._leader(app, where)
         if len(self.model.apps[app].units) < 2:
