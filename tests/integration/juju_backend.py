@@ -373,6 +373,9 @@ class JujuBackend:
             await self.model.wait_for_idle(
                 apps=sorted(self.scale),
                 raise_on_error=False,  # Juju retries a failed hook; a check reports it
+                # Unit counts are _shaped's: python-libjuju's default waits for at least one
+                # unit, which never comes for an application scaled to zero.
+                wait_for_at_least_units=0,
                 idle_period=IDLE_PERIOD,
                 timeout=max(deadline - loop.time(), 1.0),
             )
