@@ -68,14 +68,15 @@ def test_the_demo_script_has_nothing_outside_its_steps_but_helpers():
 
 def readme_commands() -> list[str]:
     text = README.read_text()
-    section = text[text.index('## The two commands') : text.index('## The charms')]
+    start = text.index('## The two commands')
+    section = text[start : text.index('\n## ', start)]
     return re.findall(r'^```sh\n(.*?)\n```$', section, re.MULTILINE | re.DOTALL)
 
 
 def test_ci_runs_the_readmes_test_command():
     demo, tests = readme_commands()
     assert demo == './tox.sh -e demo'
-    assert tests == './tox.sh -e lint,static,unit'
+    assert tests == './tox.sh -e lint,static,unit,static-integration,integration'
     ci = (REPO / '.ci' / 'run').read_text().splitlines()
     assert ci[-1] == tests
 

@@ -1,0 +1,79 @@
+"""The Model runner carries steps out on the simulated model, and its checks can fail."""
+
+import pathlib
+
+import pytest
+
+from jujusim.model import Model
+from jujusim.scenarios import CheckFailedError, ModelRunner, ScenarioError, parse_scenario
+
+ROOT = pathlib.Path(__file__).parents[3]
+CHARMS = {
+    'consumer': ROOT / 'charms' / 'mesh-consumer',
+    'provider': ROOT / 'charms' / 'beacon-stub',
+}
+ADR_ORIGINAL = ROOT / 'tests' / 'charms' / 'adr-original'
+
+DEPLOYED = """
+  - deploy: {app: consumer, charm: consumer, units: 3, trust: true}
+  - deploy: {app: provider, charm: provider}
+  - integrate: {apps: [consumer, provider]}
+  - set-labels: {app: provider, labels: {foo: bar}}
+  - settle
+  - check: {app: consumer}
+"""
+
+ADR = parse_scenario(
+    f"""
+description: the ADR counterexample
+steps:
+{DEPLOYED}
+  - concurrently:
+    - set-labels: {{app: provider, labels: {{}}}}
+    - delete-pod: {{unit: consumer/leader, force: true}}
+  - settle
+  - check: {{app: consumer}}
+"""
+)
+
+
+def test_the_adr_counterexample_holds_on_mesh_consumer():
+    with Model(seed=3) as model:
+        ModelRunner(model, CHARMS).run(ADR)
+        assert model.desired_labels('consumer') == {}
+
+
+def test_the_adr_counterexample_fails_the_original_design():
+    with Model(seed=3) as model:
+        runner = ModelRunner(model, {**CHARMS, 'consumer': ADR_ORIGINAL})
+        with pytest.raises(CheckFailedError) as caught:
+            runner.run(ADR)
+    assert "R1-R3: StatefulSet/consumer template label 'foo' is 'bar'" in caught.value.problems[0]
+
+
+def test_leader_change_moves_leadership_and_keeps_the_pod():
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+        before = model.leader('consumer')
+        assert before is not None
+        pod = model.kube.get('Pod', model.name, before.replace('/', '-'))
+        runner.run(parse_scenario('steps: [{leader-change: {app: consumer}}, settle]'))
+        after = model.leader('consumer')
+        assert after not in (None, before)
+        still = model.kube.get('Pod', model.name, before.replace('/', '-'))
+        assert pod is not None and still is not None
+        assert still['metadata']['uid'] == pod['metadata']['uid']
+
+
+def test_a_step_on_a_missing_unit_names_the_step():
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        with pytest.raises(ScenarioError, match=r'step 1 \(delete-pod\): no unit'):
+            runner.run(parse_scenario('steps: [{delete-pod: {unit: consumer/7}}]'))
+        with pytest.raises(
+            ScenarioError, match=r"step 1 \(set-labels\): no application 'provider'"
+        ):
+            runner.run(
+                parse_scenario('steps: [{set-labels: {app: provider, labels: {}, via: action}}]')
+            )

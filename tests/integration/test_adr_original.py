@@ -1,0 +1,32 @@
+"""The suite can fail: pointed at the ADR's original design, its key scenarios break R1-R4.
+
+Runs on jujusim whatever ``--backend`` says, with ``tests/charms/adr-original`` as the
+consumer (what ``CONSUMER_CHARM_PATH=tests/charms/adr-original`` does to the whole suite).
+"""
+
+import pytest
+from jujusim_backend import JujusimBackend
+from scenario_backend import ROOT, SCENARIOS, charm_paths, load, run_scenario
+
+from jujusim.model import Model
+from jujusim.scenarios import CheckFailedError
+
+ADR_ORIGINAL = ROOT / 'tests' / 'charms' / 'adr-original'
+KEY_SCENARIOS = [
+    'requirements/adr-counterexample',
+    'requirements/r1-leader-change',
+    'requirements/r3-relation-changes',
+    'requirements/r4-foreign-labels',
+]
+
+
+@pytest.mark.parametrize('name', KEY_SCENARIOS)
+async def test_the_original_design_breaks_a_requirement(name: str):
+    scenario = load(SCENARIOS / f'{name}.yaml')
+    with Model(seed=0) as model:
+        backend = JujusimBackend(model, {**charm_paths(packed=False), 'consumer': ADR_ORIGINAL})
+        with pytest.raises(CheckFailedError) as caught:
+            await run_scenario(backend, scenario, echo=lambda _: None)
+    assert any(p.startswith(('R1-R3: ', 'R4: ')) for p in caught.value.problems), (
+        caught.value.problems
+    )

@@ -1,0 +1,15 @@
+"""Faults at the moment labels change: leader deaths, rolling restarts, relation removal.
+
+Each scenario is a file in `scenarios/chaos/`; the backend is chosen by `--backend`.
+"""
+
+import pathlib
+from collections.abc import Awaitable, Callable
+
+import pytest
+from scenario_backend import scenario_files
+
+
+@pytest.mark.parametrize('path', scenario_files('chaos'), ids=lambda p: p.stem)
+async def test_scenario(run: Callable[[pathlib.Path], Awaitable[None]], path: pathlib.Path):
+    await run(path)
