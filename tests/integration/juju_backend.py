@@ -161,6 +161,8 @@ class JujuBackend:
             case DeletePod():
                 unit = await self._unit(step.unit, where)
                 await self._delete_pod(unit, force=step.force, where=where)
+            case LeaderChange(to=str()):
+                raise ScenarioError(f'{where}: Juju cannot be told which unit leads next')
             case LeaderChange():
                 await self._leader_change(step.app, where)
             case Scale():
@@ -227,14 +229,12 @@ class JujuBackend:
             raise ScenarioError(f'{where}: {action} on {unit.name} ended {done.status}')
 
     async def _remove_unit(self, step: RemoveUnit, where: str) -> None:
-        # On Kubernetes Juju removes the highest ordinal (`juju remove-unit APP
-        # --num-units N`): a step naming another unit cannot be honoured.
-        unit = await self._unit(step.unit, where)
-        app, ordinal = parse_unit_ref(unit)
-        if ordinal != self.scale[app] - 1:
-            raise ScenarioError(f'{where}: Juju on Kubernetes removes only the highest ordinal')
-        await self._juju(where, 'remove-unit', app, '--num-units', '1')
-        self.scale[app] -= 1
+        # On Kubernetes Juju refuses a named unit and removes the highest ordinal (juju
+        # cmd/juju/application/removeunit.go, validateCAASRemoval, removeCaasUnits).
+        if self.scale.get(step.app, 0) < 1:
+            raise ScenarioError(f'{where}: {step.app} has no unit to remove')
+        await self._juju(where, 'remove-unit', step.app, '--num-units', '1')
+        self.scale[step.app] -= 1
 
     # -- Kubernetes ------------------------------------------------------------------------
 

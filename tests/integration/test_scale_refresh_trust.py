@@ -1,11 +1,10 @@
 """Scale, remove-unit, refresh and trust during label changes.
 
 Each scenario is a file in `scenarios/scale-refresh-trust/`; the backend is chosen by
-`--backend`. On jujusim they need `Model.scale`, `Model.remove_unit`, `Model.refresh` and
-`juju trust` firing config-changed (juju/juju internal/worker/uniter/resolver.go, nextOp: a
-changed trust hash gives ConfigChanged); until the model has them they fail, naming what
-is missing.
-"""
+`--backend`. On jujusim they run on `Model.scale`, `Model.remove_unit` (the application's
+highest ordinal, as Juju does on Kubernetes), `Model.refresh` and `juju trust` firing
+config-changed (juju/juju internal/worker/uniter/resolver.go, nextOp: a changed trust hash
+gives ConfigChanged)."""
 
 import pathlib
 from collections.abc import Awaitable, Callable

@@ -77,3 +77,30 @@ def test_a_step_on_a_missing_unit_names_the_step():
             runner.run(
                 parse_scenario('steps: [{set-labels: {app: provider, labels: {}, via: action}}]')
             )
+
+
+def test_a_kill_at_a_request_fires_there_and_one_that_never_fires_fails_the_check():
+    # The leader writes its pod template for a change (the kill fires); no unit ever
+    # deletes its Service, so that kill stays planned and the check says it never happened.
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+        leader = model.leader('consumer')
+        follower = next(u for u in model.apps['consumer'].units if u != leader)
+        steps = f"""
+steps:
+  - concurrently:
+    - set-labels: {{app: provider, labels: {{zone: a}}}}
+    - kill: {{unit: consumer/leader, request: {{method: patch, kind: StatefulSet}}, applied: true}}
+    - kill: {{unit: {follower}, request: {{method: delete, kind: Service}}}}
+  - settle
+  - check: {{app: consumer}}
+"""
+        with pytest.raises(CheckFailedError) as caught:
+            runner.run(parse_scenario(steps))
+        assert [p for p in caught.value.problems if 'never happened' in p] == [
+            f'kill {follower} at its request #1 matching DELETE Service, before it is applied: '
+            'never happened'
+        ]
+        assert len(caught.value.problems) == 1
+        assert [plan.unit for plan in model.pending_faults()] == [follower]

@@ -31,8 +31,8 @@ from ._steps import (
     ForeignLabels,
     Integrate,
     Kill,
+    LeaderChange,
     RemoveRelation,
-    RemoveUnit,
     Scale,
     Scenario,
     Stall,
@@ -228,6 +228,12 @@ def step_problem(step: Step) -> str | None:
             return 'give at_call (the nth API request of the hook) or request'
         if step.at_call is not None and step.at_call < 1:
             return 'at_call counts from 1'
+        if step.request is not None and step.request.nth < 1:
+            return 'request nth counts from 1'
+    if isinstance(step, LeaderChange) and step.to is not None:
+        app, ordinal = parse_unit_ref(step.to)
+        if app != step.app or ordinal is None:
+            return f'to is a unit of {step.app} by number ({step.app}/N)'
     if isinstance(step, Stall) and step.seconds <= 0:
         return 'seconds must be positive'
     if isinstance(step, ApiError):
@@ -245,8 +251,10 @@ def step_problem(step: Step) -> str | None:
 
 
 def _unit_refs(step: Step) -> list[str]:
-    if isinstance(step, DeletePod | Kill | Stall | RemoveUnit):
+    if isinstance(step, DeletePod | Kill | Stall):
         return [step.unit]
+    if isinstance(step, LeaderChange) and step.to is not None:
+        return [step.to]
     if isinstance(step, ApiError) and step.unit is not None:
         return [step.unit]
     if isinstance(step, ForeignLabels) and step.kind == 'Pod':

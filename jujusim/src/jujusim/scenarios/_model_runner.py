@@ -9,9 +9,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from ..model import LivelockError, Model, ModelError
-from ..model._lease import LEASE_DURATION
 from ._format import ScenarioError
 from ._steps import (
+    HTTP_METHODS,
     ApiError,
     Check,
     Concurrently,
@@ -28,6 +28,7 @@ from ._steps import (
     Refresh,
     RemoveRelation,
     RemoveUnit,
+    RequestMatch,
     Scale,
     Scenario,
     SetLabels,
@@ -41,11 +42,9 @@ from ._steps import (
     step_name,
 )
 
-# The upstream service_mesh library's ConfigMap, and the field manager its writes are
-# recorded under here (canonical-service-mesh 0.3.1,
+# The upstream service_mesh library's ConfigMap (canonical-service-mesh 0.3.1,
 # canonical_service_mesh/utils/istio/_labels.py, label_configmap_name_template).
 UPSTREAM_CONFIGMAP = 'juju-service-mesh-{app}-labels'
-UPSTREAM_WRITER = 'upstream-service-mesh'
 
 
 class CheckFailedError(AssertionError):
@@ -139,32 +138,32 @@ class ModelRunner:
                 model.run_action(leader, 'publish-raw', data=json.dumps(dict(step.data)))
             case DeletePod():
                 model.delete_pod(self._unit(step.unit, where), graceful=not step.force)
+            case Kill(request=RequestMatch() as request):
+                model.kill_at_request(
+                    self._unit(step.unit, where), applied=step.applied, **_matching(request)
+                )
             case Kill():
-                if step.at_call is None:
-                    raise ScenarioError(
-                        f'{where}: a kill at a matching request is not in this jujusim yet'
-                    )
+                assert step.at_call is not None  # noqa: S101 - parse_scenario requires one
                 model.kill_at_call(
                     self._unit(step.unit, where), step.at_call, applied=step.applied
                 )
+            case Stall(request=RequestMatch() as request):
+                model.stall_at_request(
+                    self._unit(step.unit, where), step.seconds, **_matching(request)
+                )
+            case Stall(at_call=int() as call):
+                model.stall_at_call(self._unit(step.unit, where), call, step.seconds)
             case Stall():
-                unit = self._unit(step.unit, where)
-                if step.request is not None:
-                    raise ScenarioError(
-                        f'{where}: a stall at a matching request is not in this jujusim yet'
-                    )
-                if step.at_call is None:
-                    model.stall(unit, step.seconds)
-                else:
-                    model.stall_at_call(unit, step.at_call, step.seconds)
+                model.stall(self._unit(step.unit, where), step.seconds)
             case LeaderChange():
-                self._leader_change(step.app, where)
+                to = None if step.to is None else self._unit(step.to, where)
+                model.force_leader_change(step.app, to=to)
             case Scale():
-                self._model_method('scale', where)(step.app, step.units)
+                model.scale(step.app, step.units)
             case RemoveUnit():
-                self._model_method('remove_unit', where)(self._unit(step.unit, where))
+                model.remove_unit(step.app)
             case Refresh():
-                self._model_method('refresh', where)(step.app)
+                model.refresh(step.app)
             case Trust():
                 model.trust(step.app, step.trusted)
             case ForeignLabels(kind='Pod'):
@@ -173,7 +172,7 @@ class ModelRunner:
             case ForeignLabels():
                 model.write_labels(step.kind, step.of, step.labels)
             case UpstreamLeftovers():
-                self._upstream_leftovers(step)
+                model.leave_upstream_configmap(step.app, step.labels)
             case JujuRewrite():
                 model.juju_rewrite_statefulset(step.app)
             case ApiError():
@@ -194,7 +193,14 @@ class ModelRunner:
             case WaitRollout():
                 self._wait_rollout(step.app, where)
             case Check():
-                problems = model.check(step.app)
+                # A kill or stall that never fired means the run did not test what the
+                # scenario says it does: as much a failure as a broken requirement.
+                problems = [
+                    f'{plan.describe()}: never happened'
+                    for plan in model.pending_faults()
+                    if plan.unit.partition('/')[0] == step.app
+                ]
+                problems += model.check(step.app)
                 if problems:
                     raise CheckFailedError(where, problems)
             case ExpectStatus():
@@ -233,48 +239,6 @@ class ModelRunner:
         app, ordinal = parse_unit_ref(ref)
         return self._leader(app, where) if ordinal is None else f'{app}/{ordinal}'
 
-    def _model_method(self, name: str, where: str) -> Callable[..., None]:
-        # Model.scale, remove_unit and refresh come with the model's fidelity work; until
-        # then a scenario using them is refused by name rather than approximated.
-        method = getattr(self.model, name, None)
-        if method is None:
-            raise ScenarioError(f'{where}: this jujusim has no Model.{name} yet')
-        return cast('Callable[..., None]', method)
-
-    def _leader_change(self, app: str, where: str) -> None:
-        # The leader's agent stops renewing its lease for longer than the lease lasts, so
-        # another unit claims it (the lease model: jujusim/model/_lease.py); the old
-        # leader's pod keeps running and resumes as a follower.
-        leader = self._leader(app, where)
-        if len(self.model.apps[app].units) < 2:
-            raise ScenarioError(f'{where}: {app} has one unit: leadership cannot move')
-        self.model.stall(leader, LEASE_DURATION + 1.0)
-
-    def _upstream_leftovers(self, step: UpstreamLeftovers) -> None:
-        # What reconcile_charm_labels leaves (canonical-service-mesh 0.3.1,
-        # canonical_service_mesh/utils/istio/_labels.py): the labels patched onto the
-        # StatefulSet pod template and the Service, and recorded in its ConfigMap.
-        model, labels = self.model, dict(step.labels)
-        model.kube.create(
-            {
-                'apiVersion': 'v1',
-                'kind': 'ConfigMap',
-                'metadata': {
-                    'name': UPSTREAM_CONFIGMAP.format(app=step.app),
-                    'namespace': model.name,
-                },
-                'data': {'labels': json.dumps(labels)},
-            },
-            caller=UPSTREAM_WRITER,
-        )
-        template: dict[str, Any] = {'spec': {'template': {'metadata': {'labels': labels}}}}
-        model.kube.patch('StatefulSet', model.name, step.app, template, caller=UPSTREAM_WRITER)
-        service: dict[str, Any] = {'metadata': {'labels': labels}}
-        model.kube.patch('Service', model.name, step.app, service, caller=UPSTREAM_WRITER)
-        # The labels were the charm's own: once adopted, any the provider no longer asks
-        # for must go (R1-R3), as keys the library once managed.
-        model.ever_desired.setdefault(step.app, set()).update(labels)
-
     def _expect_status(self, step: ExpectStatus, where: str) -> None:
         application = self.model.apps.get(step.app)
         if application is None:
@@ -292,3 +256,9 @@ class ModelRunner:
         ]
         if problems:
             raise CheckFailedError(where, problems)
+
+
+def _matching(request: RequestMatch) -> dict[str, Any]:
+    """The keyword arguments of the model's request faults for ``request``."""
+    method = None if request.method is None else HTTP_METHODS[request.method]
+    return {'method': method, 'kind': request.kind, 'nth': request.nth}

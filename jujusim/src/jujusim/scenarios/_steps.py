@@ -21,6 +21,25 @@ ObjectKind = Literal['Pod', 'Service', 'StatefulSet.template']
 """An object whose labels someone else writes: a unit's Pod, or the app's Service or
 StatefulSet pod template."""
 
+RequestVerb = Literal['get', 'list', 'create', 'update', 'patch', 'delete']
+"""A Kubernetes API verb, as RBAC and the audit log name requests."""
+
+RequestKind = Literal['Pod', 'Service', 'StatefulSet', 'ConfigMap']
+"""A kind of object the library reads or writes (the ConfigMap is its ledger)."""
+
+HTTP_METHODS: Mapping[str, str] = {
+    'get': 'GET',
+    'list': 'GET',
+    'create': 'POST',
+    'update': 'PUT',
+    'patch': 'PATCH',
+    'delete': 'DELETE',
+}
+"""The HTTP method each verb is sent as (kubernetes/kubernetes
+staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go, ``NewRequestInfo``:
+GET is get or list, POST create, PUT update, PATCH patch, DELETE delete). A fault at a
+request matches the method, so a ``get`` also matches a list of that kind."""
+
 LabelSource = Literal['config', 'action']
 """How the provider is told its labels: ``juju config`` or its ``set-labels`` action."""
 
@@ -95,10 +114,15 @@ class DeletePod:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RequestMatch:
-    """The next API request with this method and kind (either may be left out)."""
+    """The ``nth`` API request from now with this verb and kind (either may be left out).
 
-    method: str | None = None  # get, list, create, update, patch, delete
-    kind: str | None = None  # Pod, Service, StatefulSet, ConfigMap
+    Counted across hooks, from the moment the step runs: ``{method: patch, kind:
+    StatefulSet}`` is the unit's next write of its pod template, whichever hook makes it.
+    """
+
+    method: RequestVerb | None = None
+    kind: RequestKind | None = None
+    nth: int = 1
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -106,8 +130,9 @@ class Kill:
     """SIGKILL a unit's agent at an API request of its current or next hook.
 
     ``at_call`` counts that hook's requests from 1; ``request`` targets the next request
-    matching a method and kind instead (give one of the two). ``applied``: the request
-    reaches the API and its response is lost, or it never reaches it.
+    matching a verb and kind instead, in whichever hook (give one of the two).
+    ``applied``: the request reaches the API and its response is lost, or it never
+    reaches it.
     """
 
     unit: str
@@ -121,7 +146,8 @@ class Stall:
     """The unit's agent stops for ``seconds``: no lease renewal, its request held.
 
     With neither ``at_call`` nor ``request`` it stalls now; otherwise just before that
-    request of its current or next hook (the stale-leader case once its lease runs out).
+    request (``at_call``: of its current or next hook; ``request``: the next matching
+    one): the stale-leader case once its lease runs out.
     """
 
     unit: str
@@ -132,9 +158,13 @@ class Stall:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class LeaderChange:
-    """Leadership of ``app`` moves to another unit, its old leader's pod left running."""
+    """Leadership of ``app`` moves to another unit, its old leader's pod left running.
+
+    ``to`` names the unit that takes it (``app/N``); otherwise whichever claims first.
+    """
 
     app: str
+    to: str | None = None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -147,9 +177,13 @@ class Scale:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class RemoveUnit:
-    """``juju remove-unit``; on Kubernetes this scales the application down by one."""
+    """``juju remove-unit APP --num-units 1``: the application's highest ordinal goes.
 
-    unit: str
+    Juju refuses to remove a named unit of a Kubernetes application, so the step names
+    the application (juju cmd/juju/application/removeunit.go, ``validateCAASRemoval``).
+    """
+
+    app: str
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -211,8 +245,8 @@ class ApiError:
 
     status: int
     unit: str | None = None
-    method: str | None = None
-    kind: str | None = None
+    method: RequestVerb | None = None
+    kind: RequestKind | None = None
     count: int = 1
 
 
@@ -233,7 +267,10 @@ class WaitRollout:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Check:
-    """R1-R4 on ``app``'s objects, no unit in error, its rollout done; fails the run if not."""
+    """R1-R4 on ``app``'s objects, no unit in error, its rollout done; fails the run if not.
+
+    On jujusim a kill or stall of one of ``app``'s units that has not fired fails it too.
+    """
 
     app: str
 
