@@ -161,10 +161,8 @@ class JujuBackend:
             case DeletePod():
                 unit = await self._unit(step.unit, where)
                 await self._delete_pod(unit, force=step.force, where=where)
-            case LeaderChange(to=str()):
-                raise ScenarioError(f'{where}: Juju cannot be told which unit leads next')
             case LeaderChange():
-                await self._leader_change(step.app, where)
+                await self._leader_change(step, where)
             case Scale():
                 await self.model.applications[step.app].scale(scale=step.units)  # pyright: ignore[reportUnknownMemberType]
                 self.scale[step.app] = step.units
@@ -348,17 +346,24 @@ class JujuBackend:
         app, ordinal = parse_unit_ref(ref)
         return await self._leader(app, where) if ordinal is None else f'{app}/{ordinal}'
 
-    async def _leader_change(self, app: str, where: str) -> None:
+    async def _leader_change(self, step: LeaderChange, where: str) -> None:
         # No API forces a leader change (pytest-operator#42): delete the leader's pod
-        # gracefully until another unit is leader, as postgresql-k8s's test_reelection does.
+        # gracefully until another unit (or `to`) is leader, as postgresql-k8s's
+        # test_reelection does.
+        app = step.app
         if self.scale.get(app, 0) < 2:
             raise ScenarioError(f'{where}: {app} has one unit: leadership cannot move')
         old = await self._leader(app, where)
         for _ in range(LEADER_CHANGE_ATTEMPTS):
             await self._delete_pod(await self._leader(app, where), force=False, where=where)
-            if await self._leader(app, where) != old:
+            new = await self._leader(app, where)
+            moved = new == step.to if step.to is not None else new != old
+            if moved:
                 return
-        raise ScenarioError(f'{where}: {old} stayed leader through {LEADER_CHANGE_ATTEMPTS} pods')
+        wanted = step.to or 'another unit'
+        raise ScenarioError(
+            f'{where}: {wanted} did not become leader through {LEADER_CHANGE_ATTEMPTS} pods'
+        )
 
     async def _settle(self, where: str) -> None:
         loop = asyncio.get_running_loop()
