@@ -96,6 +96,7 @@ def anchors(markdown: str) -> set[str]:
         'README.md',
         'lib/README.md',
         'jujusim/README.md',
+        'tests/integration/README.md',
         'charms/mesh-consumer/README.md',
         'docs/decision-record.md',
         'docs/design-notes.md',
