@@ -10,7 +10,14 @@ from types import FrameType
 
 import click
 
-from . import __version__, _adr, _demo, kube
+from . import __version__, _adr, _consumers, _demo, kube
+from .agent import CharmSource
+
+
+class BadInput(click.ClickException):
+    """Input the command cannot use: one line on stderr, exit 2 (as click's usage errors)."""
+
+    exit_code = 2
 
 
 @click.group()
@@ -106,58 +113,144 @@ def _wait_for_interrupt() -> None:
     show_default=True,
     help='Seconds to pause after each controller step, so a person can follow.',
 )
-def demo(pace: float) -> None:
-    """Serve the fake API, relabel a StatefulSet's pod template and watch the rollout."""
-    if not _demo.run(pace=pace, echo=click.echo):
+@click.option(
+    '--consumer',
+    default='mesh-consumer',
+    show_default=True,
+    help="The consumer that must hold R1-R4: a charm folder or a known consumer's name.",
+)
+@click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
+def demo(pace: float, consumer: str, seed: int) -> None:
+    """Watch a rollout on the fake API, then the ADR's counterexample on jujusim.
+
+    The counterexample runs on the ADR's original design, which must break R1-R4, and on
+    CONSUMER, which must hold them at every point the model settles. Exits 1 otherwise.
+    """
+    source = _consumer_or_exit(consumer)
+    original = _consumer_or_exit('adr-original')
+    provider = _repo_path_or_exit(_consumers.PROVIDER)
+    ok = _demo.run(pace=pace, echo=click.echo)
+    click.echo('')
+    click.echo('The requirements (R1-R4), judged each time the model settles:')
+    for line in _REQUIREMENTS:
+        click.echo(f'  {line}')
+    click.echo('The ADR counterexample, on jujusim (times are virtual):')
+    rows: list[tuple[str, bool, bool]] = []
+    for charm, must_hold in ((original, False), (source, True)):
+        problems = _adr.run_counterexample(charm.path, provider, seed=seed, echo=click.echo)
+        rows.append((charm.path.name, not problems, must_hold))
+    click.echo('')
+    click.echo(f'  {"consumer":<24} {"R1-R4":<8} expected')
+    for name, holds, must_hold in rows:
+        mark = '' if holds == must_hold else '  (!)'
+        click.echo(
+            f'  {name:<24} {"hold" if holds else "broken":<8} '
+            f'{"hold" if must_hold else "broken"}{mark}'
+        )
+    if not ok or any(holds != must_hold for _, holds, must_hold in rows):
         raise SystemExit(1)
+
+
+_REQUIREMENTS = (
+    'R1: labels match the relation data after a leader change',
+    'R2: labels match the relation data after a pod restart',
+    'R3: labels match the relation data when the relation data changes',
+    'R4: labels applied by anything outside the library stay untouched',
+)
 
 
 @main.command(name='adr')
 @click.option(
     '--consumer',
     'consumers',
-    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
     multiple=True,
-    default=('charms/mesh-consumer', 'tests/charms/adr-original'),
+    default=('mesh-consumer', 'adr-original'),
     show_default=True,
-    help='A consumer charm source folder; repeat to compare several.',
+    help=(
+        'A consumer: a charm folder that requires service-mesh, or one of '
+        + ', '.join(_consumers.KNOWN)
+        + '; repeat to compare several.'
+    ),
 )
 @click.option(
     '--provider',
-    type=click.Path(exists=True, file_okay=False, path_type=pathlib.Path),
-    default='charms/beacon-stub',
-    show_default=True,
-    help='The provider charm source folder.',
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=None,
+    help="The provider charm folder [default: the repository's charms/beacon-stub].",
 )
 @click.option(
     '--expect-broken',
     multiple=True,
-    default=('adr-original',),
-    show_default=True,
-    help='A consumer (folder name) expected to break R1-R4; repeat for several.',
+    help=(
+        'A consumer (folder name) expected to break R1-R4; repeat for several, or pass '
+        '"none". Default: the comparison consumers this counterexample is known to break.'
+    ),
 )
 @click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
 def adr(
-    consumers: tuple[pathlib.Path, ...],
-    provider: pathlib.Path,
+    consumers: tuple[str, ...],
+    provider: pathlib.Path | None,
     expect_broken: tuple[str, ...],
     seed: int,
 ) -> None:
     """Run the ADR's counterexample on each consumer and say whether R1-R4 hold.
 
     {"foo": "bar"} is applied; the relation data is reset to {} while the leader's pod is
-    killed; the recreated leader, with no local state, processes the change. Exits 1 if a
-    consumer does not do as expected: hold R1-R4, or break them if named by
-    --expect-broken (the ADR's original design is, by default).
+    killed; the recreated leader, with no local state, processes the change. R1-R4 are
+    judged each time the model settles. Exits 1 if a consumer does not do as expected:
+    hold R1-R4, or break them if named by --expect-broken; 2 on a usage error.
     """
-    click.echo('The ADR counterexample (docs/decision-record.md), on jujusim:')
+    sources = [_consumer_or_exit(spec) for spec in consumers]
+    provider_path = provider or _repo_path_or_exit(_consumers.PROVIDER)
+    _charm_or_exit(provider_path)
+    names = [source.path.name for source in sources]
+    expected_broken = _expected_broken(expect_broken, names)
+    click.echo('The ADR counterexample (docs/decision-record.md), on jujusim (times are virtual):')
     surprises: list[str] = []
-    for consumer in consumers:
-        broken = bool(_adr.run_counterexample(consumer, provider, seed=seed, echo=click.echo))
-        expected = consumer.name in expect_broken
+    for source in sources:
+        problems = _adr.run_counterexample(source.path, provider_path, seed=seed, echo=click.echo)
+        broken = bool(problems)
+        expected = source.path.name in expected_broken
         verdict = 'breaks R1-R4' if broken else 'holds R1-R4'
-        click.echo(f'  => {consumer.name} {verdict}' + ('' if broken == expected else ' (!)'))
+        click.echo(f'  => {source.path.name} {verdict}' + ('' if broken == expected else ' (!)'))
         if broken != expected:
-            surprises.append(consumer.name)
+            surprises.append(source.path.name)
     if surprises:
         raise click.ClickException(f'not as expected: {", ".join(surprises)}')
+
+
+def _expected_broken(expect_broken: tuple[str, ...], names: list[str]) -> set[str]:
+    """The consumers expected to break; --expect-broken names must be among ``names``."""
+    if not expect_broken:
+        return {n for n in names if n in _consumers.KNOWN and _consumers.KNOWN[n].breaks_adr}
+    if expect_broken == ('none',):
+        return set()
+    unknown = [name for name in expect_broken if name not in names]
+    if unknown:
+        raise BadInput(
+            f'--expect-broken {unknown[0]!r} names no consumer of this run '
+            f'({", ".join(names)}); pass a folder name, or "none"'
+        )
+    return set(expect_broken)
+
+
+def _consumer_or_exit(spec: str) -> CharmSource:
+    """The consumer ``spec`` names, or a one-line usage error (exit 2)."""
+    try:
+        return _consumers.resolve(spec)
+    except _consumers.ConsumerError as e:
+        raise BadInput(f'--consumer {spec}: {e}') from None
+
+
+def _repo_path_or_exit(folder: str) -> pathlib.Path:
+    try:
+        return _consumers.repo_path(folder)
+    except _consumers.ConsumerError as e:
+        raise BadInput(str(e)) from None
+
+
+def _charm_or_exit(path: pathlib.Path) -> CharmSource:
+    try:
+        return _consumers.load_charm(path)
+    except _consumers.ConsumerError as e:
+        raise BadInput(f'{path}: {e}') from None
