@@ -1,0 +1,167 @@
+"""Weakened copies of the k8s_labels library: one per safety mechanism lib/README.md names.
+
+Each copy is made at test time from the current ``lib/src/k8s_labels`` by replacing an
+anchor text with a weakened version. The library is still being changed, so an anchor
+that is no longer found exactly as often as expected raises :class:`AnchorMissingError`
+instead of silently producing an unweakened copy: update the anchor, never delete the
+check.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import shutil
+
+ROOT = pathlib.Path(__file__).parents[2]
+LIBRARY = ROOT / 'lib' / 'src' / 'k8s_labels'
+MESH_CONSUMER = ROOT / 'charms' / 'mesh-consumer'
+
+
+class AnchorMissingError(AssertionError):
+    """A weakening's anchor text is not in the library as expected: the library changed."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Edit:
+    """Replace ``anchor`` by ``replacement`` in ``file``, which must hold it ``count`` times."""
+
+    file: str
+    anchor: str
+    replacement: str
+    count: int = 1
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Weakening:
+    """One safety mechanism switched off.
+
+    Attributes:
+        name: a short id (test ids, reports).
+        mechanism: the mechanism, in lib/README.md's words.
+        edits: the source edits that switch it off.
+    """
+
+    name: str
+    mechanism: str
+    edits: tuple[Edit, ...]
+
+
+WEAKENINGS: tuple[Weakening, ...] = (
+    Weakening(
+        name='no-write-ahead',
+        mechanism='the ledger is written before any object (step 1)',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor=(
+                    '        if plan.before is not None:\n'
+                    '            rv = self._write_ledger(plan.before, rv, snapshot.owner_uid)\n'
+                ),
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
+        name='release-without-ownership-check',
+        mechanism='release gives back only a value the entry lists (the ownership rule)',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='current is None or not ours or current == entry.foreign:',
+                replacement='current is None or current == entry.foreign:',
+            ),
+        ),
+    ),
+    Weakening(
+        name='release-deletes-foreign-value',
+        mechanism='on release the earlier (foreign) value is written back',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor=(
+                    'return KeyPlan(True, entry.foreign, '
+                    '_ledger.Entry(frozenset({current}), entry.foreign), None)'
+                ),
+                replacement=(
+                    'return KeyPlan(True, None, '
+                    '_ledger.Entry(frozenset({current}), entry.foreign), None)'
+                ),
+            ),
+        ),
+    ),
+    Weakening(
+        name='unconditional-ledger-writes',
+        mechanism='every ledger write carries the resourceVersion read',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor="{'metadata': {'resourceVersion': rv}, 'data': data}",
+                replacement="{'data': data}",
+            ),
+        ),
+    ),
+    Weakening(
+        name='no-409-retry',
+        mechanism='a 409 re-reads and re-plans, up to 5 attempts',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor=(
+                    "                logger.info('reconcile of %s labels: %s; re-reading', "
+                    'self.owner, e)\n'
+                    '                continue\n'
+                ),
+                replacement='                raise _errors.TransientError(str(e)) from e\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='no-fencing',
+        mechanism='a new writer fences the objects when the ledger says a batch was open',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='fence = claim and base.open',
+                replacement='fence = False',
+            ),
+        ),
+    ),
+    Weakening(
+        name='no-validation',
+        mechanism='label keys are validated before any API call (reserved keys refused)',
+        edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),
+    ),
+)
+
+
+def weaken(library: pathlib.Path, weakening: Weakening) -> None:
+    """Apply ``weakening``'s edits to the library package at ``library``, in place.
+
+    Raises:
+        AnchorMissingError: an anchor is not found exactly ``count`` times.
+    """
+    for edit in weakening.edits:
+        path = library / edit.file
+        text = path.read_text()
+        found = text.count(edit.anchor)
+        if found != edit.count:
+            raise AnchorMissingError(
+                f'{weakening.name}: expected {edit.count} of {edit.anchor!r} in '
+                f'{path.name}, found {found}: the library changed; update the anchor'
+            )
+        path.write_text(text.replace(edit.anchor, edit.replacement))
+
+
+def consumer_copy(target: pathlib.Path, weakening: Weakening | None) -> pathlib.Path:
+    """A copy of mesh-consumer at ``target`` with the current library, weakened if asked."""
+    shutil.copytree(
+        MESH_CONSUMER,
+        target,
+        ignore=shutil.ignore_patterns('tests', 'lib', '__pycache__', '*.charm'),
+    )
+    library = target / 'lib' / 'k8s_labels'
+    shutil.copytree(LIBRARY, library, ignore=shutil.ignore_patterns('__pycache__'))
+    if weakening is not None:
+        weaken(library, weakening)
+    return target
