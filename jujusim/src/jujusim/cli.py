@@ -10,7 +10,8 @@ from types import FrameType
 
 import click
 
-from . import __version__, _adr, _consumers, _demo, kube
+from . import __version__, _adr, _consumers, _demo, kube, scenarios
+from . import explore as explore_
 from .agent import CharmSource
 
 
@@ -254,3 +255,234 @@ def _charm_or_exit(path: pathlib.Path) -> CharmSource:
         return _consumers.load_charm(path)
     except _consumers.ConsumerError as e:
         raise BadInput(f'{path}: {e}') from None
+
+
+def _shard(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int]:
+    del ctx, param
+    index, slash, count = value.partition('/')
+    try:
+        shard = int(index), int(count)
+    except ValueError:
+        shard = (0, 0)
+    if not slash or shard[1] < 1 or not 1 <= shard[0] <= shard[1]:
+        raise BadInput(f'--shard {value}: write I/N with 1 <= I <= N, e.g. 2/4')
+    return shard
+
+
+def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_.FaultWeights:
+    del ctx, param
+    try:
+        return explore_.FaultWeights.parse(value)
+    except ValueError as e:
+        raise BadInput(f'--weights: {e}') from None
+
+
+@main.command(name='explore')
+@click.option(
+    '--consumer',
+    default='mesh-consumer',
+    show_default=True,
+    help="A charm folder that requires service-mesh, or a known consumer's name.",
+)
+@click.option('--units', type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option(
+    '--schedules',
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help='How many random schedules.',
+)
+@click.option('--seed', type=int, default=0, show_default=True, help="The run's seed.")
+@click.option(
+    '--length',
+    type=click.IntRange(1, 200),
+    default=10,
+    show_default=True,
+    help='Steps drawn per random schedule.',
+)
+@click.option(
+    '--weights',
+    default='',
+    callback=_weights,
+    help='Fault weights over the defaults, e.g. "kill=5,stall=0,api_5xx=1".',
+)
+@click.option(
+    '--exhaustive',
+    is_flag=True,
+    help='Run the bounded exhaustive set (every targeted kill and stall of the ADR '
+    'scenario, both orders of its concurrent steps) instead of random schedules.',
+)
+@click.option(
+    '--jobs',
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Schedules run at once, in processes (this machine's cores).",
+)
+@click.option(
+    '--shard',
+    default='1/1',
+    callback=_shard,
+    show_default=True,
+    help="I/N: run the I-th of N shards (a CI matrix); the shards' union is the whole run.",
+)
+@click.option(
+    '--out',
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path('jujusim-failures'),
+    show_default=True,
+    help='Where a failing schedule is saved.',
+)
+@click.option(
+    '--shrink-budget',
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help='Runs spent shrinking a failing schedule.',
+)
+def explore_command(
+    consumer: str,
+    units: int,
+    schedules: int,
+    seed: int,
+    length: int,
+    weights: explore_.FaultWeights,
+    exhaustive: bool,
+    jobs: int,
+    shard: tuple[int, int],
+    out: pathlib.Path,
+    shrink_budget: int,
+) -> None:
+    """Run schedules nobody wrote against CONSUMER; shrink, save and replay a failure.
+
+    Every schedule deploys the consumer and the provider, relates them, then runs steps
+    drawn from the scenario vocabulary (label changes, pod deletions, kills and stalls at
+    an API request, leader changes, foreign labels, API errors, several at once), and
+    judges R1-R4 at every settle point. Exit 0 when every schedule holds, 1 on a
+    violation (its timeline, file and replay command printed), 2 on a usage error.
+    """
+    source = _consumer_or_exit(consumer)
+    provider = _repo_path_or_exit(_consumers.PROVIDER)
+    charms = {'consumer': source.path, 'provider': provider}
+    plan = explore_.Plan(
+        units=units,
+        schedules=schedules,
+        seed=seed,
+        length=length,
+        weights=weights,
+        exhaustive=exhaustive,
+        shard=shard,
+    )
+    indices = plan.indices()
+    what = 'exhaustive' if exhaustive else 'random'
+    click.echo(
+        f'Exploring {source.path.name}: {len(indices)} {what} schedules '
+        f'(shard {shard[0]}/{shard[1]}), {units} units, seed {seed}, {jobs} job(s).'
+    )
+    results: list[explore_.Result] = []
+    with click.progressbar(
+        explore_.explore(plan, charms, jobs=jobs), length=len(indices), label='schedules'
+    ) as bar:
+        for result in bar:
+            results.append(result)
+    failing = [r for r in results if r.outcome is not None and r.outcome.failed]
+    skipped = [r for r in results if r.outcome is None]
+    _summary(results, failing, skipped)
+    first = explore_.first_failure(results)
+    if first is None or first.outcome is None:
+        return
+    schedule, _ = plan.schedule(first.index)
+    click.echo(f'Schedule {first.index} failed at step {first.outcome.failed_step}; shrinking...')
+    shrunk = explore_.shrink(schedule, first.outcome, charms, budget=shrink_budget)
+    confirmed = explore_.run_schedule(
+        shrunk.schedule, charms, seed=first.outcome.seed, keep_trace=True
+    )
+    if confirmed.failure_class != first.outcome.failure_class:  # pragma: no cover - defensive
+        click.echo('The shrunk schedule did not fail the same way again; reporting it unshrunk.')
+        shrunk = explore_.Shrunk(schedule, first.outcome, shrunk.runs)
+        confirmed = explore_.run_schedule(
+            schedule, charms, seed=first.outcome.seed, keep_trace=True
+        )
+    click.echo(
+        f'Shrunk to {len(shrunk.schedule.steps)} steps in {shrunk.runs} runs; '
+        f're-run: fails again at step {confirmed.failed_step}.'
+    )
+    path = _save(out, shrunk.schedule, consumer, first.outcome.seed)
+    _report_failure(shrunk.schedule, confirmed)
+    click.echo(f'Saved: {path}')
+    click.echo(f'Replay: {explore_.replay_command(str(path), consumer, first.outcome.seed)}')
+    raise SystemExit(1)
+
+
+def _summary(
+    results: list[explore_.Result],
+    failing: list[explore_.Result],
+    skipped: list[explore_.Result],
+) -> None:
+    held = len(results) - len(failing) - len(skipped)
+    click.echo('')
+    click.echo(f'  {"result":<10} {"schedules":>9}')
+    click.echo(f'  {"held":<10} {held:>9}')
+    click.echo(f'  {"violated":<10} {len(failing):>9}')
+    click.echo(f'  {"skipped":<10} {len(skipped):>9}')
+    kinds: dict[str, int] = {}
+    for result in failing:
+        for kind in result.outcome.failure_class if result.outcome else ():
+            kinds[kind] = kinds.get(kind, 0) + 1
+    for kind, count in sorted(kinds.items()):
+        click.echo(f'  {kind}: {count} schedule(s): {explore_.REQUIREMENTS.get(kind, kind)}')
+    for result in skipped[:3]:
+        click.echo(f'  skipped schedule {result.index}: {result.skipped}')
+
+
+def _save(
+    out: pathlib.Path, schedule: scenarios.Scenario, consumer: str, seed: int
+) -> pathlib.Path:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f'{schedule.name}.yaml'
+        command = explore_.replay_command(str(path), consumer, seed)
+        path.write_text(f'# {command}\n{scenarios.dump_scenario(schedule)}')
+    except OSError as e:
+        raise BadInput(f'cannot save the schedule in {out}: {e.strerror}') from None
+    return path
+
+
+def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> None:
+    click.echo('')
+    click.echo('Timeline (virtual seconds; reads left out):')
+    for line in explore_.timeline(outcome.trace):
+        click.echo(f'  {line}')
+    click.echo('')
+    step = outcome.failed_step or len(schedule.steps)
+    click.echo(f'At step {step} ({scenarios.step_name(schedule.steps[step - 1])}):')
+    for line in explore_.explain(outcome.problems, outcome.failure_class):
+        click.echo(f'  {line}')
+
+
+@main.command(name='replay')
+@click.argument('file', type=click.Path(dir_okay=False, path_type=pathlib.Path))
+@click.option('--consumer', default='mesh-consumer', show_default=True)
+@click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
+def replay(file: pathlib.Path, consumer: str, seed: int) -> None:
+    """Run a schedule file on jujusim and say whether R1-R4 held at every settle point.
+
+    Exit 0 if they held, 1 if not (with the timeline), 2 on a bad file or input.
+    """
+    try:
+        schedule = scenarios.load_scenario(file)
+    except scenarios.ScenarioError as e:
+        raise BadInput(str(e)) from None
+    source = _consumer_or_exit(consumer)
+    charms = {'consumer': source.path, 'provider': _repo_path_or_exit(_consumers.PROVIDER)}
+    try:
+        outcome = explore_.run_schedule(schedule, charms, seed=seed, keep_trace=True)
+    except scenarios.ScenarioError as e:
+        raise BadInput(str(e)) from None
+    if not outcome.failed:
+        click.echo(
+            f'{schedule.name}: R1-R4 held at every settle point ({len(schedule.steps)} steps).'
+        )
+        return
+    _report_failure(schedule, outcome)
+    raise SystemExit(1)

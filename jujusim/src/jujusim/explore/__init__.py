@@ -1,0 +1,33 @@
+"""Exploration: random and exhaustive schedules in the scenario vocabulary, shrunk.
+
+Schedules are :class:`jujusim.scenarios.Scenario` values, so a failing one is saved as a
+scenario file that ``jujusim replay`` and ``tests/integration`` run as it is.
+"""
+
+from __future__ import annotations
+
+from ._explore import Plan, Result, explore, first_failure
+from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
+from ._report import REQUIREMENTS, explain, replay_command, timeline
+from ._run import Outcome, failure_class, run_schedule
+from ._shrink import Shrunk, shrink
+
+__all__ = [
+    'REQUIREMENTS',
+    'FaultWeights',
+    'Outcome',
+    'Plan',
+    'Result',
+    'Shrunk',
+    'exhaustive_schedules',
+    'explain',
+    'explore',
+    'failure_class',
+    'first_failure',
+    'prelude',
+    'random_schedule',
+    'replay_command',
+    'run_schedule',
+    'shrink',
+    'timeline',
+]

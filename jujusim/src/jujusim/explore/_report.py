@@ -1,0 +1,50 @@
+"""A failure as a person reads it: a short timeline, the labels expected and found."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+
+_FAULT = re.compile(r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED')
+_HOOK = re.compile(r' runs | FAILED')
+_WRITE = re.compile(r' (PATCH|POST|PUT|DELETE) ')
+_OPERATOR = re.compile(r'  (config|integrate|remove-relation|trust|run|deploy|juju) ')
+
+REQUIREMENTS = {
+    'R1-R3': 'labels match the relation data (after leader changes, restarts, changes)',
+    'R4': 'labels applied by anything outside the library stay untouched',
+    'unit in error': 'no unit is left in error',
+    'rollout not done': 'the StatefulSet rollout completes',
+}
+
+
+def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
+    """The trace lines a person needs: operator commands, hooks, writes and faults.
+
+    Reads are left out (every reconcile starts with the same four); the last ``limit``
+    lines are kept. Times are the model's virtual seconds.
+    """
+    kept = [
+        line
+        for line in trace
+        if _OPERATOR.search(line)
+        or _HOOK.search(line)
+        or _WRITE.search(line)
+        or _FAULT.search(line)
+    ]
+    if len(kept) > limit:
+        return [f'  ... {len(kept) - limit} earlier lines', *kept[-limit:]]
+    return kept
+
+
+def explain(problems: Iterable[str], failure_class: Iterable[str]) -> list[str]:
+    """Which requirement broke, in words, then each object's label: expected and found."""
+    lines = [f'broken: {kind}: {REQUIREMENTS.get(kind, kind)}' for kind in failure_class]
+    lines += [f'  {problem}' for problem in problems]
+    return lines
+
+
+def replay_command(path: str, consumer: str, seed: int) -> str:
+    """The command that replays a saved schedule."""
+    return shlex.join(['jujusim', 'replay', path, '--consumer', consumer, '--seed', str(seed)])
