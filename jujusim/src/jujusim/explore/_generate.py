@@ -193,7 +193,10 @@ class _Draw:
             case 'juju_rewrite':
                 return [JujuRewrite(app=CONSUMER)]
             case 'api_409':
-                return [ApiError(status=409, unit=self.unit(), count=rng.randint(1, 3))]
+                # Conflicts answer writes only: a read never gets 409.
+                return [
+                    ApiError(status=409, unit=self.unit(), method='patch', count=rng.randint(1, 3))
+                ]
             case 'api_5xx':
                 return [ApiError(status=rng.choice((500, 503)), unit=self.unit())]
             case 'api_403':

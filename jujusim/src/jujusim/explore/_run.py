@@ -7,7 +7,14 @@ import pathlib
 import re
 
 from ..model import LivelockError, Model
-from ..scenarios import CheckFailedError, ModelRunner, Scenario, Settle, step_name
+from ..scenarios import (
+    CheckFailedError,
+    ModelRunner,
+    Scenario,
+    ScenarioError,
+    Settle,
+    step_name,
+)
 
 # The kinds of broken requirement a check reports (jujusim.check and Model.check):
 # 'R1-R3' and 'R4' from the checker, a unit in error, an unfinished rollout.
@@ -84,6 +91,13 @@ def run_schedule(
             except LivelockError as e:
                 first = str(e).splitlines()[0]
                 return _failed(seed, index, [f'livelock: {first}'], model, keep_trace)
+            except ScenarioError:
+                raise
+            except Exception as e:  # any other error: this step cannot run now
+                # e.g. foreign labels on a pod that is being recreated (404 from the fake
+                # API): the schedule asked for something the model cannot do at this point.
+                # Re-raised as text: the original may not cross a process boundary.
+                raise ScenarioError(f'{where}: {type(e).__name__}: {e}') from None
         return Outcome(
             seed=seed,
             failed_step=None,
