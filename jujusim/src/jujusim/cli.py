@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+import re
 import secrets
 import signal
 import threading
@@ -440,7 +441,8 @@ def _save(
 ) -> pathlib.Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
-        path = out / f'{schedule.name}.yaml'
+        # The name is the schedule's, made safe as a file name.
+        path = out / (re.sub(r'[^A-Za-z0-9._-]+', '-', schedule.name) + '.yaml')
         command = explore_.replay_command(str(path), consumer, seed)
         path.write_text(f'# {command}\n{scenarios.dump_scenario(schedule)}')
     except OSError as e:

@@ -1,5 +1,7 @@
 """Schedules as data: seeded, valid files, sharded exactly; weights parsed strictly."""
 
+import re
+
 import pytest
 
 from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_schedule
@@ -86,3 +88,4 @@ def test_the_exhaustive_set_covers_every_unit_call_and_fault():
     orders = [s for s in schedules if any(isinstance(x, Concurrently) for x in s.steps)]
     assert len(orders) == 2 * 2
     assert len({s.name for s in schedules}) == len(schedules)
+    assert all(re.fullmatch(r'[a-z0-9-]+', s.name) for s in schedules)  # file names

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import re
 from collections.abc import Iterator, Mapping
 from typing import cast
 
@@ -276,7 +277,7 @@ def exhaustive_schedules(units: int) -> Iterator[Scenario]:
     for what, fault in faults:
         # The fault is armed first; the reset's hooks meet it.
         yield Scenario(
-            name=f'exhaustive-{len(start)}-{what.replace(" ", "-")}',
+            name='exhaustive-' + re.sub(r'[^a-z0-9]+', '-', what),
             description=f'The ADR scenario: {what}, as the data resets to {{}}.',
             steps=(*start, fault, reset, *ending()),
         )
