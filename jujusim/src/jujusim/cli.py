@@ -391,6 +391,9 @@ def explore_command(
     _summary(results, failing, skipped)
     first = explore_.first_failure(results)
     if first is None or first.outcome is None:
+        if results and len(skipped) == len(results):
+            # Nothing was judged: not a pass.
+            raise click.ClickException('no schedule could run: see the reasons above')
         return
     schedule, _ = plan.schedule(first.index)
     click.echo(f'Schedule {first.index} failed at step {first.outcome.failed_step}; shrinking...')
