@@ -10,6 +10,7 @@ import pathlib
 import pytest
 
 from jujusim.explore import Plan, exhaustive_schedules, explore, first_failure, run_schedule
+from jujusim.scenarios import ScenarioError
 
 ROOT = pathlib.Path(__file__).parents[3]
 PROVIDER = ROOT / 'charms' / 'beacon-stub'
@@ -42,23 +43,31 @@ def test_mesh_consumer_holds_the_exhaustive_set_for_two_units():
 
 
 @pytest.mark.parametrize(
-    ('consumer', 'kind'),
+    ('consumer', 'units', 'kind'),
     [
-        ('adr-original', 'R1-R3'),
-        ('adr-peer-relation', 'R1-R3'),
-        ('upstream-service-mesh', 'R1-R3'),
+        ('adr-original', 2, 'R1-R3'),
+        ('adr-peer-relation', 2, 'R1-R3'),
+        # Every unit of the upstream library reconciles, so with two units the other one
+        # records what a killed hook wrote; its F1 (a write before the record) shows with
+        # one unit, as the research notes say.
+        ('upstream-service-mesh', 1, 'R1-R3'),
     ],
 )
 def test_the_exhaustive_set_finds_each_comparison_consumers_known_failure(
-    consumer: str, kind: str
+    consumer: str, units: int, kind: str
 ):
     # The ADR's scenario with targeted kills: the original design forgets on a new pod,
     # the peer-relation design loses its uncommitted record, the upstream library writes
     # before it records.
-    plan = Plan(units=2, schedules=0, seed=0, exhaustive=True)
-    for index in plan.indices():
+    plan = Plan(units=units, schedules=0, seed=0, exhaustive=True)
+    # The kills during a change first: where the rejected designs' records are lost.
+    order = sorted(plan.indices(), key=lambda i: 'of-a-change' not in plan.schedule(i)[0].name)
+    for index in order:
         schedule, seed = plan.schedule(index)
-        outcome = run_schedule(schedule, charms(COMPARISON / consumer), seed=seed)
+        try:
+            outcome = run_schedule(schedule, charms(COMPARISON / consumer), seed=seed)
+        except ScenarioError:
+            continue  # no rollout began: this schedule does not apply
         if outcome.failed:
             assert kind in outcome.failure_class, outcome
             return

@@ -11,6 +11,7 @@ from jujusim.scenarios import (
     Kill,
     Settle,
     Stall,
+    WaitRollout,
     dump_scenario,
     parse_scenario,
 )
@@ -85,6 +86,8 @@ def test_the_exhaustive_set_covers_every_unit_call_and_fault():
         if isinstance(step, Kill | Stall)
     }
     assert len(faults) == 2 * 12 * 3
+    during_a_change = [s for s in schedules if any(isinstance(x, WaitRollout) for x in s.steps)]
+    assert len(during_a_change) == 2 * 12
     orders = [s for s in schedules if any(isinstance(x, Concurrently) for x in s.steps)]
     assert len(orders) == 2 * 2
     assert len({s.name for s in schedules}) == len(schedules)

@@ -32,6 +32,7 @@ from ..scenarios import (
     Settle,
     Stall,
     Step,
+    WaitRollout,
 )
 
 CONSUMER = 'consumer'
@@ -254,7 +255,8 @@ def exhaustive_schedules(units: int) -> Iterator[Scenario]:
     {"foo": "bar"} is applied; then the data is reset to {} while one fault hits: a kill
     (request applied or not) or a stall past the lease, at each API request 1..MAX_CALL of
     the next hook of each unit; and the reset and a forced pod deletion of each unit, at
-    one moment, in both orders.
+    one moment, in both orders; and a kill after each request of a change, with the data
+    reset once that change's rollout has begun (skipped where no rollout begins).
     """
     start = (
         *prelude(units),
@@ -281,6 +283,21 @@ def exhaustive_schedules(units: int) -> Iterator[Scenario]:
             description=f'The ADR scenario: {what}, as the data resets to {{}}.',
             steps=(*start, fault, reset, *ending()),
         )
+    # A kill during the change before the reset (its request applied), the reset made as
+    # soon as the change's rollout has begun: a record written only after the object
+    # writes, or only when the hook succeeds, is lost with the hook.
+    change = SetLabels(app=PROVIDER, labels={'foo': 'bar', 'team': 'a'})
+    for unit in targets:
+        for call in range(1, MAX_CALL + 1):
+            kill = Kill(unit=unit, at_call=call, applied=True)
+            yield Scenario(
+                name=f'exhaustive-kill-{unit.replace("/", "-")}-after-call-{call}-of-a-change',
+                description=(
+                    f'The ADR scenario: {unit} killed after request {call} of a change, '
+                    'the data reset to {} once its rollout has begun.'
+                ),
+                steps=(*start, kill, change, WaitRollout(app=CONSUMER), reset, *ending()),
+            )
     for unit in targets:
         delete = DeletePod(unit=unit, force=True)
         for order, steps in (('reset first', (reset, delete)), ('delete first', (delete, reset))):
