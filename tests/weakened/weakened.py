@@ -122,7 +122,7 @@ WEAKENINGS: tuple[Weakening, ...] = (
         edits=(
             Edit(
                 file='_plan.py',
-                anchor='fence = claim and base.open',
+                anchor='fence = (claim and base.open) or base.fence_pending',
                 replacement='fence = False',
             ),
         ),
