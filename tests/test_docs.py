@@ -76,7 +76,7 @@ def readme_commands() -> list[str]:
 def test_ci_runs_the_readmes_test_command():
     demo, tests = readme_commands()
     assert demo == './tox.sh -e demo'
-    assert tests == './tox.sh -e lint,static,unit,static-integration,integration'
+    assert tests == './tox.sh -e lint,static,unit,chaos,static-integration,integration'
     ci = (REPO / '.ci' / 'run').read_text().splitlines()
     assert ci[-1] == tests
 
