@@ -1,6 +1,7 @@
 """``jujusim adr`` and ``jujusim demo``: the ADR counterexample from the command line."""
 
 import pathlib
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -47,11 +48,63 @@ def test_adr_fails_a_consumer_that_never_applies_the_labels():
     assert 'not as expected: noop-consumer' in result.output
 
 
+def _table(output: str) -> dict[str, list[str]]:
+    """The demo's R1-R4 table: row name -> cells, the header row under ''."""
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('R1-R4 per consumer'))
+    table: dict[str, list[str]] = {}
+    for line in lines[start + 2 :]:
+        if not line.startswith('  '):
+            break
+        name, cells = line[2:10].strip(), line[10:].split()
+        table.setdefault(name, cells)
+    return table
+
+
+def test_demo_catches_the_original_design_and_mesh_consumer_holds():
+    result = CliRunner().invoke(main, ['demo', '--pace', '0', '--schedules', '2'])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for requirement in ('R1: labels match the relation data after a leader change', 'R4: '):
+        assert requirement in out
+    assert 'virtual seconds, not wall-clock time' in out
+    # The original design: caught, with the timeline of its failing run and what broke.
+    original = out[out.index('1. The ADR counterexample') : out.index('2. The same')]
+    assert 'Caught. Timeline' in original
+    assert 'SIGKILL consumer/0' in original
+    assert 'consumer/0 runs relation_changed(1) (leader)' in original
+    assert 'broken: R1-R3: labels match the relation data' in original
+    assert "Pod/consumer-1 label 'foo' is 'bar', expected absent" in original
+    # The leader change is visible, and every object carries what it should.
+    change = out[out.index('3. A forced leader change') : out.index('4. A short exploration')]
+    old = re.search(r'applied; leader (consumer/\d)', change)
+    new = re.search(r'it expires and (consumer/\d) is elected', change)
+    assert old and new and old[1] != new[1]
+    assert f'leader now {new[1]}' in change
+    objects = [line for line in change.splitlines() if line.startswith('      ')]
+    assert len(objects) == 5  # the template, the Service, three Pods
+    assert all(line.split(' / ')[1] == 'foo=baz, tier=mesh' for line in objects)
+    assert 'held: 2, violated: 0, could not run: 0' in out
+    table = _table(out)
+    assert table[''] == ['adr-original', 'mesh-consumer']
+    assert table['R1-R3'][:2] == ['broken', 'holds']
+    assert table['R4'][:2] == ['holds', 'holds']
+    assert re.split(r'\s{2,}', out.splitlines()[-1].strip()) == ['as expected', 'as expected']
+
+
 def test_demo_fails_a_consumer_that_never_applies_the_labels():
-    result = CliRunner().invoke(main, ['demo', '--pace', '0', '--consumer', 'noop-consumer'])
+    result = CliRunner().invoke(
+        main, ['demo', '--pace', '0', '--consumer', 'noop-consumer', '--schedules', '1']
+    )
     assert result.exit_code == 1, result.output
-    assert 'noop-consumer            broken   hold  (!)' in result.output
-    assert 'R4: labels applied by anything outside the library stay untouched' in result.output
+    table = _table(result.output)
+    assert table[''] == ['adr-original', 'noop-consumer']
+    assert table['R1-R3'][:2] == ['broken', 'broken']
+    assert 'held: 0, violated: 1' in result.output
+    assert 'To shrink, save and replay it: jujusim explore --consumer noop-consumer' in (
+        result.output
+    )
+    assert result.output.splitlines()[-1] == 'Not as expected: noop-consumer'
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from jujusim.cli import main
 
 
 def test_demo_shows_the_rollout_highest_ordinal_first():
-    result = CliRunner().invoke(main, ['demo', '--pace', '0'])
+    result = CliRunner().invoke(main, ['demo', '--pace', '0', '--schedules', '0'])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     relabel = next(i for i, line in enumerate(lines) if line.startswith('Patching the pod'))
@@ -39,7 +39,7 @@ def test_demo_shows_the_rollout_highest_ordinal_first():
     ]
     created = [line for line in lines[relabel:] if ' created ' in line]
     assert all('istio.io/dataplane-mode=ambient' in line for line in created)
-    assert lines[-1] == 'Rollout complete.'
+    assert 'Rollout complete.' in lines
 
 
 def test_serve_needs_a_kubeconfig_path():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pathlib
 import re
 import secrets
+import shlex
 import signal
 import threading
 from types import FrameType
@@ -107,6 +108,13 @@ def _wait_for_interrupt() -> None:
             signal.signal(sig, handler)
 
 
+# The demo's exploration: enough schedules to show it, few enough to stay well under a
+# minute; `jujusim explore` and `tox -e chaos` run the thousands.
+DEMO_SCHEDULES = 6
+# The timeline's tail: the kill, the reset and what each unit ran after them.
+DEMO_TIMELINE = 16
+
+
 @main.command()
 @click.option(
     '--pace',
@@ -122,35 +130,141 @@ def _wait_for_interrupt() -> None:
     help="The consumer that must hold R1-R4: a charm folder or a known consumer's name.",
 )
 @click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
-def demo(pace: float, consumer: str, seed: int) -> None:
-    """Watch a rollout on the fake API, then the ADR's counterexample on jujusim.
+@click.option(
+    '--schedules',
+    type=click.IntRange(min=0),
+    default=DEMO_SCHEDULES,
+    show_default=True,
+    help='Random schedules in the short exploration of CONSUMER (0 skips it).',
+)
+def demo(pace: float, consumer: str, seed: int, schedules: int) -> None:
+    """The ADR's counterexample, a leader change and a short exploration, on jujusim.
 
-    The counterexample runs on the ADR's original design, which must break R1-R4, and on
-    CONSUMER, which must hold them at every point the model settles. Exits 1 otherwise.
+    First a StatefulSet rollout on the fake API. Then the counterexample on the ADR's
+    original design, which must break R1-R4 (its timeline shown), and on CONSUMER, which
+    must hold them at every point the model settles; a forced leader change on CONSUMER;
+    a few random schedules against CONSUMER; a table of R1-R4 per consumer. Exits 1 when
+    a consumer does not do as expected.
     """
     source = _consumer_or_exit(consumer)
     original = _consumer_or_exit('adr-original')
     provider = _repo_path_or_exit(_consumers.PROVIDER)
     ok = _demo.run(pace=pace, echo=click.echo)
     click.echo('')
-    click.echo('The requirements (R1-R4), judged each time the model settles:')
+    click.echo('The requirements, judged each time the model settles:')
     for line in _REQUIREMENTS:
         click.echo(f'  {line}')
-    click.echo('The ADR counterexample, on jujusim (times are virtual):')
-    rows: list[tuple[str, bool, bool]] = []
-    for charm, must_hold in ((original, False), (source, True)):
-        problems = _adr.run_counterexample(charm.path, provider, seed=seed, echo=click.echo)
-        rows.append((charm.path.name, not problems, must_hold))
-    click.echo('')
-    click.echo(f'  {"consumer":<24} {"R1-R4":<8} expected')
-    for name, holds, must_hold in rows:
-        mark = '' if holds == must_hold else '  (!)'
-        click.echo(
-            f'  {name:<24} {"hold" if holds else "broken":<8} '
-            f'{"hold" if must_hold else "broken"}{mark}'
-        )
-    if not ok or any(holds != must_hold for _, holds, must_hold in rows):
+    click.echo("All times below are the model's virtual seconds, not wall-clock time.")
+    broken: dict[str, set[str]] = {original.path.name: set(), source.path.name: set()}
+
+    _heading(f'1. The ADR counterexample on its original design ({original.path.name}):')
+    run = _adr.run_counterexample(original.path, provider, seed=seed, echo=click.echo)
+    broken[original.path.name].update(run.broken)
+    if run.problems:
+        click.echo('  Caught. Timeline of the failing run (virtual seconds; reads left out):')
+        for line in explore_.timeline(run.trace, limit=DEMO_TIMELINE):
+            click.echo(f'    {line}')
+        for line in explore_.explain(run.problems, run.broken):
+            click.echo(f'  {line}')
+
+    _heading(f'2. The same counterexample on {source.path.name}:')
+    run = _adr.run_counterexample(source.path, provider, seed=seed, echo=click.echo)
+    broken[source.path.name].update(run.broken)
+
+    _heading(f'3. A forced leader change on {source.path.name}:')
+    run = _adr.run_leader_change(source.path, provider, seed=seed, echo=click.echo)
+    broken[source.path.name].update(run.broken)
+
+    explored = 0
+    if schedules:
+        _heading(f'4. A short exploration of {source.path.name}:')
+        plan = explore_.Plan(units=3, schedules=schedules, seed=seed)
+        classes, explored = _demo_explore(plan, source.path, provider, consumer)
+        broken[source.path.name].update(classes)
+
+    _heading('R1-R4 per consumer (the counterexample; for the second, also the leader change')
+    click.echo(f'and {explored} explored schedule(s)):')
+    must_break = {original.path.name: True, source.path.name: False}
+    surprises = _requirements_table(broken, must_break)
+    if not ok or surprises:
+        if surprises:
+            click.echo(f'Not as expected: {", ".join(surprises)}')
         raise SystemExit(1)
+
+
+def _heading(text: str) -> None:
+    click.echo('')
+    click.echo(text)
+
+
+def _demo_explore(
+    plan: explore_.Plan, consumer: pathlib.Path, provider: pathlib.Path, spec: str
+) -> tuple[set[str], int]:
+    """Run ``plan`` with a progress bar; return what broke and how many schedules ran."""
+    charms = {'consumer': consumer, 'provider': provider}
+    click.echo(
+        f'  {plan.schedules} random schedules of {plan.length} steps, {plan.units} units, '
+        f'seed {plan.seed} (leader changes, pod kills, kills and stalls at an API request, '
+        'foreign labels, API errors, label changes)'
+    )
+    results: list[explore_.Result] = []
+    with click.progressbar(
+        explore_.explore(plan, charms), length=len(plan.indices()), label='  schedules'
+    ) as bar:
+        for result in bar:
+            results.append(result)
+    failing = [r for r in results if r.outcome is not None and r.outcome.failed]
+    skipped = [r for r in results if r.outcome is None]
+    ran = len(results) - len(skipped)
+    click.echo(
+        f'  held: {ran - len(failing)}, violated: {len(failing)}, could not run: {len(skipped)}'
+    )
+    classes: set[str] = set()
+    first = explore_.first_failure(results)
+    if first is not None and first.outcome is not None:
+        for result in failing:
+            classes.update(result.outcome.failure_class if result.outcome else ())
+        click.echo(f'  Schedule {first.index} failed at step {first.outcome.failed_step}:')
+        for line in explore_.explain(first.outcome.problems, first.outcome.failure_class):
+            click.echo(f'    {line}')
+        command = shlex.join(
+            [
+                'jujusim',
+                'explore',
+                '--consumer',
+                spec,
+                '--units',
+                str(plan.units),
+                '--schedules',
+                str(plan.schedules),
+                '--seed',
+                str(plan.seed),
+            ]
+        )
+        click.echo(f'  To shrink, save and replay it: {command}')
+    return classes, ran
+
+
+def _requirements_table(broken: dict[str, set[str]], must_break: dict[str, bool]) -> list[str]:
+    """Print requirements as rows, consumers as columns; return the consumers not as expected."""
+    rows = list(explore_.REQUIREMENTS)
+    rows += sorted(set[str]().union(*broken.values()) - set(rows))
+    names = list(broken)
+    width = max(len(n) for n in [*names, 'expected']) + 2
+    lines = [f'  {"":<8}' + ''.join(f'{n:<{width}}' for n in names)]
+    for row in rows:
+        cells = ''.join(f'{"broken" if row in broken[n] else "holds":<{width}}' for n in names)
+        # The checker's other failures (a unit in error...) are rows too, named in words.
+        name = row if row.startswith('R') else 'also'
+        lines.append(f'  {name:<8}{cells}{explore_.REQUIREMENTS.get(row, row)}')
+    expected = ''.join(f'{"breaks" if must_break[n] else "holds all":<{width}}' for n in names)
+    lines.append(f'  {"expected":<8}{expected}')
+    surprises = [n for n in names if bool(broken[n]) != must_break[n]]
+    verdict = ''.join(f'{"(!)" if n in surprises else "as expected":<{width}}' for n in names)
+    lines.append(f'  {"":<8}{verdict}')
+    for line in lines:
+        click.echo(line.rstrip())
+    return surprises
 
 
 _REQUIREMENTS = (
@@ -158,6 +272,8 @@ _REQUIREMENTS = (
     'R2: labels match the relation data after a pod restart',
     'R3: labels match the relation data when the relation data changes',
     'R4: labels applied by anything outside the library stay untouched',
+    '(R1-R3 are one check, "R1-R3" below: every object carries the labels in the relation '
+    'data, and none the library released)',
 )
 
 
@@ -210,8 +326,8 @@ def adr(
     click.echo('The ADR counterexample (docs/decision-record.md), on jujusim (times are virtual):')
     surprises: list[str] = []
     for source in sources:
-        problems = _adr.run_counterexample(source.path, provider_path, seed=seed, echo=click.echo)
-        broken = bool(problems)
+        run = _adr.run_counterexample(source.path, provider_path, seed=seed, echo=click.echo)
+        broken = bool(run.problems)
         expected = source.path.name in expected_broken
         verdict = 'breaks R1-R4' if broken else 'holds R1-R4'
         click.echo(f'  => {source.path.name} {verdict}' + ('' if broken == expected else ' (!)'))
