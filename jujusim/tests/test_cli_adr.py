@@ -56,7 +56,7 @@ def _table(output: str) -> dict[str, list[str]]:
     for line in lines[start + 2 :]:
         if not line.startswith('  '):
             break
-        name, cells = line[2:10].strip(), line[10:].split()
+        name, cells = line[2:12].strip(), line[12:].split()
         table.setdefault(name, cells)
     return table
 

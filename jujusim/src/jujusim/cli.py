@@ -164,7 +164,8 @@ def demo(pace: float, consumer: str, seed: int, schedules: int) -> None:
         click.echo('  Caught. Timeline of the failing run (virtual seconds; reads left out):')
         for line in explore_.timeline(run.trace, limit=DEMO_TIMELINE):
             click.echo(f'    {line}')
-        for line in explore_.explain(run.problems, run.broken):
+        # Each object's labels, found and expected, are listed above: only what broke here.
+        for line in explore_.explain((), run.broken):
             click.echo(f'  {line}')
 
     _heading(f'2. The same counterexample on {source.path.name}:')
@@ -251,17 +252,17 @@ def _requirements_table(broken: dict[str, set[str]], must_break: dict[str, bool]
     rows += sorted(set[str]().union(*broken.values()) - set(rows))
     names = list(broken)
     width = max(len(n) for n in [*names, 'expected']) + 2
-    lines = [f'  {"":<8}' + ''.join(f'{n:<{width}}' for n in names)]
+    lines = [f'  {"":<10}' + ''.join(f'{n:<{width}}' for n in names)]
     for row in rows:
         cells = ''.join(f'{"broken" if row in broken[n] else "holds":<{width}}' for n in names)
         # The checker's other failures (a unit in error...) are rows too, named in words.
         name = row if row.startswith('R') else 'also'
-        lines.append(f'  {name:<8}{cells}{explore_.REQUIREMENTS.get(row, row)}')
+        lines.append(f'  {name:<10}{cells}{explore_.REQUIREMENTS.get(row, row)}')
     expected = ''.join(f'{"breaks" if must_break[n] else "holds all":<{width}}' for n in names)
-    lines.append(f'  {"expected":<8}{expected}')
+    lines.append(f'  {"expected":<10}{expected}')
     surprises = [n for n in names if bool(broken[n]) != must_break[n]]
     verdict = ''.join(f'{"(!)" if n in surprises else "as expected":<{width}}' for n in names)
-    lines.append(f'  {"":<8}{verdict}')
+    lines.append(f'  {"":<10}{verdict}')
     for line in lines:
         click.echo(line.rstrip())
     return surprises
