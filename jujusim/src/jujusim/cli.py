@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import pathlib
-import re
 import secrets
 import shlex
 import signal
 import threading
+from collections.abc import Iterable, Iterator
 from types import FrameType
 
 import click
 
-from . import __version__, _adr, _consumers, _demo, kube, scenarios
+from . import __version__, _adr, _conformance, _consumers, _demo, kube, scenarios
 from . import explore as explore_
 from .agent import CharmSource
 
@@ -560,14 +560,9 @@ def _save(
     out: pathlib.Path, schedule: scenarios.Scenario, consumer: str, seed: int
 ) -> pathlib.Path:
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        # The name is the schedule's, made safe as a file name.
-        path = out / (re.sub(r'[^A-Za-z0-9._-]+', '-', schedule.name) + '.yaml')
-        command = explore_.replay_command(str(path), consumer, seed)
-        path.write_text(f'# {command}\n{scenarios.dump_scenario(schedule)}')
+        return _conformance.save_schedule(out, schedule, consumer, seed)
     except OSError as e:
         raise BadInput(f'cannot save the schedule in {out}: {e.strerror}') from None
-    return path
 
 
 def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> None:
@@ -586,7 +581,12 @@ def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> 
 @click.argument('file', type=click.Path(dir_okay=False, path_type=pathlib.Path))
 @click.option('--consumer', default='mesh-consumer', show_default=True)
 @click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
-def replay(file: pathlib.Path, consumer: str, seed: int) -> None:
+@click.option(
+    '--hooks-must-not-fail',
+    is_flag=True,
+    help="Also fail a check when a hook of its app failed so far (Juju's retries hid it).",
+)
+def replay(file: pathlib.Path, consumer: str, seed: int, hooks_must_not_fail: bool) -> None:
     """Run a schedule file on jujusim and say whether R1-R4 held at every settle point.
 
     Exit 0 if they held, 1 if not (with the timeline), 2 on a bad file or input.
@@ -598,7 +598,13 @@ def replay(file: pathlib.Path, consumer: str, seed: int) -> None:
     source = _consumer_or_exit(consumer)
     charms = {'consumer': source.path, 'provider': _repo_path_or_exit(_consumers.PROVIDER)}
     try:
-        outcome = explore_.run_schedule(schedule, charms, seed=seed, keep_trace=True)
+        outcome = explore_.run_schedule(
+            schedule,
+            charms,
+            seed=seed,
+            keep_trace=True,
+            hooks_must_not_fail=hooks_must_not_fail,
+        )
     except scenarios.ScenarioError as e:
         raise BadInput(str(e)) from None
     if not outcome.failed:
@@ -608,3 +614,123 @@ def replay(file: pathlib.Path, consumer: str, seed: int) -> None:
         return
     _report_failure(schedule, outcome)
     raise SystemExit(1)
+
+
+# A few schedules per consumer: the whole table in about two minutes on a loaded 2-core
+# machine; `tox -e chaos` and `jujusim explore` run the thousands.
+CONFORMANCE_SCHEDULES = 4
+
+
+@main.command(name='conformance')
+@click.option(
+    '--consumer',
+    'consumers',
+    multiple=True,
+    default=tuple(_consumers.KNOWN),
+    show_default=True,
+    help="A charm folder that requires service-mesh, or a known consumer's name; repeat.",
+)
+@click.option(
+    '--schedules',
+    type=click.IntRange(min=1),
+    default=CONFORMANCE_SCHEDULES,
+    show_default=True,
+    help='Random schedules per consumer (the same ones for each).',
+)
+@click.option('--seed', type=int, default=0, show_default=True, help="The run's seed.")
+@click.option('--units', type=click.IntRange(1, 9), default=3, show_default=True)
+@click.option(
+    '--weights',
+    default='',
+    callback=_weights,
+    help='Fault weights over the defaults, e.g. "kill=5,stall=0,api_5xx=1".',
+)
+@click.option(
+    '--exhaustive/--no-exhaustive',
+    default=False,
+    show_default=True,
+    help='Run the bounded exhaustive set of the ADR scenario instead of random schedules.',
+)
+@click.option(
+    '--jobs',
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Schedules run at once, in processes (this machine's cores).",
+)
+@click.option(
+    '--out',
+    type=click.Path(file_okay=False, path_type=pathlib.Path),
+    default=pathlib.Path('jujusim-conformance'),
+    show_default=True,
+    help='Where each minimal failing schedule is saved.',
+)
+@click.option(
+    '--shrink-budget',
+    type=click.IntRange(min=0),
+    default=10,
+    show_default=True,
+    help='Runs spent shrinking each failing schedule.',
+)
+def conformance(
+    consumers: tuple[str, ...],
+    schedules: int,
+    seed: int,
+    units: int,
+    weights: explore_.FaultWeights,
+    exhaustive: bool,
+    jobs: int,
+    out: pathlib.Path,
+    shrink_budget: int,
+) -> None:
+    """A table of requirements (rows) by consumers (columns), each cell from exploration.
+
+    Each consumer runs the same schedules as `jujusim explore`; a cell is "yes" if every
+    schedule held it, or "no" with the file of a minimal failing schedule (shrunk, re-run
+    to confirm), which `jujusim replay` runs. Exit 0 when it ran (it is a report), 2 on
+    a usage error.
+    """
+    sources = [(spec, _consumer_or_exit(spec)) for spec in consumers]
+    names = [source.path.name for _, source in sources]
+    if len(set(names)) < len(names):
+        raise BadInput(f'--consumer: the same consumer twice ({", ".join(names)})')
+    provider = _repo_path_or_exit(_consumers.PROVIDER)
+    plan = explore_.Plan(
+        units=units, schedules=schedules, seed=seed, weights=weights, exhaustive=exhaustive
+    )
+    what = 'exhaustive' if exhaustive else 'random'
+    click.echo(
+        f'{len(plan.indices())} {what} schedules per consumer, {units} units, seed {seed}; '
+        'requirements judged at every settle point.'
+    )
+
+    def bar(results: Iterable[explore_.Result], total: int) -> Iterator[explore_.Result]:
+        with click.progressbar(results, length=total, label=f'  {name}') as shown:
+            yield from shown
+
+    columns: list[_conformance.Column] = []
+    for spec, source in sources:
+        name = source.path.name
+        charms = {'consumer': source.path, 'provider': provider}
+        try:
+            column = _conformance.judge(
+                spec,
+                charms,
+                plan,
+                out=out,
+                jobs=jobs,
+                shrink_budget=shrink_budget,
+                progress=bar,
+            )
+        except OSError as e:
+            raise BadInput(f'cannot save a schedule in {out}: {e.strerror}') from None
+        columns.append(column)
+        if column.skipped:
+            click.echo(f'  {name}: {column.skipped} schedule(s) could not run, not judged')
+    click.echo('')
+    for line in _conformance.table(columns):
+        click.echo(line)
+    click.echo('')
+    for kind, words in (explore_.REQUIREMENTS | explore_.PROPERTIES).items():
+        click.echo(f'  {_conformance.ROW_NAMES.get(kind, kind)}: {words}')
+    click.echo('Replay a "no": jujusim replay FILE (its first line is the full command).')

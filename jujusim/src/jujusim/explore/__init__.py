@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from ._explore import Plan, Result, explore, first_failure
 from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
-from ._report import REQUIREMENTS, explain, replay_command, timeline
-from ._run import Outcome, failure_class, run_schedule
+from ._report import PROPERTIES, REQUIREMENTS, explain, replay_command, timeline
+from ._run import FAILED_HOOK, Outcome, failure_class, run_schedule
 from ._shrink import Shrunk, shrink
 
 __all__ = [
+    'FAILED_HOOK',
+    'PROPERTIES',
     'REQUIREMENTS',
     'FaultWeights',
     'Outcome',

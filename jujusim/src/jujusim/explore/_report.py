@@ -17,6 +17,10 @@ REQUIREMENTS = {
     'unit in error': 'no unit is left in error',
     'rollout not done': 'the StatefulSet rollout completes',
 }
+# Beyond R1-R4: judged by `jujusim conformance`, not by `explore`.
+PROPERTIES = {
+    'failed hook': 'no hook fails (the labels are not reached through Juju retrying a hook)',
+}
 
 
 def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
@@ -40,11 +44,15 @@ def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
 
 def explain(problems: Iterable[str], failure_class: Iterable[str]) -> list[str]:
     """Which requirement broke, in words, then each object's label: expected and found."""
-    lines = [f'broken: {kind}: {REQUIREMENTS.get(kind, kind)}' for kind in failure_class]
+    words = REQUIREMENTS | PROPERTIES
+    lines = [f'broken: {kind}: {words.get(kind, kind)}' for kind in failure_class]
     lines += [f'  {problem}' for problem in problems]
     return lines
 
 
-def replay_command(path: str, consumer: str, seed: int) -> str:
+def replay_command(
+    path: str, consumer: str, seed: int, *, hooks_must_not_fail: bool = False
+) -> str:
     """The command that replays a saved schedule."""
-    return shlex.join(['jujusim', 'replay', path, '--consumer', consumer, '--seed', str(seed)])
+    args = ['jujusim', 'replay', path, '--consumer', consumer, '--seed', str(seed)]
+    return shlex.join(args + (['--hooks-must-not-fail'] if hooks_must_not_fail else []))

@@ -42,6 +42,7 @@ def shrink(
     *,
     budget: int = 40,
     progress: Callable[[str], None] | None = None,
+    hooks_must_not_fail: bool = False,
 ) -> Shrunk:
     """Delete runs of steps and lower values while the schedule fails the same way.
 
@@ -55,7 +56,9 @@ def shrink(
         nonlocal runs
         runs += 1
         try:
-            result = run_schedule(candidate, charms, seed=failure.seed)
+            result = run_schedule(
+                candidate, charms, seed=failure.seed, hooks_must_not_fail=hooks_must_not_fail
+            )
         except ScenarioError:
             return None  # the cut made a step impossible (e.g. no leader yet)
         if result.failed and result.failure_class == failure.failure_class:
