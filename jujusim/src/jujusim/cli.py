@@ -704,9 +704,12 @@ def conformance(
         'requirements judged at every settle point.'
     )
 
-    def bar(results: Iterable[explore_.Result], total: int) -> Iterator[explore_.Result]:
-        with click.progressbar(results, length=total, label=f'  {name}') as shown:
-            yield from shown
+    def bar_for(label: str) -> _conformance.Progress:
+        def bar(results: Iterable[explore_.Result], total: int) -> Iterator[explore_.Result]:
+            with click.progressbar(results, length=total, label=f'  {label}') as shown:
+                yield from shown
+
+        return bar
 
     columns: list[_conformance.Column] = []
     for spec, source in sources:
@@ -720,7 +723,7 @@ def conformance(
                 out=out,
                 jobs=jobs,
                 shrink_budget=shrink_budget,
-                progress=bar,
+                progress=bar_for(name),
             )
         except OSError as e:
             raise BadInput(f'cannot save a schedule in {out}: {e.strerror}') from None
