@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._api import ADMIN, FakeKube
+from ._api import ADMIN, FakeKube, kind_of_path
 from ._controller import CONTROLLER, GARBAGE_COLLECTOR, template_hash
 from ._errors import ResponseLost, StatusError
 from ._faults import Fault, Faults
@@ -39,6 +39,7 @@ __all__ = [
     'ResourceType',
     'ResponseLost',
     'StatusError',
+    'kind_of_path',
     'kubeconfig',
     'lightkube_client',
     'resource_for_kind',

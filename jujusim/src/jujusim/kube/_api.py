@@ -116,6 +116,14 @@ def _route(path: str) -> _Route:
     return _Route(resource, namespace, name, subresource)
 
 
+def kind_of_path(path: str) -> str | None:
+    """The kind a REST path names, routed as the API routes it; None if it serves no such path."""
+    try:
+        return _route(path).resource.kind
+    except _errors.StatusError:
+        return None
+
+
 def _verb(method: str, route: _Route, watch: bool) -> str:
     named = bool(route.name)
     if method == 'GET' and watch and not route.subresource:

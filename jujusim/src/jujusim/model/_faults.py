@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ..check import label_refusal
-from ..kube import StatusError, resource_for_kind, resource_for_path
+from ..kube import StatusError, kind_of_path, resource_for_kind
 from ._errors import ModelError
 from ._expectations import Expectations
 from ._gate import HeldRequest
@@ -34,20 +34,10 @@ _METHODS = frozenset({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'})
 def request_kind(path: str) -> str | None:
     """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod).
 
-    The fake API's own router raises on a path it does not serve; here any path gets an
-    answer, None for one that names no served kind.
+    Routed by the fake API's own router, so a fault aims at exactly what it serves; None
+    for a path that names no served kind.
     """
-    parts = [p for p in path.split('/') if p]
-    if len(parts) >= 2 and parts[0] == 'api':
-        group, version, rest = '', parts[1], parts[2:]
-    elif len(parts) >= 3 and parts[0] == 'apis':
-        group, version, rest = parts[1], parts[2], parts[3:]
-    else:
-        return None
-    if len(rest) >= 3 and rest[0] == 'namespaces':
-        rest = rest[2:]  # a namespaced resource; /namespaces/{name} alone is a Namespace
-    resource = resource_for_path(group, version, rest[0]) if rest else None
-    return resource.kind if resource is not None else None
+    return kind_of_path(path)
 
 
 class FaultPlan:
