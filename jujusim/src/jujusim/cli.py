@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import secrets
 import shlex
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from types import FrameType
 
 import click
 
-from . import __version__, _adr, _conformance, _consumers, _demo, kube, scenarios
+from . import __version__, _adr, _conformance, _consumers, _demo, kube, model, scenarios
 from . import explore as explore_
 from .agent import CharmSource
 
@@ -137,7 +138,17 @@ DEMO_TIMELINE = 16
     show_default=True,
     help='Random schedules in the short exploration of CONSUMER (0 skips it).',
 )
-def demo(pace: float, consumer: str, seed: int, schedules: int) -> None:
+@click.option(
+    '--kubeconfig',
+    'kubeconfig_path',
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help='Write a kubeconfig here for kubectl to follow the live model of the run '
+    '(one address for the whole run; a watch moves on to each new model).',
+)
+def demo(
+    pace: float, consumer: str, seed: int, schedules: int, kubeconfig_path: pathlib.Path | None
+) -> None:
     """The ADR's counterexample, a leader change and a short exploration, on jujusim.
 
     First a StatefulSet rollout on the fake API. Then the counterexample on the ADR's
@@ -149,6 +160,20 @@ def demo(pace: float, consumer: str, seed: int, schedules: int) -> None:
     source = _consumer_or_exit(consumer)
     original = _consumer_or_exit('adr-original')
     provider = _repo_path_or_exit(_consumers.PROVIDER)
+    with _relayed(kubeconfig_path):
+        _demo_parts(pace, seed, schedules, consumer, source, original, provider)
+
+
+def _demo_parts(
+    pace: float,
+    seed: int,
+    schedules: int,
+    consumer: str,
+    source: CharmSource,
+    original: CharmSource,
+    provider: pathlib.Path,
+) -> None:
+    """The demo's rollout, its four parts and its table (see :func:`demo`)."""
     ok = _demo.run(pace=pace, echo=click.echo)
     click.echo('')
     click.echo('The requirements, judged each time the model settles:')
@@ -191,6 +216,26 @@ def demo(pace: float, consumer: str, seed: int, schedules: int) -> None:
         if surprises:
             click.echo(f'Not as expected: {", ".join(surprises)}')
         raise SystemExit(1)
+
+
+@contextlib.contextmanager
+def _relayed(kubeconfig: pathlib.Path | None) -> Generator[None]:
+    """With a path, serve the run's live model behind one kubeconfig written there."""
+    if kubeconfig is None:
+        yield
+        return
+    relay = kube.Relay(namespace=model.DEFAULT_NAME)
+    try:
+        path = relay.start(kubeconfig)
+    except OSError as e:
+        raise BadInput(f'--kubeconfig {kubeconfig}: cannot write it: {e.strerror}') from None
+    click.echo(
+        f'Kubeconfig {path}: it follows the live model of this run (namespace '
+        f'{model.DEFAULT_NAME!r}) until the run ends. In another terminal:'
+    )
+    click.echo(f'  kubectl --kubeconfig {shlex.quote(str(path))} get pods -L foo -w')
+    with kube.relaying(relay):
+        yield
 
 
 def _heading(text: str) -> None:
@@ -458,6 +503,14 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
     show_default=True,
     help='Runs spent shrinking a failing schedule.',
 )
+@click.option(
+    '--kubeconfig',
+    'kubeconfig_path',
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help='Write a kubeconfig here for kubectl to follow the live model of the run '
+    '(one address for the whole run; a watch moves on to each new model).',
+)
 def explore_command(
     consumer: str,
     units: int,
@@ -470,6 +523,7 @@ def explore_command(
     shard: tuple[int, int],
     out: pathlib.Path,
     shrink_budget: int,
+    kubeconfig_path: pathlib.Path | None,
 ) -> None:
     """Run schedules nobody wrote against CONSUMER; shrink, save and replay a failure.
 
@@ -479,18 +533,47 @@ def explore_command(
     judges R1-R4 at every settle point. Exit 0 when every schedule holds, 1 on a
     violation (its timeline, file and replay command printed), 2 on a usage error.
     """
+    if kubeconfig_path is not None and jobs > 1:
+        # The jobs' models live in other processes, several at once: one kubeconfig cannot
+        # follow "the" live model, and kubectl would show a mix of unrelated schedules.
+        raise BadInput(
+            f'--kubeconfig follows one model at a time: use it with --jobs 1, not --jobs {jobs}'
+        )
     source = _consumer_or_exit(consumer)
     provider = _repo_path_or_exit(_consumers.PROVIDER)
     charms = {'consumer': source.path, 'provider': provider}
-    plan = explore_.Plan(
-        units=units,
-        schedules=schedules,
-        seed=seed,
-        length=length,
-        weights=weights,
-        exhaustive=exhaustive,
-        shard=shard,
-    )
+    with _relayed(kubeconfig_path):
+        _explore(
+            explore_.Plan(
+                units=units,
+                schedules=schedules,
+                seed=seed,
+                length=length,
+                weights=weights,
+                exhaustive=exhaustive,
+                shard=shard,
+            ),
+            consumer,
+            source,
+            charms,
+            jobs=jobs,
+            out=out,
+            shrink_budget=shrink_budget,
+        )
+
+
+def _explore(
+    plan: explore_.Plan,
+    consumer: str,
+    source: CharmSource,
+    charms: dict[str, pathlib.Path],
+    *,
+    jobs: int,
+    out: pathlib.Path,
+    shrink_budget: int,
+) -> None:
+    """Run, summarise, shrink and save as :func:`explore_command` says."""
+    units, seed, exhaustive, shard = plan.units, plan.seed, plan.exhaustive, plan.shard
     indices = plan.indices()
     what = 'exhaustive' if exhaustive else 'random'
     click.echo(

@@ -10,6 +10,7 @@ from ._http import ApiRequest, ApiResponse
 from ._kubeconfig import kubeconfig, write_kubeconfig
 from ._log import LogEntry, RequestCounts, RequestLog
 from ._rbac import AdminPolicy, Attributes, JujuAppPolicy, Policy
+from ._relay import Relay, active_relay, relaying
 from ._resources import RESOURCES, ResourceType, resource_for_kind, resource_for_path
 from ._server import KubeServer
 from ._store import Event
@@ -34,14 +35,17 @@ __all__ = [
     'KubeTransport',
     'LogEntry',
     'Policy',
+    'Relay',
     'RequestCounts',
     'RequestLog',
     'ResourceType',
     'ResponseLost',
     'StatusError',
+    'active_relay',
     'kind_of_path',
     'kubeconfig',
     'lightkube_client',
+    'relaying',
     'resource_for_kind',
     'resource_for_path',
     'template_hash',

@@ -6,12 +6,13 @@ from ._clock import VirtualClock
 from ._databags import Databag, Relation
 from ._faults import FaultPlan
 from ._lease import Lease
-from ._model import ActionOutcome, LivelockError, Model, ModelError
+from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import TraceEvent
 from ._units import Application, HookFailure, Unit, UnitStatus
 
 __all__ = [
+    'DEFAULT_NAME',
     'TRACE_KINDS',
     'ActionOutcome',
     'Application',

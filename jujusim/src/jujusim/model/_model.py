@@ -31,7 +31,7 @@ import lightkube
 
 from ..agent import AgentPool, CharmSource, HookSpec
 from ..check import LabelExpectation, check_app, rollout_pending
-from ..kube import FakeKube, KubeServer
+from ..kube import FakeKube, KubeServer, active_relay
 from ._clock import VirtualClock
 from ._databags import Relation
 from ._errors import LivelockError, ModelError
@@ -52,6 +52,7 @@ from ._units import Application, HookFailure, Unit, UnitStatus
 from ._world import World
 
 __all__ = [
+    'DEFAULT_NAME',
     'TRACE_KINDS',
     'ActionOutcome',
     'FaultPlan',
@@ -61,6 +62,9 @@ __all__ = [
     'ModelError',
     'UnitStatus',
 ]
+
+DEFAULT_NAME = 'jujusim'
+"""A model's name, and so its namespace, unless given."""
 
 
 class Model:
@@ -83,7 +87,7 @@ class Model:
     def __init__(
         self,
         *,
-        name: str = 'jujusim',
+        name: str = DEFAULT_NAME,
         seed: int = 0,
         hook_timeout: float = 60.0,
         automatically_retry_hooks: bool = True,
@@ -152,6 +156,11 @@ class Model:
             timers=self._timers,
             leadership=self._leadership,
         )
+        # `--kubeconfig` on the command line: a person's kubectl follows the newest model.
+        self._relay = active_relay()
+        if self._relay is not None:
+            self._relay.admit(self.kube)
+            self._relay.attach(self._gate.handle, label=f'model {name!r}, seed {seed}')
         self._closed = False
 
     # -- what a test reads ---------------------------------------------------------------
@@ -202,6 +211,8 @@ class Model:
         if self._closed:
             return
         self._closed = True
+        if self._relay is not None:
+            self._relay.detach(self._gate.handle)
         for held in self._hooks.held.values():
             held.release('drop')
         self._hooks.held.clear()
