@@ -542,8 +542,9 @@ def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: path
 
 
 def test_juju_labels_rewrite_and_trust(tmp_path: pathlib.Path):
-    """Juju's labels on its objects; re-ensuring the StatefulSet resets Juju's keys and keeps
-    foreign ones; an untrusted app gets 403 on its StatefulSet, pods are allowed.
+    """Juju's labels on its objects; re-ensuring the StatefulSet resets Juju's template keys,
+    keeps foreign ones and sends the StatefulSet's own labels back as read; an untrusted app
+    gets 403 on its StatefulSet, pods are allowed.
 
     Sources: juju/juju ``caas/kubernetes/provider/application/application.go`` (labels),
     ``caas/kubernetes/provider/resources/statefulset.go`` (Ensure as a strategic-merge
@@ -586,9 +587,10 @@ def test_juju_labels_rewrite_and_trust(tmp_path: pathlib.Path):
         model.settle()
         sts = model.kube.get('StatefulSet', 'fid', 'rec')
         assert sts is not None
+        # Apply replaces only the annotations and the template of the object it read.
         assert sts['metadata']['labels'] == {
             'app.kubernetes.io/name': 'rec',
-            'app.kubernetes.io/managed-by': 'juju',
+            'app.kubernetes.io/managed-by': 'me',
             'o': 'x',
         }
         assert sts['spec']['template']['metadata']['labels'] == {

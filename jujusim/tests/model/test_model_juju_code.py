@@ -6,13 +6,14 @@ charm logs what it sees in every event (see ``test_model_fidelity.py``).
 """
 
 import itertools
+import json
 import pathlib
 import random
 import re
 
 import ops
 import pytest
-from model_helpers import RECORDER
+from model_helpers import BEACON_STUB, MESH_CONSUMER, RECORDER
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
 from jujusim.agent import CharmSource, HookSpec
@@ -232,8 +233,9 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
     tmp_path: pathlib.Path,
 ):
     """A refresh bumps charm-modified-version in the pod template (Juju's GET and patch of
-    the whole template: foreign template labels survive, Juju's are reset), so every pod
-    rolls, highest first, each new pod starting with upgrade-charm.
+    the whole template: foreign template labels survive, Juju's are reset; the
+    StatefulSet's own labels go back as read), so every pod rolls, highest first, each new
+    pod starting with upgrade-charm.
 
     Sources: juju ``caas/kubernetes/provider/application/application.go`` (``Ensure``:
     template annotations), ``caas/kubernetes/provider/resources/statefulset.go``
@@ -255,7 +257,8 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
         template = sts['spec']['template']
         assert template['metadata']['annotations']['charm.juju.is/modified-version'] == '1'
         assert template['metadata']['labels'] == {'app.kubernetes.io/name': 'rec', 'team': 'a'}
-        assert sts['metadata']['labels']['app.kubernetes.io/managed-by'] == 'juju'
+        # Juju sends the StatefulSet's own labels back as it read them: not reset.
+        assert sts['metadata']['labels']['app.kubernetes.io/managed-by'] == 'me'
         rolled = [
             text.split()[1]
             for _, text in trace_lines(model)[mark:]
@@ -267,6 +270,62 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
             assert new not in before
             assert log.kinds(unit, pid=new)[0] == 'upgrade_charm'
         assert model.check('rec') == []
+
+
+# -- 6: the rewrite is a GET and a PATCH, and a write between them is a 409 --------------------
+
+
+def test_a_library_write_between_the_rewrites_get_and_patch_is_a_409_then_a_new_ensure():
+    """Juju's re-ensure reads the StatefulSet, then patches it with the resourceVersion it
+    read. The library's template write lands in between, so the PATCH is a 409; Juju does
+    not retry in place: its application worker fails, restarts 3 s later and ensures
+    again, with a new GET. The library's labels survive the merge.
+
+    Sources: juju ``caas/kubernetes/provider/resources/statefulset.go`` (``Apply``: GET,
+    then a strategic-merge PATCH of what it read; a conflict is ``errConflict``),
+    ``resources/applier.go`` (``Run``: no retry), ``worker/caasapplicationprovisioner/
+    application.go`` (``alive`` fails the worker), ``worker.go`` (``RestartDelay`` 3 s).
+    """
+    with Model(seed=3) as model:
+        app = 'consumer'
+        model.deploy(MESH_CONSUMER, app=app, units=2, trust=True)
+        model.deploy(BEACON_STUB, app='beacon', units=1)
+        model.integrate(app, 'beacon')
+        model.settle()
+        mark = len(model.events)
+        # A slow controller: the PATCH waits 30 s after the GET, the units run meanwhile.
+        model.juju_rewrite_statefulset(app, stall_after_get=30)
+        read = model.run_until('juju', app=app)
+        assert read is not None
+        assert read.fields['action'] == 'rewrite-get'
+        model.config('beacon', labels=json.dumps({'foo': 'bar'}))
+        model.settle()
+
+        events = model.events[mark:]
+        juju = [e for e in events if e.kind == 'juju' and e.fields.get('app') == app]
+        assert [e.fields['action'] for e in juju] == [
+            'rewrite-get',
+            'rewrite-statefulset-conflict',
+            'rewrite-get',
+            'rewrite-statefulset',
+        ]
+        [library_write] = [
+            i
+            for i, e in enumerate(events)
+            if e.kind == 'request'
+            and e.fields['method'] == 'PATCH'
+            and e.fields['resource'] == 'StatefulSet'
+        ]
+        assert events.index(juju[0]) < library_write < events.index(juju[1])
+        assert juju[1].time == read.time + 30
+        assert juju[2].time == juju[1].time + 3  # the worker's restart delay
+        sts = model.kube.get('StatefulSet', model.name, app)
+        assert sts is not None
+        assert sts['spec']['template']['metadata']['labels'] == {
+            'app.kubernetes.io/name': app,
+            'foo': 'bar',
+        }
+        assert model.check(app) == []
 
 
 # -- 2: juju trust fires config-changed -----------------------------------------------------

@@ -44,16 +44,14 @@ class Expectations:
         self.foreign_other[f'StatefulSet/{app}'] = dict(self.foreign_service[app])
 
     def juju_rewrote(self, app: str) -> None:
-        """Juju re-ensured the StatefulSet: its own keys hold Juju's values again.
+        """Juju re-ensured the StatefulSet: its own template keys hold Juju's values again.
 
-        Its strategic-merge patch resets Juju's keys and leaves every other key as it was
-        (caas/kubernetes/provider/resources/statefulset.go ``Apply``).
+        Its strategic-merge patch resets Juju's keys in the pod template and leaves every
+        other key as it was; the StatefulSet's own labels go back as Juju read them, so
+        whatever someone wrote there stays theirs (caas/kubernetes/provider/resources/
+        statefulset.go ``Apply``: only the annotations and the template are replaced).
         """
-        selector = {'app.kubernetes.io/name': app}
-        self.foreign_template.setdefault(app, {}).update(selector)
-        self.foreign_other.setdefault(f'StatefulSet/{app}', {}).update(
-            {**selector, 'app.kubernetes.io/managed-by': 'juju'}
-        )
+        self.foreign_template.setdefault(app, {}).update({'app.kubernetes.io/name': app})
 
     def foreign_write(self, kind: str, name: str, labels: Mapping[str, str | None]) -> None:
         """Someone else wrote ``labels`` on ``kind``/``name``.

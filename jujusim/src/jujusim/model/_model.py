@@ -144,7 +144,11 @@ class Model:
         self._faults.attach(self._pods)
         self._unsubscribe = self.kube.observe(self._pods.on_kube_event)
         self._timers = Timers(
-            world, leadership=self._leadership, pods=self._pods, faults=self._faults
+            world,
+            leadership=self._leadership,
+            pods=self._pods,
+            faults=self._faults,
+            provisioner=self._provisioner,
         )
         self._scheduler = Scheduler(
             world,
@@ -155,6 +159,7 @@ class Model:
             faults=self._faults,
             timers=self._timers,
             leadership=self._leadership,
+            provisioner=self._provisioner,
         )
         # `--kubeconfig` on the command line: a person's kubectl follows the newest model.
         self._relay = active_relay()
@@ -574,13 +579,18 @@ class Model:
         """
         self._faults.stall(unit, seconds)
 
-    def juju_rewrite_statefulset(self, app: str) -> None:
+    def juju_rewrite_statefulset(self, app: str, *, stall_after_get: float = 0.0) -> None:
         """Juju re-ensures the StatefulSet, as on refresh, trust or a controller restart.
 
-        It sends its own pod template labels as a strategic-merge patch: foreign label keys
-        survive, Juju's own are reset (caas/kubernetes/provider/resources/statefulset.go).
+        Queued for the scheduler: a GET, then a strategic-merge PATCH of Juju's annotations
+        and pod template carrying the GET's resourceVersion, each a step that units'
+        requests interleave with. A write in between makes the PATCH a 409; Juju's
+        application worker then restarts 3 virtual seconds later and ensures again. Foreign
+        label keys survive; Juju's own template keys are reset
+        (caas/kubernetes/provider/resources/statefulset.go ``Apply``). ``stall_after_get``
+        holds the PATCH that many virtual seconds after the GET (a slow controller).
         """
-        self._provisioner.rewrite_statefulset(app)
+        self._provisioner.rewrite_statefulset(app, stall_after_get=stall_after_get)
 
     def write_labels(
         self,

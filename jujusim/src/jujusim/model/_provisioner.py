@@ -9,20 +9,42 @@ account, and :class:`~jujusim.kube.JujuAppPolicy` for its RBAC rules.
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 from ..kube import JujuAppPolicy, KubeServer, StatusError
-from ._errors import ModelError
 from ._gate import Gate
 from ._pods import GRACE_PERIOD
 from ._units import Application, Unit
 from ._world import JUJU, World
 
 JUJU_VERSION = '3.6.14'
-REWRITE_ATTEMPTS = 5  # a modelling choice: Juju's provisioner retries until it lands
+
+RESTART_DELAY = 3.0
+"""Virtual seconds before a failed application worker runs again, and so re-ensures.
+
+A 409 from the StatefulSet's PATCH is not retried in place: ``StatefulSet.Apply`` returns
+it as ``errConflict`` (juju ``caas/kubernetes/provider/resources/statefulset.go``), the
+applier's ``Run`` has no retry (``resources/applier.go``), so ``appWorker.alive`` fails and
+the application worker's loop ends with that error (``worker/caasapplicationprovisioner/
+application.go``); the provisioner's runner restarts it after ``RestartDelay: 3 *
+time.Second`` and never gives up (``worker.go`` ``NewProvisionerWorker``: ``IsFatal``
+false). The new worker has no ``lastApplied``, so it ensures again: a new GET, a new PATCH.
+"""
+
+
+@dataclasses.dataclass
+class _Ensure:
+    """One application's re-ensure of its StatefulSet, between the scheduler's steps."""
+
+    observed: str | None = None  # the GET's resourceVersion, once read; the PATCH carries it
+    ready_at: float = 0.0  # virtual time of the next step (a worker restart, a stall)
+    stall_after_get: float = 0.0  # a slow controller: the PATCH waits this long after the GET
+    again: bool = False  # another change came after the GET: ensure once more after this one
+    conflicts: int = 0
 
 
 class Provisioner:
@@ -41,6 +63,7 @@ class Provisioner:
         self._gate = gate
         self._server = server
         self._policies: dict[str, JujuAppPolicy] = {}
+        self._ensures: dict[str, _Ensure] = {}
 
     def add_app(self, app: Application) -> None:
         """The application's RBAC policy, its units' credentials and its objects."""
@@ -167,51 +190,103 @@ class Provisioner:
         )
         self.rewrite_statefulset(app.name)
 
-    def rewrite_statefulset(self, app: str) -> None:
-        """Juju re-ensures the StatefulSet, as on refresh, trust or a provisioner restart.
+    def rewrite_statefulset(self, app: str, *, stall_after_get: float = 0.0) -> None:
+        """Queue Juju's re-ensure of the StatefulSet, as on refresh, trust or a restart.
 
         It re-ensures on trust, config, charm (refresh), agent-version and constraint
-        changes and when the provisioner restarts. As the issue reads Juju 3.6
-        (caas/kubernetes/provider/resources/statefulset.go ``Apply``): a GET, then a
-        strategic-merge PATCH of Juju's labels and annotations and of the whole
-        ``spec.template``, carrying the GET's resourceVersion, retried on a 409 Conflict.
-        Foreign label keys survive the merge; Juju's own keys are reset; a changed template
-        (a refresh's charm-modified-version) rolls every pod. (Juju's main branch sends the
-        same object as a server-side apply with field manager ``juju`` instead.)
+        changes and when the provisioner restarts. Juju 3.6's ``StatefulSet.Apply``
+        (caas/kubernetes/provider/resources/statefulset.go) is a GET, then a
+        strategic-merge PATCH of the object it read with Juju's annotations and Juju's
+        whole ``spec.template`` put in, carrying the GET's resourceVersion. The two are
+        separate steps of the scheduler (:meth:`ready`, :meth:`step`), so a unit's write
+        can land between them; the PATCH then gets a 409 and the application worker
+        restarts :data:`RESTART_DELAY` later and ensures again. Foreign label keys survive
+        the merge; Juju's own template keys are reset; the StatefulSet's own labels are sent
+        back as read, so Juju does not reset them; a changed template (a refresh's
+        charm-modified-version) rolls every pod. (Juju's main branch sends the same object
+        as a server-side apply with field manager ``juju`` instead.)
+
+        ``stall_after_get`` holds the PATCH that many virtual seconds after the GET (a slow
+        or busy controller), so that units' hooks run in between.
+
+        Raises:
+            ModelError: no such application.
         """
-        world = self._world
-        application = world.app(app)
-        selector = {'app.kubernetes.io/name': app}
-        for _ in range(REWRITE_ATTEMPTS):
-            current = world.kube.get('StatefulSet', world.name, app)
-            if current is None:
-                raise ModelError(f'no StatefulSet {app}')
-            patch = {
-                'metadata': {
-                    'resourceVersion': current['metadata']['resourceVersion'],
-                    'labels': {**selector, 'app.kubernetes.io/managed-by': 'juju'},
-                    'annotations': self._annotations(application),
-                },
-                'spec': {'template': self._template(application)},
-            }
-            try:
-                world.kube.patch('StatefulSet', world.name, app, patch, caller=JUJU)
-            except StatusError as e:
-                if e.code != HTTPStatus.CONFLICT:
-                    raise
-                world.trace.record(
-                    'juju',
-                    f'juju re-ensure of {app}: 409, retrying',
-                    action='rewrite-statefulset-conflict',
-                    app=app,
-                )
-                continue
-            world.trace.record(
-                'juju', f'juju re-ensures StatefulSet {app}', action='rewrite-statefulset', app=app
+        self._world.app(app)
+        pending = self._ensures.get(app)
+        if pending is None:
+            self._ensures[app] = _Ensure(
+                ready_at=self._world.clock.now, stall_after_get=stall_after_get
             )
-            self._on_rewrite(app)
+        elif pending.observed is not None:
+            # The worker handles the next change once this ensure is done (its changes
+            # channel); a GET still to come reads the new state anyway.
+            pending.again = True
+
+    def ready(self) -> list[str]:
+        """The applications whose re-ensure can take its next step now."""
+        now = self._world.clock.now
+        return [app for app, e in sorted(self._ensures.items()) if e.ready_at <= now]
+
+    def due(self) -> list[float]:
+        """When a waiting re-ensure (a restarted worker, a stalled PATCH) can go on."""
+        return [e.ready_at for e in self._ensures.values()]
+
+    def step(self, app: str) -> None:
+        """The re-ensure's next request: its GET, or its PATCH."""
+        ensure = self._ensures[app]
+        world = self._world
+        current = world.kube.get('StatefulSet', world.name, app)
+        if current is None or app not in world.apps:
+            del self._ensures[app]  # removed meanwhile: nothing left to ensure
             return
-        raise ModelError(f'juju could not re-ensure StatefulSet {app}: conflicts')
+        if ensure.observed is None:
+            ensure.observed = current['metadata']['resourceVersion']
+            ensure.ready_at = world.clock.now + ensure.stall_after_get
+            world.trace.record(
+                'juju',
+                f'juju reads StatefulSet {app} (resourceVersion {ensure.observed})',
+                action='rewrite-get',
+                app=app,
+                resource_version=ensure.observed,
+            )
+            return
+        application = world.app(app)
+        # Juju sends back the whole object it read; of it, only what it puts in changes
+        # anything under a strategic merge (the rest merges to itself), so only that and
+        # the resourceVersion, its precondition, are sent here.
+        patch = {
+            'metadata': {
+                'resourceVersion': ensure.observed,
+                'annotations': self._annotations(application),
+            },
+            'spec': {'template': self._template(application)},
+        }
+        try:
+            world.kube.patch('StatefulSet', world.name, app, patch, caller=JUJU)
+        except StatusError as e:
+            if e.code != HTTPStatus.CONFLICT:
+                raise
+            ensure.conflicts += 1
+            ensure.observed = None
+            ensure.stall_after_get = 0.0
+            ensure.ready_at = world.clock.now + RESTART_DELAY
+            world.trace.record(
+                'juju',
+                f'juju re-ensure of {app}: 409 Conflict; its worker restarts in '
+                f'{RESTART_DELAY:g} s',
+                action='rewrite-statefulset-conflict',
+                app=app,
+            )
+            return
+        world.trace.record(
+            'juju', f'juju re-ensures StatefulSet {app}', action='rewrite-statefulset', app=app
+        )
+        self._on_rewrite(app)
+        if ensure.again:
+            self._ensures[app] = _Ensure(ready_at=world.clock.now)
+        else:
+            del self._ensures[app]
 
     def scale(self, app: Application, units: int) -> None:
         """Set the StatefulSet's replicas (caasapplicationprovisioner ops.go, ``app.Scale``)."""

@@ -17,6 +17,7 @@ from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
 from ._leadership import Leadership
 from ._pods import Pods
+from ._provisioner import Provisioner
 from ._timers import SETTLE_RETRY_BOUND, Timers
 from ._world import World
 
@@ -35,6 +36,7 @@ class Scheduler:
         faults: Faults,
         timers: Timers,
         leadership: Leadership,
+        provisioner: Provisioner,
     ):
         self._world = world
         self._pool = pool
@@ -44,6 +46,7 @@ class Scheduler:
         self._faults = faults
         self._timers = timers
         self._leadership = leadership
+        self._provisioner = provisioner
 
     def advance(self, seconds: float, *, max_steps: int) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
@@ -142,6 +145,8 @@ class Scheduler:
                 self._pods.agent_exits(unit)
         elif kind == 'claim':
             self._leadership.claim_one(target)
+        elif kind == 'juju':
+            self._provisioner.step(target)
         else:
             self._pods.controller_step()
         return True
@@ -169,6 +174,9 @@ class Scheduler:
             for name, app in sorted(self._world.apps.items())
             if self._leadership.claimants(app)
         )
+        # Juju's re-ensure of a StatefulSet: its GET and its PATCH are a step each, so the
+        # units' requests interleave with them as with any other client's.
+        choices.extend(('juju', app) for app in self._provisioner.ready())
         return choices
 
     def _release(self, held: HeldRequest) -> None:

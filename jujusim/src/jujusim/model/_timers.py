@@ -1,7 +1,7 @@
 """Everything due on the virtual clock.
 
-Lease changes, hook retries, update-status, the end of a stall or of a grace period, and
-the StatefulSet controller's next pod.
+Lease changes, hook retries, update-status, the end of a stall or of a grace period, the
+StatefulSet controller's next pod, and the restart of Juju's application worker.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import math
 from ._faults import Faults
 from ._leadership import Leadership
 from ._pods import Pods
+from ._provisioner import Provisioner
 from ._world import World
 
 # How long settle() keeps running Juju's retry backoff on a failing unit, in virtual
@@ -23,8 +24,17 @@ SETTLE_RETRY_BOUND = 600.0
 class Timers:
     """When the clock must next move to, and what fires when it gets there."""
 
-    def __init__(self, world: World, *, leadership: Leadership, pods: Pods, faults: Faults):
+    def __init__(
+        self,
+        world: World,
+        *,
+        leadership: Leadership,
+        pods: Pods,
+        faults: Faults,
+        provisioner: Provisioner,
+    ):
         self._world = world
+        self._provisioner = provisioner
         self._leadership = leadership
         self._pods = pods
         self._faults = faults
@@ -55,6 +65,7 @@ class Timers:
                 times.append(unit.next_update_status)
         times.extend(self._faults.due())
         times.extend(self._pods.due())
+        times.extend(self._provisioner.due())  # a restarted application worker
         future = [t for t in times if t > now]
         return min(future) if future else None
 

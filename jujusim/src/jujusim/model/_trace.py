@@ -23,8 +23,8 @@ KINDS: Mapping[str, tuple[str, str]] = {
     ),
     'juju': (
         "Juju's own action on the cluster",
-        "action ('rewrite-statefulset', 'rewrite-statefulset-conflict', 'scale'), app, "
-        'units (scale)',
+        "action ('rewrite-get', 'rewrite-statefulset', 'rewrite-statefulset-conflict', "
+        "'scale'), app, resource_version (rewrite-get), units (scale)",
     ),
     'request': (
         "a unit's API request was applied",
