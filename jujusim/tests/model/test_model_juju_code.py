@@ -480,6 +480,40 @@ def test_actions_run_in_error_but_never_ahead_of_queued_hooks(tmp_path: pathlib.
         assert model.actions[-1].error is None
 
 
+def test_an_action_whose_agent_dies_is_failed_not_run_again_and_one_queued_meanwhile_waits(
+    tmp_path: pathlib.Path,
+):
+    """An action interrupted by its agent's death is failed with "action terminated" when
+    the agent comes back, never run again; an action queued while the unit's pod is down
+    waits for the new agent's queued upgrade-charm, config-changed and start.
+
+    Sources: juju ``internal/worker/uniter/actions/resolver.go`` (``NextOp``, case
+    ``RunAction``: the interrupted action is the next pending one, so ``NewFailAction``),
+    ``internal/worker/uniter/operation/failaction.go`` (``Execute``: "action terminated"),
+    ``internal/worker/uniter/resolver.go`` (queued hooks before the idle resolvers).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=14) as model:
+        deploy_recorder(model, log, units=1, config={'probe-on': 'record_action'})
+        model.settle()
+        unit = model.apps['rec'].units['rec/0']
+        model.kill_at_call('rec/0', 1, applied=False)  # the action's first API call
+        model.run_action('rec/0', 'record')
+        model.settle()
+        assert [a.error for a in model.actions] == ['action terminated']
+        assert 'record_action' not in _all_kinds(log, 'rec/0')
+        assert unit.failure is None
+
+        model.delete_pod('rec/0', graceful=False)
+        assert not unit.alive
+        model.run_action('rec/0', 'record')  # no agent to run it yet
+        model.settle()
+        new = _all_kinds(log, 'rec/0', pid=log.pids('rec/0')[-1])
+        assert new[:3] == ['upgrade_charm', 'config_changed', 'start']
+        assert new.count('record_action') == 1
+        assert [a.error for a in model.actions] == ['action terminated', None]
+
+
 def _all_kinds(log: Log, unit: str, *, pid: int | None = None) -> list[str]:
     # Actions included: their dispatch path is the action's name, not its kind.
     return [r['kind'] for r in log.records(unit) if pid is None or r['pid'] == pid]

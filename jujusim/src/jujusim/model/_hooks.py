@@ -274,10 +274,48 @@ class Hooks:
                 self._killed.add((unit.name, process.pid))
             self._pool.kill(unit.name)
             unit.alive = False
-            self.running.pop(unit.name, None)
+            self._interrupted(unit, self.running.pop(unit.name, None))
             held = self.held.pop(unit.name, None)
             if held is not None:
                 held.release('drop')
+
+    def _interrupted(self, unit: Unit, running: Running | None) -> None:
+        """An action whose agent died while it ran is failed, and never runs again.
+
+        The uniter's local state still says it was running that action, which is still
+        the next one pending, so on the agent's next start the actions resolver fails it
+        ("action terminated") rather than run it again: rerunning an arbitrary command may
+        be hazardous (juju internal/worker/uniter/actions/resolver.go ``NextOp``, case
+        ``RunAction``; operation/failaction.go ``Execute``). That fail-action runs no
+        charm code and comes before anything else the new agent runs, so it is recorded
+        here, when the agent dies.
+        """
+        if running is None or running.spec.kind != 'action':
+            return
+        if not unit.actions or unit.actions[0] is not running.spec:
+            return
+        unit.actions.pop(0)
+        spec = running.spec
+        self.actions.append(
+            ActionOutcome(
+                unit=unit.name,
+                action=spec.action or '',
+                params=dict(spec.params),
+                results=None,
+                failure=None,
+                error='action terminated',
+            )
+        )
+        self._world.trace.record(
+            'hook-failed',
+            f'{unit.name} {spec.describe()} FAILED: action terminated (its agent died)',
+            unit=unit.name,
+            hook=spec.describe(),
+            message='action terminated',
+            cause='the agent died while the action ran',
+            api_errors=list(running.api_errors),
+            attempt=1,
+        )
 
     def die(self, unit: Unit) -> None:
         """A Dying unit with nothing left to run is Dead: its agent stops."""
@@ -299,7 +337,7 @@ class Hooks:
             return
         if isinstance(event, WorkerGone):
             # The worker died without us killing it (its zygote died, or a hook timed out).
-            self.running.pop(unit.name, None)
+            self._interrupted(unit, self.running.pop(unit.name, None))
             unit.alive = False
             world.trace.record(
                 'worker-gone',
