@@ -45,6 +45,11 @@ def run(*, pace: float, echo: Callable[[str], None]) -> bool:
     fake = kube.FakeKube(namespaces=())
     token = secrets.token_urlsafe(16)
     fake.register_caller(token, kube.AdminPolicy())
+    # With `--kubeconfig`, kubectl follows this fake too (namespace `demo`: `-A` shows it).
+    relay = kube.active_relay()
+    if relay is not None:
+        relay.admit(fake)
+        relay.attach(fake.handle, label='the rollout demo')
     with kube.KubeServer(fake.handle) as server, tempfile.TemporaryDirectory() as tmp:
         path = kube.write_kubeconfig(
             pathlib.Path(tmp) / 'kubeconfig', server=server.url, token=token, namespace=NAMESPACE
@@ -54,6 +59,8 @@ def run(*, pace: float, echo: Callable[[str], None]) -> bool:
             return _run(fake, client, server.url, pace=pace, echo=echo)
         finally:
             client.close()
+            if relay is not None:
+                relay.detach(fake.handle)
 
 
 def _run(
