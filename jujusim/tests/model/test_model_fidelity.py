@@ -286,6 +286,56 @@ def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.P
         assert log.kinds(old)[-1] == 'leader_settings_changed'
 
 
+def test_an_is_leader_answer_sent_ahead_holds_only_until_the_next_request(
+    tmp_path: pathlib.Path,
+):
+    """The answer the scheduler sends ahead of a response is not used past the unit's next
+    request: a leader stalled 120 s at its second call, after its first was answered
+    (its lease gone meanwhile), asks Juju again and hears False.
+
+    Sources: ``ops/model.py`` ``_ModelBackend.is_leader`` (cached 30 s, then re-asked);
+    juju/juju ``internal/worker/uniter/runner/context/leader.go`` (``ensureLeader``).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=6) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        old = model.leader('rec')
+        assert old is not None
+        # Its probe GETs its pod, then the StatefulSet: the stall is at the second GET.
+        model.stall_at_call(old, 2, 120)
+        model.config('rec', **{'probe-on': 'config_changed'})
+        model.settle()
+        assert any(f'{old} is-leader asks Juju again -> False' in line for line in model.trace)
+        [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
+        assert (stale['leader'], stale['leader_after']) == (True, False)
+
+
+def test_is_leader_within_ops_cache_crosses_no_process(tmp_path: pathlib.Path):
+    """Within ops' 30 s cache a hook's is-leader answers need no question to the model: the
+    hook starts with its answer, and each API response is preceded by the answer that holds
+    after it. The charm still sees Juju's answers (the leader True after its probe, the
+    other unit False).
+
+    Source: ``ops/model.py`` ``_ModelBackend.is_leader`` (cached 30 s).
+    """
+    log = Log(tmp_path / 'log')
+    with Model(seed=6) as model:
+        deploy_recorder(model, log, units=2)
+        model.settle()
+        leader = model.leader('rec')
+        asked = model.pool.is_leader_questions
+        model.config('rec', **{'probe-on': 'config_changed'})
+        model.settle()
+        assert model.pool.is_leader_questions == asked
+        probed = {
+            r['unit']: (r['leader'], r['leader_after'])
+            for r in log.records()
+            if r['kind'] == 'config_changed' and 'probe' in r
+        }
+        assert probed == {u: (u == leader, u == leader) for u in ('rec/0', 'rec/1')}
+
+
 def test_is_leader_asked_before_the_scheduler_moves_on_answers_from_the_lease(
     tmp_path: pathlib.Path,
 ):

@@ -199,6 +199,22 @@ class Leadership:
         if candidates:
             self.claim(application, self._world.rng.choice(candidates))
 
+    def answer_ahead(self, unit: str) -> bool | None:
+        """What :meth:`is_leader_now` answers ``unit`` without asking Juju again, if it would.
+
+        None when there is no running hook, or when ops' cached answer is too old, so
+        that the next question asks Juju (and is recorded). The scheduler sends this to
+        the worker before releasing one of its API requests: nothing it changes until the
+        unit's next event (a request, the hook's end) moves the clock or the answer.
+        """
+        running = self._running.get(unit)
+        if running is None or self._must_ask_again(running):
+            return None
+        return running.leader
+
+    def _must_ask_again(self, running: Running) -> bool:
+        return self._world.clock.now - running.leader_checked_at > OPS_LEADER_CACHE
+
     def is_leader_now(self, unit: str) -> bool:
         """What ``is-leader`` answers ``unit``'s running hook now, with ops' 30 s cache.
 
@@ -214,7 +230,7 @@ class Leadership:
         if running is None or app is None:
             return False
         now = world.clock.now
-        if now - running.leader_checked_at > OPS_LEADER_CACHE:
+        if self._must_ask_again(running):
             # Once Juju has said False in a hook it says False until the hook ends: the hook
             # context remembers it is a minion (juju internal/worker/uniter/runner/context/
             # leader.go ensureLeader, isMinion).

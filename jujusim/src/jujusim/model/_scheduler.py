@@ -182,6 +182,9 @@ class Scheduler:
     def _release(self, held: HeldRequest) -> None:
         if self._faults.intercept(held):
             return
+        # Sent before the response: the worker's questions until its next request need
+        # no round trip through this thread (worker.live_is_leader).
+        self._pool.answer_is_leader_ahead(held.unit, self._leadership.answer_ahead(held.unit))
         held.release('apply')
         held.applied.wait()
         status = held.response.status if held.response else 'lost'

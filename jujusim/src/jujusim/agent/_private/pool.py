@@ -177,7 +177,9 @@ class AgentPool:
         spares: warmed workers each zygote keeps ready.
         is_leader: answers a unit's ``is-leader`` during its hooks, for workers whose
             environment sets ``JUJUSIM_ASK_LEADER`` (``worker.live_is_leader``); it is
-            called on this pool's thread, while the pool waits for events.
+            called on this pool's thread, when a hook starts (the answer it starts with)
+            and when the worker asks, and its answer must hold until the worker next
+            sends anything (an API request).
         tmp_root: where the pool's temp dirs go; by default ``/dev/shm`` when it is a
             writable folder, else the system's temp dir.
     """
@@ -217,6 +219,7 @@ class AgentPool:
         os.set_blocking(self._wake_w, False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, _WAKE)
         self._woken = False
+        self._is_leader_questions = 0
         # Workers that took a spare: their zygote forks the next spare once they have run
         # a hook or died (_refill_spares), so a restart's first hook does not share the
         # CPU with a new spare's warm-up (~15% of a restart, measured).
@@ -446,10 +449,39 @@ class AgentPool:
             raise ValueError(f'cannot run {spec.describe()} on {unit}: ' + '; '.join(problems))
         hook_id = next(self._ids)
         worker.hook = (hook_id, spec, time.monotonic() + self.hook_timeout)
+        # The hook starts with its is-leader answer: one question fewer, and the callback's
+        # answer holds until the worker first sends anything (see is_leader above).
+        leader = None
+        if self._is_leader is not None and self._asks_is_leader(worker):
+            leader = self._is_leader(unit)
         # A worker that died a moment ago fails this send; its WorkerGone follows.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            wire.send(worker.sock, (wire.HOOK, hook_id, spec, juju_state, trusted))
+            wire.send(worker.sock, (wire.HOOK, hook_id, spec, juju_state, trusted, leader))
         return hook_id
+
+    def answer_is_leader_ahead(self, unit: str, answer: bool | None) -> None:
+        """Tell ``unit``'s worker what ``is-leader`` answers once its API request is answered.
+
+        Call it before letting the response of the unit's request go: the worker then
+        uses ``answer`` from that response until it next sends anything, and asks the
+        callback no question meanwhile. ``None`` tells nothing: the worker asks if it
+        needs to (as when the answer would be asked of Juju again by then).
+        """
+        worker = self._units.get(unit)
+        if answer is None or worker is None or worker.hook is None:
+            return
+        if not self._asks_is_leader(worker):
+            return
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            wire.send(worker.sock, (wire.LEADER_AHEAD, answer))
+
+    def _asks_is_leader(self, worker: _Worker) -> bool:
+        return (
+            self._is_leader is not None
+            and worker.unit is not None
+            and not worker.killed
+            and bool(worker.env.get(wire.ASK_LEADER_ENV))
+        )
 
     def next_event(self, timeout: float | None = None) -> AgentEvent | None:
         """The next ``HookDone`` or ``WorkerGone``, oldest first.
@@ -589,6 +621,15 @@ class AgentPool:
         return zygote.process.pid
 
     @property
+    def is_leader_questions(self) -> int:
+        """How many times a worker has asked ``is-leader`` over its socket so far.
+
+        Each is a round trip between processes; the answers a hook starts with and those
+        sent ahead (:meth:`answer_is_leader_ahead`) are not counted.
+        """
+        return self._is_leader_questions
+
+    @property
     def root(self) -> pathlib.Path:
         """The folder under which every worker's temp dir lives (deleted by :meth:`close`)."""
         return self._root
@@ -650,6 +691,7 @@ class AgentPool:
             self._emit(worker, HookDone(worker.unit, result), discard_if_killed=True)
 
     def _answer_is_leader(self, worker: _Worker) -> None:
+        self._is_leader_questions += 1
         answer = None  # the worker then answers from the State
         if self._is_leader is not None and worker.unit is not None and not worker.killed:
             answer = self._is_leader(worker.unit)

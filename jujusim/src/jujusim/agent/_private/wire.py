@@ -22,15 +22,21 @@ EXITED = 'exited'
 READY = 'ready'
 FAILED = 'failed'
 # A worker's protocol (framed stream): a spare says ('ready',) once warm and waits for
-# ('assign', unit, env); then ('hook', id, spec, juju_state, trusted) in, ('done', id,
+# ('assign', unit, env); then ('hook', id, spec, juju_state, trusted, leader) in (leader:
+# what is-leader answers until the worker first sends anything, or None), ('done', id,
 # result) out; ('exit',) asks the worker to leave. During a hook the worker may ask
-# ('is-leader',) and wait for ('leader', answer), answer None meaning "the State's".
+# ('is-leader',) and wait for ('leader', answer), answer None meaning "the State's". Before
+# releasing a unit's API request the parent may send ('leader-ahead', answer): what
+# is-leader answers from that request's response until the worker next sends anything.
 ASSIGN = 'assign'
 HOOK = 'hook'
 DONE = 'done'
 EXIT = 'exit'
 IS_LEADER = 'is-leader'
 LEADER = 'leader'
+LEADER_AHEAD = 'leader-ahead'
+# A worker whose environment sets this asks the parent is-leader (worker.live_is_leader).
+ASK_LEADER_ENV = 'JUJUSIM_ASK_LEADER'
 
 
 class ConnectionClosedError(EOFError):

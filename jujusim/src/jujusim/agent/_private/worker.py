@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import os
@@ -53,7 +54,7 @@ def isolate_from_cluster() -> None:
     function.__defaults__ = (str(NO_SERVICE_ACCOUNT), default_config)
 
 
-ASK_LEADER_ENV = 'JUJUSIM_ASK_LEADER'
+ASK_LEADER_ENV = wire.ASK_LEADER_ENV
 
 
 def live_is_leader() -> None:
@@ -71,10 +72,12 @@ def live_is_leader() -> None:
     The model's answer cannot change while this unit runs without sending anything: it
     decides nothing until every running unit waits at the API or has finished. So the
     worker keeps the answer until the process next writes to a socket, or the next hook
-    starts (:func:`forget_leadership`), and asks again only then; a chatty charm (the
-    stub asks ~10 times a hook) then costs one question per API call, not ten a hook.
-    Ask from the hook's own thread: the socket carries one question at a time, and the
-    scheduler counts on a hook that waits at the API doing nothing else.
+    starts (:func:`forget_leadership`), and asks again only then. Most questions are not
+    even asked: the hook starts with the answer (``wire.HOOK``), and the parent sends the
+    answer that holds after an API request before it lets the response go
+    (``wire.LEADER_AHEAD``), unless ops would ask Juju again by then. Ask from the hook's
+    own thread: the socket carries one question at a time, and the scheduler counts on a
+    hook that waits at the API doing nothing else.
     """
     backend_type = scenario.mocking._MockModelBackend
     original = backend_type.is_leader
@@ -83,7 +86,10 @@ def live_is_leader() -> None:
         if not _PARENT or not os.environ.get(ASK_LEADER_ENV):
             return bool(original(self))
         if not _LEADER_ANSWER:
-            answer = _ask_parent(_PARENT[0])  # its own send cleared the list: fill it after
+            parent = _PARENT[0]
+            answer = parent.answer_ahead()
+            if answer is None:
+                answer = parent.ask_is_leader()  # its own send cleared the list: fill it after
             if answer is None:
                 return bool(original(self))
             _LEADER_ANSWER.append(answer)
@@ -93,23 +99,86 @@ def live_is_leader() -> None:
     _forget_on_send()
 
 
-def _ask_parent(sock: socket.socket) -> bool | None:
-    wire.send(sock, (wire.IS_LEADER,))
-    reply = wire.recv(sock)
-    if reply[0] != wire.LEADER:  # the parent said exit: it is closing the pool
-        raise wire.ConnectionClosedError(f'asked is-leader, the parent said {reply[0]!r}')
-    return reply[1]
+class ParentLink:
+    """A worker's end of its socket to the parent; every read goes through one buffer.
+
+    Besides the requests it waits for (a hook, ``exit``, the answer to ``is-leader``),
+    the parent may send answers ahead (``wire.LEADER_AHEAD``) at any time during a hook;
+    those are kept aside here, the rest queued for :meth:`recv`.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self._reader = wire.FrameReader()
+        self._queued: collections.deque[Any] = collections.deque()
+        self._ahead: bool | None = None
+
+    def recv(self) -> Any:
+        """Block until the next message that is not an answer ahead.
+
+        Raises:
+            ConnectionClosedError: the parent closed the connection first.
+        """
+        while not self._queued:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                raise wire.ConnectionClosedError('peer closed the connection')
+            self._take(data)
+        return self._queued.popleft()
+
+    def send(self, obj: Any) -> None:
+        """Send one framed message to the parent."""
+        wire.send(self.sock, obj)
+
+    def answer_ahead(self) -> bool | None:
+        """The answer the parent sent ahead since this process last sent anything, if any."""
+        self._drain()
+        return self._ahead
+
+    def forget_ahead(self) -> None:
+        """This process sends something: an answer sent ahead before now no longer holds."""
+        self._drain()
+        self._ahead = None
+
+    def ask_is_leader(self) -> bool | None:
+        """Ask the parent; None means the State answers."""
+        self.send((wire.IS_LEADER,))
+        reply = self.recv()
+        if reply[0] != wire.LEADER:  # the parent said exit: it is closing the pool
+            raise wire.ConnectionClosedError(f'asked is-leader, the parent said {reply[0]!r}')
+        return reply[1]
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = self.sock.recv(1 << 20, socket.MSG_DONTWAIT)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # a closed socket: recv() reports it
+            if not data:
+                return
+            self._take(data)
+
+    def _take(self, data: bytes) -> None:
+        for message in self._reader.feed(data):
+            if message[0] == wire.LEADER_AHEAD:
+                self._ahead = message[1]  # the latest answer ahead wins
+            else:
+                self._queued.append(message)
 
 
 # The model's last is-leader answer in this hook, while still good (empty: ask again).
 _LEADER_ANSWER: list[bool] = []
-# The socket to the parent, while this process serves a unit's hooks.
-_PARENT: list[socket.socket] = []
+# The link to the parent, while this process serves a unit's hooks.
+_PARENT: list[ParentLink] = []
 
 
-def forget_leadership() -> None:
-    """Drop the kept is-leader answer (a new hook starts)."""
-    _LEADER_ANSWER.clear()
+def forget_leadership(answer: bool | None = None) -> None:
+    """A new hook starts: drop the kept is-leader answer, or start from ``answer``."""
+    _LEADER_ANSWER[:] = [] if answer is None else [answer]
+    if _PARENT:
+        _PARENT[0].forget_ahead()
 
 
 def _forget_on_send() -> None:
@@ -117,6 +186,8 @@ def _forget_on_send() -> None:
 
     Whatever the client (lightkube's httpx2, urllib3, asyncio), a request reaches the
     fake API through ``send``/``sendall`` of a ``socket.socket`` or ``ssl.SSLSocket``.
+    An answer the parent sent ahead before this write was for an earlier response: it
+    is dropped too.
     """
     for socket_type in (socket.socket, ssl.SSLSocket):
         for name in ('send', 'sendall'):
@@ -129,6 +200,8 @@ def _forget_on_send() -> None:
 def _forgetting(method: Any) -> Any:
     def forgetting(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
         _LEADER_ANSWER.clear()
+        if _PARENT:
+            _PARENT[0].forget_ahead()
         return method(self, *args, **kwargs)
 
     forgetting._forgets_leadership = True  # pyright: ignore[reportFunctionMemberAccess]
@@ -173,10 +246,15 @@ class Worker:
         juju_state: ops.testing.State,
         *,
         trusted: bool = False,
+        leader: bool | None = None,
     ) -> hooks.HookResult:
-        """Run one hook; never raises: every failure is described in the result."""
+        """Run one hook; never raises: every failure is described in the result.
+
+        ``leader`` is what ``is-leader`` answers until the hook first sends anything (None:
+        ask the parent then).
+        """
         started = time.perf_counter()
-        forget_leadership()
+        forget_leadership(leader)
         state_in = self.local.merged_into(juju_state)
         outcome: dict[str, Any] = {
             'unit_status': state_in.unit_status,
@@ -242,16 +320,17 @@ class Worker:
 
     def serve(self, sock: socket.socket) -> None:
         """Answer hook requests on ``sock`` until the parent closes it or says ``exit``."""
-        _PARENT[:] = [sock]
+        parent = ParentLink(sock)
+        _PARENT[:] = [parent]
         while True:
             try:
-                message = wire.recv(sock)
+                message = parent.recv()
             except (wire.ConnectionClosedError, ConnectionResetError):
                 return
             if message[0] == wire.EXIT:
                 return
-            _, hook_id, spec, juju_state, trusted = message
-            result = self.run_hook(hook_id, spec, juju_state, trusted=trusted)
+            _, hook_id, spec, juju_state, trusted, leader = message
+            result = self.run_hook(hook_id, spec, juju_state, trusted=trusted, leader=leader)
             try:
                 message = wire.frame((wire.DONE, hook_id, result))
             except Exception as e:  # an unpicklable result must not kill the worker
