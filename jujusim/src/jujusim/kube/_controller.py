@@ -29,6 +29,8 @@ _IDLE = object()
 _STS = _resources.resource_for_kind('StatefulSet')
 _POD = _resources.resource_for_kind('Pod')
 _REVISION = _resources.resource_for_kind('ControllerRevision')
+# What one StatefulSet's sync read: each object (None: no object there) and its version.
+_Inputs = list[tuple[_json.Obj | None, object]]
 
 
 @functools.lru_cache(maxsize=256)
@@ -96,6 +98,9 @@ class StatefulSetController:
         # The StatefulSet acted on last: its uid, the store's resourceVersion after the
         # action, and its remaining actions (valid while nobody else has written).
         self._cached: tuple[str, int, Generator[None, None, None]] | None = None
+        # Under graceful pod deletion: per StatefulSet uid, what its last sync read when it
+        # found nothing to do (see _inputs); while that is unchanged it has nothing to do.
+        self._idle: dict[str, _Inputs] = {}
 
     def _record(self, verb: str, kind: str, namespace: str, name: str, caller: str) -> None:
         self._log.add(
@@ -114,10 +119,11 @@ class StatefulSetController:
         The same action :meth:`step_reference` takes. A StatefulSet's state is kept from one
         step to the next while nothing else has written, so stepping a rollout through costs
         linear time, not quadratic. With graceful pod deletion (terminating pods, which the
-        kept state does not model) it is :meth:`step_reference`.
+        kept state does not model) it is :meth:`step_reference`, skipping the StatefulSets
+        whose inputs have not changed since their last sync found nothing to do.
         """
         if self._store.graceful_pods:
-            return self.step_reference()
+            return self._step_skipping_idle()
         for sts in list(self._store.list(_STS, None)):
             uid = str(_meta(sts).get('uid'))
             cached = self._cached
@@ -150,6 +156,46 @@ class StatefulSetController:
         # Dependents whose owners never existed or vanished: the garbage collector.
         return self._collect_garbage_step(self._store.resource_version)
 
+    def _step_skipping_idle(self) -> bool:
+        """One action as :meth:`step_reference` takes it, with less reading.
+
+        Each StatefulSet whose inputs are as they were when its last sync found nothing to
+        do is skipped: most steps act on one StatefulSet, and the others were idle.
+        """
+        stateful_sets = list(self._store.list(_STS, None))
+        live = {str(_meta(sts).get('uid')) for sts in stateful_sets}
+        for uid in [u for u in self._idle if u not in live]:
+            del self._idle[uid]
+        for sts in stateful_sets:
+            uid = str(_meta(sts).get('uid'))
+            inputs = self._inputs(sts, uid)
+            if _same_inputs(self._idle.get(uid), inputs):
+                continue
+            if self._sync(sts):
+                self._idle.pop(uid, None)
+                return True
+            self._idle[uid] = inputs
+        return self._collect_garbage_step(self._store.resource_version)
+
+    def _inputs(self, sts: _json.Obj, uid: str) -> _Inputs:
+        """Everything :meth:`_sync` reads for ``sts``, with each object's resourceVersion.
+
+        The StatefulSet itself; every object it owns (its pods, its ControllerRevisions);
+        and whatever holds each pod name below ``spec.replicas`` (a pod it does not own
+        there blocks it). The store replaces an object on each write, or bumps its
+        resourceVersion where it changes one in place (a pod marked terminating), so the
+        same objects with the same versions are the same inputs. Objects, not versions
+        alone: a store restored from a copy may reuse a version for other contents.
+        """
+        meta = _meta(sts)
+        namespace, name = str(meta['namespace']), str(meta['name'])
+        replicas = int(_json.dig(sts, 'spec', 'replicas') or 0)
+        read: list[_json.Obj | None] = [sts, *self._store.dependents(uid)]
+        read.extend(
+            self._store.find(_POD, namespace, f'{name}-{ordinal}') for ordinal in range(replicas)
+        )
+        return [(obj, None if obj is None else _meta(obj).get('resourceVersion')) for obj in read]
+
     def settle(self, max_steps: int = 10_000) -> int:
         """Step until nothing is left to do; return the number of actions taken.
 
@@ -176,7 +222,7 @@ class StatefulSetController:
         if self._store.graceful_pods:
             # Terminating pods are the reference's alone (see step()).
             while taken < budget:
-                if not self.step_reference():
+                if not self._step_skipping_idle():
                     return taken
                 taken += 1
             return None
@@ -472,6 +518,14 @@ class StatefulSetController:
         self._store.delete(_REVISION, namespace, doomed, caller=CONTROLLER)
         self._record('delete', 'ControllerRevision', namespace, doomed, CONTROLLER)
         return True
+
+
+def _same_inputs(before: _Inputs | None, now: _Inputs) -> bool:
+    return (
+        before is not None
+        and len(before) == len(now)
+        and all(a is b and va == vb for (a, va), (b, vb) in zip(before, now, strict=True))
+    )
 
 
 def _first_gap(ordinals: list[int]) -> int:

@@ -348,6 +348,12 @@ class Store:
             keys = [k for k in keys if k[0] == namespace]
         return [table[k] for k in keys]
 
+    def dependents(self, owner_uid: str) -> list[_json.Obj]:
+        """The stored objects (not copies) ``owner_uid`` owns, by kind and key."""
+        return [
+            self._objects[kind][key] for kind, key in sorted(self._dependents.get(owner_uid, ()))
+        ]
+
     def find_uid(self, uid: str, namespace: str) -> _json.Obj | None:
         """The object with ``uid`` in ``namespace`` or cluster-scoped, if any."""
         where = self._uids.get(uid)
