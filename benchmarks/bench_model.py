@@ -16,7 +16,7 @@ over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "
    API call), then scheduler steps until the new pod's first hook is done. Spares are
    warmed between repeats, so each repeat is the steady state. The floor beside it is
    that first hook alone through plain ``ops.testing`` in this process, as in 1 (the
-   best of three runs of it).
+   best of three runs of it); at the end, the same with the workers' ``speedups``.
 3. Schedule of 50 hook events (the issue's figure): 3 mesh-consumer units and a
    beacon-stub, settled; then seeded model events (a new label set on the provider: a
    relation-changed on every consumer unit; 5 virtual minutes: update-status everywhere;
@@ -27,6 +27,8 @@ over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "
    run started (the provider's too) through plain ``ops.testing`` in this process, one
    after another, as in 1: what the charm code and ops.testing cost with no harness;
    printed last, the same again with the workers' ``speedups`` installed in this process.
+   Last, the targets' ratios: each schedule and each restart over its floor with the
+   speedups, all measured in this run.
 4. Chaos schedule: the same deployment, then ``CHAOS_EVENTS`` seeded calls of the Model
    API (a new label set, a pod deleted gracefully or killed, a SIGKILL at an API call, a
    leader stall, a foreign label written on a pod that exists), ``STEPS_BETWEEN``
@@ -209,9 +211,24 @@ def _stamp_done_lines(model: Model, unit: str) -> list[float]:
     return stamps
 
 
-def _restart_costs(*, leader: bool) -> tuple[list[float], list[float]]:
-    """delete_pod to the restarted unit's first hook done, for the leader or a non-leader;
-    and that first hook alone through plain ops.testing, each time.
+@dataclasses.dataclass
+class _Restarts:
+    """Restart times of one unit, and each restart's first hook, to run again plainly."""
+
+    samples: list[float]
+    first_hooks: list[_Recorded]
+    replay: _Replay
+
+    def floors(self) -> list[float]:
+        """Each first hook alone through plain ops.testing: the best of three runs in a row
+        (the plain process's caches are then warm)."""
+        hooks = [h for h in self.first_hooks for _ in range(3)]
+        runs = _plain_hooks(hooks, self.replay.fake, self.replay.tokens)
+        return [min(runs[i : i + 3]) for i in range(0, len(runs), 3)]
+
+
+def _restart_costs(*, leader: bool) -> _Restarts:
+    """delete_pod to the restarted unit's first hook done, for the leader or a non-leader.
 
     The leader's first hook (upgrade-charm) reconciles: 4 API reads through the gate. A
     non-leader's makes no API call.
@@ -239,9 +256,11 @@ def _restart_costs(*, leader: bool) -> tuple[list[float], list[float]]:
             samples.append(done_at[0] - started)
             first_hooks.append(next(h for h in replay.hooks[recorded_before:] if h.unit == unit))
             model.settle()
-    # Each first hook three times in a row, the best run: the plain process's caches are warm.
-    runs = _plain_hooks([h for h in first_hooks for _ in range(3)], replay.fake, replay.tokens)
-    return samples, [min(runs[i : i + 3]) for i in range(0, len(runs), 3)]
+    return _Restarts(samples, first_hooks, replay)
+
+
+def _ratios(times: list[float], floors: list[float]) -> list[float]:
+    return [t / f for t, f in zip(times, floors, strict=True)]
 
 
 def _hook_schedule(seed: int) -> tuple[float, int, _Replay]:
@@ -322,10 +341,11 @@ def main() -> None:
     print(_line('model: hooks/s', model_rates, unit='/s', scale=1.0))
     print(_line('plain ops.testing, one process: hooks/s', plain_rates, unit='/s', scale=1.0))
     print(_line('ratio model time / plain time (same hooks)', ratios, unit='x', scale=1.0))
+    restarts: dict[str, _Restarts] = {}
     for who, leader in (('leader', True), ('non-leader', False)):
-        restarts, first_hooks = _restart_costs(leader=leader)
-        print(_line(f'pod restart, {who}: delete_pod to first hook done', restarts))
-        print(_line('  that first hook alone, plain ops.testing (floor)', first_hooks))
+        restarts[who] = restart = _restart_costs(leader=leader)
+        print(_line(f'pod restart, {who}: delete_pod to first hook done', restart.samples))
+        print(_line('  that first hook alone, plain ops.testing (floor)', restart.floors()))
     walls: list[float] = []
     plains: list[float] = []
     replays: list[_Replay] = []
@@ -349,12 +369,31 @@ def main() -> None:
     # Last: install() patches ops and ops.testing in this process for good (and so for
     # any benchmark module run after this one).
     speedups.install()
+    fast_plains = [replay.plain_time() for replay in replays]
     print(
         _line(
             f"{HOOK_EVENTS}-event schedule's hooks, plain + the workers' speedups (floor)",
-            [replay.plain_time() for replay in replays],
+            fast_plains,
         )
     )
+    # The targets (issues show 12, "Figures"): each a ratio to a floor measured in this
+    # run, with the speedups the workers run with.
+    print('ratios to the floors with the speedups, this run (targets: issue 12, "Figures"):')
+    print(
+        _line(
+            f'  {HOOK_EVENTS}-event schedule / its floor, per seed',
+            _ratios(walls, fast_plains),
+            unit='x',
+            scale=1.0,
+        )
+    )
+    for who, restart in restarts.items():
+        restart_ratios = _ratios(restart.samples, restart.floors())
+        print(
+            _line(
+                f'  pod restart, {who} / its first hook plain', restart_ratios, unit='x', scale=1.0
+            )
+        )
 
 
 if __name__ == '__main__':
