@@ -166,6 +166,36 @@ def test_each_response_is_one_socket_write(
     assert all(n > 200_000 for n in writes)
 
 
+def test_an_early_response_goes_out_before_the_handler_returns_and_only_once(
+    connect: Connect,
+):
+    """A handler's thread held (as a simulator's gate holds it) while another thread sends
+    its response: the client has it before the handler returns, once, and the connection
+    serves the next request."""
+    released = threading.Semaphore(0)
+    answered: list[bool] = []
+
+    def held_handler(request: ApiRequest) -> ApiResponse:
+        response = ApiResponse.json(200, {'path': request.path})
+        respond_now = kube.early_responder()
+        assert respond_now is not None
+        sender = threading.Thread(target=lambda: answered.append(respond_now(response)))
+        sender.start()
+        sender.join()
+        assert released.acquire(timeout=10)  # held until the client has read the response
+        return response
+
+    with KubeServer(held_handler) as server:
+        conn = connect(server)
+        for i in range(3):
+            response, body = _request(conn, 'GET', f'/api/v1/namespaces/ns/pods/p-{i}')
+            assert (response.status, body) == (200, {'path': f'/api/v1/namespaces/ns/pods/p-{i}'})
+            released.release()  # the handler returns: a second copy would come next
+        assert server.connections_accepted == 1
+    assert answered == [True, True, True]  # once the handlers' threads are done
+    assert kube.early_responder() is None  # outside a handler
+
+
 def test_discovery_documents_list_every_resource(
     connect: Connect, server: KubeServer, recorder: Recorder
 ):

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from jujusim.kube import ApiRequest, ApiResponse, FakeKube, ResponseLost, StatusError
-from jujusim.model._gate import Gate, HeldRequest
+from jujusim.model._gate import Decision, Gate, HeldRequest
 
 
 class _Kube:
@@ -73,6 +73,35 @@ def test_apply_lose_applies_and_the_server_loses_the_response():
     held.delivered.set()
     thread.join(5)
     assert isinstance(outcome['raised'], ResponseLost)
+
+
+@pytest.mark.parametrize(
+    ('decision', 'fail', 'sent_early'),
+    [
+        ('apply', None, True),
+        ('apply', StatusError(code=409, reason='Conflict', message='x'), False),
+        ('apply-lose', None, False),
+        ('drop', None, False),
+    ],
+)
+def test_only_an_applied_answer_goes_out_from_the_releasing_thread(
+    decision: Decision, fail: BaseException | None, sent_early: bool
+):
+    """The releasing thread sends the response itself (the server's early responder) only
+    when the request was applied, succeeded and its response is not to be lost."""
+    _, thread, held, outcome = _held(_Kube(fail=fail))
+    sent: list[tuple[str, ApiResponse]] = []
+
+    def respond_now(response: ApiResponse) -> bool:
+        sent.append((threading.current_thread().name, response))
+        return True
+
+    held.respond_now = respond_now
+    held.release(decision)
+    held.delivered.set()
+    thread.join(5)
+    expected = [(threading.current_thread().name, outcome.get('response'))] if sent_early else []
+    assert sent == expected
 
 
 def test_drop_never_applies():

@@ -12,7 +12,7 @@ from ._log import LogEntry, RequestCounts, RequestLog
 from ._rbac import AdminPolicy, Attributes, JujuAppPolicy, Policy
 from ._relay import Relay, active_relay, relaying
 from ._resources import RESOURCES, ResourceType, resource_for_kind, resource_for_path
-from ._server import KubeServer
+from ._server import EarlyResponder, KubeServer, early_responder
 from ._store import Event
 from ._transport import FAKE_SERVER, KubeTransport, lightkube_client
 
@@ -26,6 +26,7 @@ __all__ = [
     'ApiRequest',
     'ApiResponse',
     'Attributes',
+    'EarlyResponder',
     'Event',
     'FakeKube',
     'Fault',
@@ -42,6 +43,7 @@ __all__ = [
     'ResponseLost',
     'StatusError',
     'active_relay',
+    'early_responder',
     'kind_of_path',
     'kubeconfig',
     'lightkube_client',

@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
-from ..kube import ApiRequest, ApiResponse, FakeKube, ResponseLost
+from ..kube import ApiRequest, ApiResponse, EarlyResponder, FakeKube, ResponseLost, early_responder
 
 Decision = Literal['apply', 'drop', 'apply-lose']
 
@@ -34,6 +34,9 @@ class HeldRequest:
     # The fake API's handler, run on the scheduler's thread by release() (see there).
     apply_with: Callable[[ApiRequest], ApiResponse] | None = None
     failure: BaseException | None = None  # what the handler raised, re-raised on the server
+    # Sends the response from the releasing thread (kube.early_responder); None: the
+    # request's own thread sends it when it wakes.
+    respond_now: EarlyResponder | None = None
 
     def describe(self) -> str:
         """``METHOD path`` with the query, for traces."""
@@ -47,7 +50,9 @@ class HeldRequest:
         scheduler's) thread, before the request's own thread wakes: the scheduler then
         never waits for a thread switch to learn the outcome, and :attr:`applied` is
         set on return. Whatever the handler raises is raised again on the request's
-        thread, so the server answers it as it would have.
+        thread, so the server answers it as it would have. An applied response that is
+        not to be lost also goes out from here (:attr:`respond_now`), before the
+        request's thread wakes: the client is not kept waiting on that thread switch.
         """
         if decision in ('apply', 'apply-lose') and self.apply_with is not None:
             try:
@@ -55,6 +60,9 @@ class HeldRequest:
             except BaseException as e:
                 self.failure = e
             self.applied.set()
+            if decision == 'apply' and self.failure is None and self.respond_now is not None:
+                assert self.response is not None  # noqa: S101 - applied without failure
+                self.respond_now(self.response)
         self.decision = decision
         self.decided.set()
 
@@ -81,7 +89,12 @@ class Gate:
         unit = self._units.get(request.bearer_token or '')
         if unit is None:
             return self._kube.handle(request)
-        held = HeldRequest(unit=unit, request=request, apply_with=self._kube.handle)
+        held = HeldRequest(
+            unit=unit,
+            request=request,
+            apply_with=self._kube.handle,
+            respond_now=early_responder(),
+        )
         self._arrived.put(held)
         self._wake()
         held.decided.wait()
