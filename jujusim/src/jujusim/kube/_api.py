@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import threading
 import time
@@ -116,6 +117,7 @@ def _route(path: str) -> _Route:
     return _Route(resource, namespace, name, subresource)
 
 
+@functools.lru_cache(maxsize=4096)  # the simulator's faults and trace ask per request
 def kind_of_path(path: str) -> str | None:
     """The kind a REST path names, routed as the API routes it; None if it serves no such path."""
     try:

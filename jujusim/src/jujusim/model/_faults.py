@@ -11,7 +11,6 @@ else's write to the cluster, an API server that refuses a request.
 
 from __future__ import annotations
 
-import functools
 import json
 import subprocess
 from collections.abc import Callable, Mapping
@@ -28,16 +27,6 @@ from ._world import World
 
 UPSTREAM_LIBRARY = 'upstream-service-mesh'  # the caller name of the upstream library's writes
 _METHODS = frozenset({'GET', 'POST', 'PUT', 'PATCH', 'DELETE'})
-
-
-@functools.lru_cache(maxsize=4096)  # every traced request asks; paths repeat
-def request_kind(path: str) -> str | None:
-    """The resource kind a request path names (``/api/v1/namespaces/m/pods/x``: Pod).
-
-    Routed by the fake API's own router, so a fault aims at exactly what it serves; None
-    for a path that names no served kind.
-    """
-    return kind_of_path(path)
 
 
 class FaultPlan:
@@ -132,7 +121,7 @@ class FaultPlan:
         request = held.request
         if self.method is not None and request.method != self.method:
             return False
-        if self.kind is not None and request_kind(request.path) != self.kind:
+        if self.kind is not None and kind_of_path(request.path) != self.kind:
             return False
         self._matched += 1
         return self._matched == self.nth
@@ -289,7 +278,7 @@ class Faults:
                 seconds=stall.seconds,
                 request=held.describe(),
                 method=held.request.method,
-                resource=request_kind(held.request.path),
+                resource=kind_of_path(held.request.path),
             )
             return True
         kill = due[0]
@@ -306,7 +295,7 @@ class Faults:
                 unit=unit.name,
                 request=held.describe(),
                 method=held.request.method,
-                resource=request_kind(held.request.path),
+                resource=kind_of_path(held.request.path),
                 status=status,
                 applied=True,
             )
@@ -319,7 +308,7 @@ class Faults:
                 unit=unit.name,
                 request=held.describe(),
                 method=held.request.method,
-                resource=request_kind(held.request.path),
+                resource=kind_of_path(held.request.path),
                 applied=False,
             )
             self._hooks.kill(unit)

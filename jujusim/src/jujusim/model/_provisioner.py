@@ -44,7 +44,6 @@ class _Ensure:
     ready_at: float = 0.0  # virtual time of the next step (a worker restart, a stall)
     stall_after_get: float = 0.0  # a slow controller: the PATCH waits this long after the GET
     again: bool = False  # another change came after the GET: ensure once more after this one
-    conflicts: int = 0
 
 
 class Provisioner:
@@ -267,7 +266,6 @@ class Provisioner:
         except StatusError as e:
             if e.code != HTTPStatus.CONFLICT:
                 raise
-            ensure.conflicts += 1
             ensure.observed = None
             ensure.stall_after_get = 0.0
             ensure.ready_at = world.clock.now + RESTART_DELAY

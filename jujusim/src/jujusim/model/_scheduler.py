@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..agent import AgentPool
+from ..kube import kind_of_path
 from ._errors import LivelockError, ModelError
-from ._faults import Faults, request_kind
+from ._faults import Faults
 from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
 from ._leadership import Leadership
@@ -197,7 +198,7 @@ class Scheduler:
             unit=held.unit,
             request=held.describe(),
             method=held.request.method,
-            resource=request_kind(held.request.path),
+            resource=kind_of_path(held.request.path),
             status=status,
         )
         self._await(held.unit)

@@ -175,7 +175,11 @@ _PARENT: list[ParentLink] = []
 
 
 def forget_leadership(answer: bool | None = None) -> None:
-    """A new hook starts: drop the kept is-leader answer, or start from ``answer``."""
+    """Drop the kept is-leader answer and any sent ahead, or start from ``answer``.
+
+    Called when a hook starts (with the answer it starts with) and whenever this process
+    sends anything (:func:`_forget_on_send`).
+    """
     _LEADER_ANSWER[:] = [] if answer is None else [answer]
     if _PARENT:
         _PARENT[0].forget_ahead()
@@ -199,9 +203,7 @@ def _forget_on_send() -> None:
 
 def _forgetting(method: Any) -> Any:
     def forgetting(self: socket.socket, *args: Any, **kwargs: Any) -> Any:
-        _LEADER_ANSWER.clear()
-        if _PARENT:
-            _PARENT[0].forget_ahead()
+        forget_leadership()
         return method(self, *args, **kwargs)
 
     forgetting._forgets_leadership = True  # pyright: ignore[reportFunctionMemberAccess]
