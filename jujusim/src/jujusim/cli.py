@@ -109,6 +109,16 @@ def _wait_for_interrupt() -> None:
             signal.signal(sig, handler)
 
 
+# demo and explore: kubectl follows the run's live model.
+_KUBECONFIG_OPTION = click.option(
+    '--kubeconfig',
+    'kubeconfig_path',
+    type=click.Path(path_type=pathlib.Path),
+    default=None,
+    help='Write a kubeconfig here for kubectl to follow the live model of the run '
+    '(one address for the whole run; a watch moves on to each new model).',
+)
+
 # The demo's exploration: enough schedules to show it, few enough to stay well under a
 # minute; `jujusim explore` and `tox -e chaos` run the thousands.
 DEMO_SCHEDULES = 6
@@ -138,14 +148,7 @@ DEMO_TIMELINE = 16
     show_default=True,
     help='Random schedules in the short exploration of CONSUMER (0 skips it).',
 )
-@click.option(
-    '--kubeconfig',
-    'kubeconfig_path',
-    type=click.Path(path_type=pathlib.Path),
-    default=None,
-    help='Write a kubeconfig here for kubectl to follow the live model of the run '
-    '(one address for the whole run; a watch moves on to each new model).',
-)
+@_KUBECONFIG_OPTION
 def demo(
     pace: float, consumer: str, seed: int, schedules: int, kubeconfig_path: pathlib.Path | None
 ) -> None:
@@ -440,6 +443,26 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
         raise BadInput(f'--weights: {e}') from None
 
 
+# explore and conformance: the plan's shape and how it runs.
+_UNITS_OPTION = click.option('--units', type=click.IntRange(1, 9), default=3, show_default=True)
+_RUN_SEED_OPTION = click.option(
+    '--seed', type=int, default=0, show_default=True, help="The run's seed."
+)
+_WEIGHTS_OPTION = click.option(
+    '--weights',
+    default='',
+    callback=_weights,
+    help='Fault weights over the defaults, e.g. "kill=5,stall=0,api_5xx=1".',
+)
+_JOBS_OPTION = click.option(
+    '--jobs',
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Schedules run at once, in processes (this machine's cores).",
+)
+
+
 @main.command(name='explore')
 @click.option(
     '--consumer',
@@ -447,7 +470,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
     show_default=True,
     help="A charm folder that requires service-mesh, or a known consumer's name.",
 )
-@click.option('--units', type=click.IntRange(1, 9), default=3, show_default=True)
+@_UNITS_OPTION
 @click.option(
     '--schedules',
     type=click.IntRange(min=1),
@@ -455,7 +478,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
     show_default=True,
     help='How many random schedules.',
 )
-@click.option('--seed', type=int, default=0, show_default=True, help="The run's seed.")
+@_RUN_SEED_OPTION
 @click.option(
     '--length',
     type=click.IntRange(1, 200),
@@ -463,25 +486,14 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
     show_default=True,
     help='Steps drawn per random schedule.',
 )
-@click.option(
-    '--weights',
-    default='',
-    callback=_weights,
-    help='Fault weights over the defaults, e.g. "kill=5,stall=0,api_5xx=1".',
-)
+@_WEIGHTS_OPTION
 @click.option(
     '--exhaustive',
     is_flag=True,
     help='Run the bounded exhaustive set (every targeted kill and stall of the ADR '
     'scenario, both orders of its concurrent steps) instead of random schedules.',
 )
-@click.option(
-    '--jobs',
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Schedules run at once, in processes (this machine's cores).",
-)
+@_JOBS_OPTION
 @click.option(
     '--shard',
     default='1/1',
@@ -503,14 +515,7 @@ def _weights(ctx: click.Context, param: click.Parameter, value: str) -> explore_
     show_default=True,
     help='Runs spent shrinking a failing schedule.',
 )
-@click.option(
-    '--kubeconfig',
-    'kubeconfig_path',
-    type=click.Path(path_type=pathlib.Path),
-    default=None,
-    help='Write a kubeconfig here for kubectl to follow the live model of the run '
-    '(one address for the whole run; a watch moves on to each new model).',
-)
+@_KUBECONFIG_OPTION
 def explore_command(
     consumer: str,
     units: int,
@@ -720,27 +725,16 @@ CONFORMANCE_SCHEDULES = 4
     show_default=True,
     help='Random schedules per consumer (the same ones for each).',
 )
-@click.option('--seed', type=int, default=0, show_default=True, help="The run's seed.")
-@click.option('--units', type=click.IntRange(1, 9), default=3, show_default=True)
-@click.option(
-    '--weights',
-    default='',
-    callback=_weights,
-    help='Fault weights over the defaults, e.g. "kill=5,stall=0,api_5xx=1".',
-)
+@_RUN_SEED_OPTION
+@_UNITS_OPTION
+@_WEIGHTS_OPTION
 @click.option(
     '--exhaustive/--no-exhaustive',
     default=False,
     show_default=True,
     help='Run the bounded exhaustive set of the ADR scenario instead of random schedules.',
 )
-@click.option(
-    '--jobs',
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Schedules run at once, in processes (this machine's cores).",
-)
+@_JOBS_OPTION
 @click.option(
     '--out',
     type=click.Path(file_okay=False, path_type=pathlib.Path),
