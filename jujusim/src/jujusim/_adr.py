@@ -48,28 +48,17 @@ def run_counterexample(
     the trace. ``echo`` receives a readable account as it goes.
     """
     app = APP
-    problems: list[str] = []
-    found_all: list[str] = []
-
-    def judge(point: str) -> list[str]:
-        found = model.check(app)
-        found_all.extend(found)
-        problems.extend(f'{point}: {problem}' for problem in found)
-        return found
-
     with Model(seed=seed) as model:
-        model.deploy(consumer, app=app, units=units, trust=True)
-        model.deploy(provider, app='beacon', units=1)
-        model.integrate(app, 'beacon')
-        model.config('beacon', labels=json.dumps({'foo': 'bar'}))
-        model.settle()
+        verdicts = _Verdicts(model)
+        _deploy_with_foo_bar(model, consumer, provider, units)
         echo(f'  {consumer.name}: {units} units; the provider publishes {{"foo": "bar"}}')
-        applied = judge('once {"foo": "bar"} is published')
+        applied = verdicts.judge('once {"foo": "bar"} is published')
         echo(f'    labels applied: {_show(applied)}')
         _echo_problems(applied, echo)
         leader = model.leader(app)
         if leader is None:  # pragma: no cover - a settled model has a leader
-            return Run([*problems, 'no leader after settling'], tuple(model.trace), ('no leader',))
+            problems = [*verdicts.problems, 'no leader after settling']
+            return Run(problems, tuple(model.trace), ('no leader',))
         model.config('beacon', labels=json.dumps({}))
         model.delete_pod(leader, graceful=False)
         echo(f'    the data is reset to {{}} while the leader {leader} dies (SIGKILL)')
@@ -78,10 +67,10 @@ def run_counterexample(
             f'    settled at virtual time t={model.clock.now:.0f} s; '
             f'leader now {model.leader(app)}'
         )
-        reset = judge('once the data is reset to {} as the leader dies')
+        reset = verdicts.judge('once the data is reset to {} as the leader dies')
         echo(f'    R1-R4 after the reset: {_show(reset)}')
         _echo_problems(reset, echo)
-        return Run(problems, tuple(model.trace), failure_class(found_all))
+        return verdicts.run()
 
 
 def run_leader_change(
@@ -98,22 +87,15 @@ def run_leader_change(
     after the data change; each object's labels are shown: what it should and does carry.
     """
     app = APP
-    problems: list[str] = []
-    found_all: list[str] = []
     with Model(seed=seed) as model:
+        verdicts = _Verdicts(model)
 
         def judge(point: str) -> None:
-            found = model.check(app)
-            found_all.extend(found)
-            problems.extend(f'{point}: {problem}' for problem in found)
+            found = verdicts.judge(point)
             echo(f'    R1-R4 {point}: {_show(found)}')
             _echo_problems(found, echo)
 
-        model.deploy(consumer, app=app, units=units, trust=True)
-        model.deploy(provider, app='beacon', units=1)
-        model.integrate(app, 'beacon')
-        model.config('beacon', labels=json.dumps({'foo': 'bar'}))
-        model.settle()
+        _deploy_with_foo_bar(model, consumer, provider, units)
         old = model.leader(app)
         echo(f'  {consumer.name}: {units} units, {{"foo": "bar"}} applied; leader {old}')
         judge('once {"foo": "bar"} is published')
@@ -145,7 +127,38 @@ def run_leader_change(
             does = {key: labels.get(key) for key in sorted(desired)}
             mark = '' if does == desired else '  (!)'
             echo(f'      {obj:<34} {_pairs(desired)} / {_pairs(does)}{mark}')
-        return Run(problems, tuple(model.trace), failure_class(found_all))
+        return verdicts.run()
+
+
+class _Verdicts:
+    """R1-R4 judged on one model at each of its settle points, gathered into a :class:`Run`."""
+
+    def __init__(self, model: Model):
+        self._model = model
+        self.problems: list[str] = []  # each prefixed with its settle point
+        self._found: list[str] = []
+
+    def judge(self, point: str) -> list[str]:
+        """Check the consumer now; return what broke."""
+        found = self._model.check(APP)
+        self._found.extend(found)
+        self.problems.extend(f'{point}: {problem}' for problem in found)
+        return found
+
+    def run(self) -> Run:
+        """Every judgement so far, with the model's trace."""
+        return Run(self.problems, tuple(self._model.trace), failure_class(self._found))
+
+
+def _deploy_with_foo_bar(
+    model: Model, consumer: pathlib.Path, provider: pathlib.Path, units: int
+) -> None:
+    """The consumer with trust and the provider, related, ``{"foo": "bar"}`` published, settled."""
+    model.deploy(consumer, app=APP, units=units, trust=True)
+    model.deploy(provider, app='beacon', units=1)
+    model.integrate(APP, 'beacon')
+    model.config('beacon', labels=json.dumps({'foo': 'bar'}))
+    model.settle()
 
 
 def _object_labels(model: Model, app: str) -> dict[str, dict[str, str]]:
