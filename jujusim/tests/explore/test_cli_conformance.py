@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner, Result
+from explore_helpers import only_weights
 
 from jujusim.cli import main
 from jujusim.explore import FAILED_HOOK, prelude, run_schedule
@@ -17,22 +18,18 @@ CHARMS = {'consumer': MESH_CONSUMER, 'provider': ROOT / 'charms' / 'beacon-stub'
 # Only label changes and a few 409 storms are drawn: schedules that meet the retry. (Storms
 # drawn back to back add up: past the library's 5 attempts mesh-consumer's hook fails too,
 # so few are drawn, and the seed below draws none back to back.)
-ONLY_409 = 'set_labels=6,api_409=1,' + ','.join(
-    f'{kind}=0'
-    for kind in (
-        'set_labels_by_action',
-        'delete_pod',
-        'delete_pod_force',
-        'kill',
-        'stall',
-        'leader_change',
-        'foreign_labels',
-        'owned_value_changed',
-        'relation_readded',
-        'juju_rewrite',
-        'concurrently',
-        'settle',
-    )
+ONLY_409 = only_weights(set_labels=6, api_409=1)
+# One 409 on the leader as the labels change.
+ONE_409 = Scenario(
+    name='one-409',
+    description='A 409 on the leader as the labels change.',
+    steps=(
+        *prelude(1),
+        ApiError(status=409, unit='consumer/0', method='patch', count=1),
+        SetLabels(app='beacon', labels={'foo': 'a'}),
+        Settle(),
+        Check(app='consumer'),
+    ),
 )
 
 
@@ -153,17 +150,7 @@ def test_a_hook_that_fails_on_the_way_is_a_no_for_the_failed_hooks_property(
 
 
 def test_failed_hooks_fail_a_check_only_when_asked():
-    schedule = Scenario(
-        name='one-409',
-        description='A 409 on the leader as the labels change.',
-        steps=(
-            *prelude(1),
-            ApiError(status=409, unit='consumer/0', method='patch', count=1),
-            SetLabels(app='beacon', labels={'foo': 'a'}),
-            Settle(),
-            Check(app='consumer'),
-        ),
-    )
+    schedule = ONE_409
     # The library retries the 409 within the hook: nothing failed.
     strict = run_schedule(schedule, CHARMS, seed=0, hooks_must_not_fail=True)
     assert not strict.failed, strict.problems
@@ -172,17 +159,7 @@ def test_failed_hooks_fail_a_check_only_when_asked():
 
 def test_failed_hooks_are_recorded_and_fail_a_check_when_asked(tmp_path: pathlib.Path):
     charms = {**CHARMS, 'consumer': no_conflict_retry(tmp_path)}
-    schedule = Scenario(
-        name='one-409',
-        description='A 409 on the leader as the labels change.',
-        steps=(
-            *prelude(1),
-            ApiError(status=409, unit='consumer/0', method='patch', count=1),
-            SetLabels(app='beacon', labels={'foo': 'a'}),
-            Settle(),
-            Check(app='consumer'),
-        ),
-    )
+    schedule = ONE_409
     lenient = run_schedule(schedule, charms, seed=0)
     assert not lenient.failed, lenient.problems
     assert lenient.failed_hooks and all('409' in line for line in lenient.failed_hooks)

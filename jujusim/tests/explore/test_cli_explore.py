@@ -4,6 +4,7 @@ import pathlib
 
 import pytest
 from click.testing import CliRunner
+from explore_helpers import only_weights
 
 from jujusim.cli import main
 
@@ -23,25 +24,7 @@ def test_explore_fails_a_consumer_that_never_labels_and_the_saved_file_replays_i
             '--length',
             '2',
             '--weights',
-            'set_labels=1,'
-            + ','.join(
-                f'{k}=0'
-                for k in (
-                    'set_labels_by_action',
-                    'delete_pod',
-                    'delete_pod_force',
-                    'kill',
-                    'stall',
-                    'leader_change',
-                    'foreign_labels',
-                    'owned_value_changed',
-                    'relation_readded',
-                    'juju_rewrite',
-                    'api_409',
-                    'concurrently',
-                    'settle',
-                )
-            ),
+            only_weights(set_labels=1),
             '--shrink-budget',
             '2',
             '--out',

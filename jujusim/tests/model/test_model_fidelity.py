@@ -266,20 +266,11 @@ def test_stalled_leader_loses_the_lease_and_its_hook_sees_it(tmp_path: pathlib.P
     """
     log = Log(tmp_path / 'log')
     with Model(seed=6) as model:
-        deploy_recorder(model, log, units=2)
-        model.settle()
-        old = model.leader('rec')
-        assert old is not None
         # Its config-changed probes the API: stall it at its first call, mid-hook.
-        model.stall_at_call(old, 1, 120)
-        model.config('rec', **{'probe-on': 'config_changed'})
-        model.settle()
-        assert any(f'{old} is-leader asks Juju again -> False' in line for line in model.trace)
-
+        old, stale = _leader_stalled_mid_probe(model, log, call=1)
         new = model.leader('rec')
         assert new not in (None, old)
         assert 'leader_elected' in log.kinds(new)
-        [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
         assert (stale['leader'], stale['leader_after']) == (True, False)
         # The deposed leader is told: leader-settings-changed (3.x; docs/design-notes.md,
         # "Leadership").
@@ -298,17 +289,27 @@ def test_an_is_leader_answer_sent_ahead_holds_only_until_the_next_request(
     """
     log = Log(tmp_path / 'log')
     with Model(seed=6) as model:
-        deploy_recorder(model, log, units=2)
-        model.settle()
-        old = model.leader('rec')
-        assert old is not None
         # Its probe GETs its pod, then the StatefulSet: the stall is at the second GET.
-        model.stall_at_call(old, 2, 120)
-        model.config('rec', **{'probe-on': 'config_changed'})
-        model.settle()
-        assert any(f'{old} is-leader asks Juju again -> False' in line for line in model.trace)
-        [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
+        _, stale = _leader_stalled_mid_probe(model, log, call=2)
         assert (stale['leader'], stale['leader_after']) == (True, False)
+
+
+def _leader_stalled_mid_probe(model: Model, log: Log, *, call: int) -> tuple[str, Record]:
+    """Stall the recorder's leader 120 s at API call ``call`` of its probing config-changed.
+
+    Returns the old leader and its probe's record, once the model has settled and that
+    hook has asked Juju again (past ops' 30 s cache) whether it still leads.
+    """
+    deploy_recorder(model, log, units=2)
+    model.settle()
+    old = model.leader('rec')
+    assert old is not None
+    model.stall_at_call(old, call, 120)
+    model.config('rec', **{'probe-on': 'config_changed'})
+    model.settle()
+    assert any(f'{old} is-leader asks Juju again -> False' in line for line in model.trace)
+    [stale] = [r for r in log.records(old) if r['kind'] == 'config_changed' and 'probe' in r]
+    return old, stale
 
 
 def test_is_leader_within_ops_cache_crosses_no_process(tmp_path: pathlib.Path):
