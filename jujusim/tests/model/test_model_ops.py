@@ -313,3 +313,21 @@ def test_the_sources_record_only_documented_kinds():
         used |= set(re.findall(r"trace\.record\(\s*'([a-z-]+)'", path.read_text()))
     assert used, 'no trace.record call found: the pattern is stale'
     assert used <= set(TRACE_KINDS), used - set(TRACE_KINDS)
+
+
+def test_a_foreign_write_of_the_value_already_there_claims_nothing(model: Model):
+    # Kubernetes keeps no trace of a write that changes nothing, so the owner's value
+    # stays the owner's: releasing it is no R4 violation (lib/README.md, "Limits").
+    deploy(model, units=1, labels={'foo': 'bar'})
+    model.write_labels('Service', APP, {'foo': 'bar', 'team': 'a'})
+    model.write_labels('Pod', f'{APP}-0', {'foo': 'bar', 'gone': None})
+    assert model.expectation(APP).service_foreign.get('foo') is None
+    assert model.expectation(APP).service_foreign['team'] == 'a'
+    assert not any('gone' in labels for labels in model.expectation(APP).pod_foreign.values())
+    model.config('beacon', labels=json.dumps({}))
+    model.settle()
+    assert model.check(APP) == []
+    service = model.kube.get('Service', model.name, APP)
+    assert service is not None
+    assert 'foo' not in service['metadata']['labels']
+    assert service['metadata']['labels']['team'] == 'a'

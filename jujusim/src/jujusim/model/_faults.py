@@ -352,8 +352,21 @@ class Faults:
                 "nor 'StatefulSet.template'"
             ) from None
         namespace = world.name if resource.namespaced else None
-        if world.kube.get(api_kind, namespace, name) is None:
+        before = world.kube.get(api_kind, namespace, name)
+        if before is None:
             raise ModelError(f'cannot write labels on {kind}/{name}: no such object')
+        if template:
+            before = before.get('spec', {}).get('template', {})
+        current: dict[str, str] = before.get('metadata', {}).get('labels') or {}
+        # A key written as it already is leaves no trace in the cluster (etcd3 store.go
+        # GuaranteedUpdate skips a write whose bytes are unchanged; an update's
+        # managedFields own only the fields it changed), so nobody can tell that write
+        # from the owner's value: it claims nothing (lib/README.md, "Limits").
+        claimed = {
+            key: value
+            for key, value in labels.items()
+            if (key in current if value is None else current.get(key) != value)
+        }
         if template:
             patch: dict[str, Any] = {'spec': {'template': {'metadata': {'labels': dict(labels)}}}}
         else:
@@ -373,7 +386,7 @@ class Faults:
             if result.returncode != 0:
                 raise ModelError(f'kubectl {" ".join(args)} failed: {result.stderr.strip()}')
             caller = 'kubectl'
-        self._expectations.foreign_write(kind, name, labels)
+        self._expectations.foreign_write(kind, name, claimed)
         world.trace.record(
             'foreign-write',
             f'{caller} labels {kind}/{name} {json.dumps(dict(labels), sort_keys=True)}',
