@@ -132,13 +132,17 @@ def _model_hooks(seed: int) -> tuple[float, _Replay]:
 
 
 def _plain_hooks(
-    recorded: list[_Recorded], fake: kube.FakeKube, tokens: dict[str, str]
+    recorded: list[_Recorded],
+    fake: kube.FakeKube,
+    tokens: dict[str, str],
+    apps: dict[str, pathlib.Path] | None = None,
 ) -> list[float]:
-    """Run the recorded hooks in this process through plain ops.testing; return each time."""
-    sources = {
-        'mesh-consumer': CharmSource.load(CONSUMER),
-        'beacon-stub': CharmSource.load(PROVIDER),
-    }
+    """Run the recorded hooks in this process through plain ops.testing; return each time.
+
+    ``apps``: each application's charm folder, by default as :func:`_deploy` names them.
+    """
+    folders = apps or {'mesh-consumer': CONSUMER, 'beacon-stub': PROVIDER}
+    sources = {app: CharmSource.load(folder) for app, folder in folders.items()}
     types = {app: source.load_charm_class() for app, source in sources.items()}
     local: dict[str, frozenset[ops.testing.StoredState]] = {}
     worker.quiet_http_loggers()  # as every worker does: no debug lines in juju-log

@@ -692,6 +692,7 @@ def replay(file: pathlib.Path, consumer: str, seed: int, hooks_must_not_fail: bo
             seed=seed,
             keep_trace=True,
             hooks_must_not_fail=hooks_must_not_fail,
+            fresh=True,  # from scratch: what a saved file says, not a snapshot of a start
         )
     except scenarios.ScenarioError as e:
         raise BadInput(str(e)) from None

@@ -10,7 +10,7 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 from ..scenarios import Scenario, ScenarioError
-from ._generate import FaultWeights, exhaustive_schedules, random_schedule
+from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
 from ._run import Outcome, run_schedule
 
 
@@ -43,6 +43,17 @@ class Plan:
         index, count = self.shard
         return [i for i in range(total) if i % count == index - 1]
 
+    def shared_steps(self) -> int:
+        """How many leading steps every schedule of the plan shares (snapshots go there)."""
+        if not self.exhaustive:
+            return len(prelude(self.units))
+        first, *others = [s.steps for s in exhaustive_schedules(self.units)]
+        shared = len(first)
+        for steps in others:
+            differs = (i for i, (a, b) in enumerate(zip(first, steps, strict=False)) if a != b)
+            shared = min(shared, next(differs, len(steps)))
+        return shared
+
     def schedule(self, index: int) -> tuple[Scenario, int]:
         """Schedule ``index`` and the scheduler seed it runs with."""
         derived = int.from_bytes(hashlib.sha256(f'{self.seed}:{index}'.encode()).digest()[:4])
@@ -63,10 +74,10 @@ class Result:
     skipped: str | None = None
 
 
-def _run_one(plan: Plan, charms: dict[str, pathlib.Path], index: int) -> Result:
+def _run_one(plan: Plan, charms: dict[str, pathlib.Path], index: int, shared: int) -> Result:
     schedule, seed = plan.schedule(index)
     try:
-        return Result(index, run_schedule(schedule, charms, seed=seed))
+        return Result(index, run_schedule(schedule, charms, seed=seed, shared=shared))
     except ScenarioError as e:
         return Result(index, None, skipped=str(e))
 
@@ -74,14 +85,15 @@ def _run_one(plan: Plan, charms: dict[str, pathlib.Path], index: int) -> Result:
 def explore(plan: Plan, charms: dict[str, pathlib.Path], *, jobs: int = 1) -> Iterator[Result]:
     """Run the plan's schedules, ``jobs`` at a time; yield each result as it completes."""
     indices = plan.indices()
+    shared = plan.shared_steps()
     if jobs <= 1:
         for index in indices:
-            yield _run_one(plan, charms, index)
+            yield _run_one(plan, charms, index, shared)
         return
     # spawn: the model's threads and worker processes are not fork-safe to inherit.
     context = multiprocessing.get_context('spawn')
     with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = [pool.submit(_run_one, plan, charms, i) for i in indices]
+        futures = [pool.submit(_run_one, plan, charms, i, shared) for i in indices]
         try:
             for future in concurrent.futures.as_completed(futures):
                 yield future.result()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import atexit
+import collections
 import dataclasses
+import multiprocessing.util
 import pathlib
 import re
+from collections.abc import Callable
 
-from ..model import LivelockError, Model
+from ..model import LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
     Check,
     CheckFailedError,
@@ -22,6 +26,8 @@ from ..scenarios import (
 _KIND_RE = re.compile(r'^(R1-R3|R4):')
 # How the scenario runner's check reports a planned fault that never fired.
 UNFIRED_FAULT = ': never happened'
+# How many different starts (settled deployments) the schedules' seeds share.
+START_SEEDS = 4
 # The kind of a hook that failed, when hooks must not fail (Model.check's option).
 FAILED_HOOK = 'failed hook'
 
@@ -72,6 +78,21 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(kinds))
 
 
+def start_length(schedule: Scenario) -> int:
+    """How many steps make ``schedule``'s start: up to and including its first check."""
+    return next((i for i, s in enumerate(schedule.steps, 1) if isinstance(s, Check)), 0)
+
+
+def start_seed(seed: int) -> int:
+    """The scheduler seed of the start of a schedule run with ``seed``.
+
+    Schedules share a few starts, so that the start of each is mostly restored from a
+    snapshot (:class:`Starts`) instead of deployed and settled again; different seeds
+    still start from a few different settled deployments.
+    """
+    return seed % START_SEEDS
+
+
 def run_schedule(
     schedule: Scenario,
     charms: dict[str, pathlib.Path],
@@ -79,8 +100,19 @@ def run_schedule(
     seed: int,
     keep_trace: bool = False,
     hooks_must_not_fail: bool = False,
+    fresh: bool = False,
+    shared: int = 0,
 ) -> Outcome:
-    """Run ``schedule`` on a fresh model with scheduler seed ``seed``.
+    """Run ``schedule`` from a new model: its start with one seed, the rest with ``seed``.
+
+    The start (:func:`start_length`: the steps up to its first check) runs with the
+    scheduler seeded by :func:`start_seed`, and the rest with ``seed``: a schedule's seed
+    decides the interleavings of what it does after the start. Unless ``fresh``, the
+    model is this process's (:func:`shared_starts`), restored from the snapshot of the
+    longest leading part of ``schedule`` it holds instead of deployed and settled again,
+    and snapshots are taken at each check that passed within the first ``shared`` steps
+    (the part the caller's schedules share; 0: the start): the run is the same either
+    way, event for event.
 
     A check that fails, a livelock and a unit in error at a check are failures. With
     ``hooks_must_not_fail``, a check also fails on any hook of its app that failed so far
@@ -90,44 +122,180 @@ def run_schedule(
     Raises:
         ScenarioError: a step the model cannot carry out (a bad schedule, not a finding).
     """
+    boundary = start_length(schedule)
+    if fresh:
+        with Model(seed=start_seed(seed)) as model:
+            if boundary == 0:
+                model.reseed(seed)
+            runner = ModelRunner(model, charms)
+            return _run(schedule, runner, 0, boundary, seed, keep_trace, hooks_must_not_fail)
+    starts = shared_starts()
+    runner, done = starts.resume(schedule, charms, seed, hooks_must_not_fail)
+    return _run(
+        schedule,
+        runner,
+        done,
+        boundary,
+        seed,
+        keep_trace,
+        hooks_must_not_fail,
+        lambda index: starts.reached(schedule, index, shared, seed, hooks_must_not_fail, runner),
+    )
+
+
+def _run(
+    schedule: Scenario,
+    runner: ModelRunner,
+    done: int,
+    boundary: int,
+    seed: int,
+    keep_trace: bool,
+    hooks_must_not_fail: bool,
+    passed: Callable[[int], None] | None = None,
+) -> Outcome:
+    """Run ``schedule``'s steps after the first ``done`` on ``runner``'s model."""
+    model = runner.model
     checked = sorted({step.app for step in schedule.steps if isinstance(step, Check)})
-    with Model(seed=seed) as model:
+    for index, step in enumerate(schedule.steps[done:], done + 1):
+        where = f'step {index} ({step_name(step)})'
+        found: list[str] = []
+        try:
+            if isinstance(step, Settle):
+                # Directly, so that a livelock is a finding, not a bad step.
+                model.settle()
+            else:
+                runner.run_step(step, where=where)
+        except CheckFailedError as e:
+            # A drawn kill or stall aimed at a call no hook reached is a schedule that
+            # did not exercise it, not a finding: only the requirements count here.
+            found = [p for p in e.problems if not p.endswith(UNFIRED_FAULT)]
+        except LivelockError as e:
+            first = str(e).splitlines()[0]
+            found = [f'livelock: {first}']
+        except ScenarioError:
+            raise
+        except Exception as e:  # any other error: this step cannot run now
+            # e.g. foreign labels on a pod that is being recreated (404 from the fake
+            # API): the schedule asked for something the model cannot do at this point.
+            # Re-raised as text: the original may not cross a process boundary.
+            raise ScenarioError(f'{where}: {type(e).__name__}: {e}') from None
+        if hooks_must_not_fail and isinstance(step, Check):
+            found += [f'{FAILED_HOOK}: {line}' for line in _failed_hooks(model, [step.app])]
+        if found:
+            return _failed(seed, index, found, model, keep_trace, checked)
+        if passed is not None:
+            passed(index)
+        if index == boundary:
+            model.reseed(seed)
+    return Outcome(
+        seed=seed,
+        failed_step=None,
+        problems=(),
+        failure_class=(),
+        trace=tuple(model.trace) if keep_trace else (),
+        failed_hooks=_failed_hooks(model, checked),
+    )
+
+
+class Starts:
+    """Snapshots of schedules' starts, and the live models they restore: one per process.
+
+    One model per charm set (the last few used) is kept alive, with a snapshot of it as
+    new; a schedule resumes from the longest of its leading parts that has a snapshot.
+    A snapshot is keyed by the steps before it, the start's seed, and, past the start,
+    the schedule's seed; with ``hooks_must_not_fail`` too, since it decides whether a
+    check passed.
+
+    Args:
+        models: how many charm sets keep a live model.
+    """
+
+    def __init__(self, *, models: int = 2):
+        self._limit = models
+        self._models: collections.OrderedDict[
+            tuple[tuple[str, str], ...], tuple[Model, Snapshot]
+        ] = collections.OrderedDict()
+        self._snapshots: dict[tuple[object, ...], tuple[Snapshot, dict[frozenset[str], int]]] = {}
+        self.restored = 0  # runs that began from a snapshot of a start, not from scratch
+
+    def resume(
+        self,
+        schedule: Scenario,
+        charms: dict[str, pathlib.Path],
+        seed: int,
+        hooks_must_not_fail: bool,
+    ) -> tuple[ModelRunner, int]:
+        """A runner on a model restored for ``schedule``, and how many steps are done."""
+        charm_key = tuple(sorted((role, str(path)) for role, path in charms.items()))
+        entry = self._models.pop(charm_key, None)
+        if entry is None:
+            model = Model(seed=0)
+            entry = (model, model.snapshot())
+            while len(self._models) >= self._limit:
+                _, (old, _) = self._models.popitem(last=False)
+                old.close()
+                self._snapshots = {k: v for k, v in self._snapshots.items() if k[0] != id(old)}
+        self._models[charm_key] = entry
+        model, blank = entry
         runner = ModelRunner(model, charms)
-        for index, step in enumerate(schedule.steps, 1):
-            where = f'step {index} ({step_name(step)})'
-            found: list[str] = []
-            try:
-                if isinstance(step, Settle):
-                    # Directly, so that a livelock is a finding, not a bad step.
-                    model.settle()
-                else:
-                    runner.run_step(step, where=where)
-            except CheckFailedError as e:
-                # A drawn kill or stall aimed at a call no hook reached is a schedule that
-                # did not exercise it, not a finding: only the requirements count here.
-                found = [p for p in e.problems if not p.endswith(UNFIRED_FAULT)]
-            except LivelockError as e:
-                first = str(e).splitlines()[0]
-                found = [f'livelock: {first}']
-            except ScenarioError:
-                raise
-            except Exception as e:  # any other error: this step cannot run now
-                # e.g. foreign labels on a pod that is being recreated (404 from the fake
-                # API): the schedule asked for something the model cannot do at this point.
-                # Re-raised as text: the original may not cross a process boundary.
-                raise ScenarioError(f'{where}: {type(e).__name__}: {e}') from None
-            if hooks_must_not_fail and isinstance(step, Check):
-                found += [f'{FAILED_HOOK}: {line}' for line in _failed_hooks(model, [step.app])]
-            if found:
-                return _failed(seed, index, found, model, keep_trace, checked)
-        return Outcome(
-            seed=seed,
-            failed_step=None,
-            problems=(),
-            failure_class=(),
-            trace=tuple(model.trace) if keep_trace else (),
-            failed_hooks=_failed_hooks(model, checked),
+        for done in range(len(schedule.steps), 0, -1):
+            key = self._key(model, schedule, done, seed, hooks_must_not_fail)
+            saved = self._snapshots.get(key)
+            if saved is not None:
+                snapshot, relations = saved
+                model.restore(snapshot)
+                if done == start_length(schedule):
+                    model.reseed(seed)
+                runner.relations = dict(relations)
+                self.restored += 1
+                return runner, done
+        model.restore(blank, seed=start_seed(seed))
+        if start_length(schedule) == 0:
+            model.reseed(seed)
+        return runner, 0
+
+    def reached(
+        self,
+        schedule: Scenario,
+        index: int,
+        shared: int,
+        seed: int,
+        hooks_must_not_fail: bool,
+        runner: ModelRunner,
+    ) -> None:
+        """Step ``index`` passed: keep a snapshot if it is a check within the shared part."""
+        if index > (shared or start_length(schedule)):
+            return
+        if not isinstance(schedule.steps[index - 1], Check):
+            return
+        key = self._key(runner.model, schedule, index, seed, hooks_must_not_fail)
+        if key in self._snapshots:
+            return
+        try:
+            snapshot = runner.model.snapshot()
+        except ModelError:  # a check that passed with a hook still running: go on without
+            return
+        self._snapshots[key] = (snapshot, dict(runner.relations))
+
+    @staticmethod
+    def _key(
+        model: Model, schedule: Scenario, done: int, seed: int, hooks_must_not_fail: bool
+    ) -> tuple[object, ...]:
+        past_start = done > start_length(schedule)
+        return (
+            id(model),
+            repr(schedule.steps[:done]),
+            start_seed(seed),
+            seed if past_start else None,
+            hooks_must_not_fail,
         )
+
+    def close(self) -> None:
+        """Close every live model."""
+        for model, _ in self._models.values():
+            model.close()
+        self._models.clear()
+        self._snapshots.clear()
 
 
 def _failed_hooks(model: Model, apps: list[str]) -> tuple[str, ...]:
@@ -150,3 +318,23 @@ def _failed(
         trace=tuple(model.trace) if keep else (),
         failed_hooks=_failed_hooks(model, checked),
     )
+
+
+_SHARED: list[Starts] = []
+
+
+def shared_starts() -> Starts:
+    """This process's :class:`Starts`, made on first use and closed when the process ends."""
+    if not _SHARED:
+        starts = Starts()
+        _SHARED.append(starts)
+        atexit.register(close_shared_starts)
+        # A multiprocessing worker ends without atexit; its finalizers run.
+        multiprocessing.util.Finalize(None, close_shared_starts, exitpriority=10)
+    return _SHARED[0]
+
+
+def close_shared_starts() -> None:
+    """Close this process's :class:`Starts` (its live models), if it made one."""
+    while _SHARED:
+        _SHARED.pop().close()

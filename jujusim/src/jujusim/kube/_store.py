@@ -309,6 +309,10 @@ class Store:
         self._random = random.Random(seed)  # noqa: S311 (names and uids, not secrets)
         self.observers: list[Callable[[Event], None]] = []
 
+    def reseed(self, seed: int) -> None:
+        """Draw generated names and uids from ``seed`` from now on, as a new store would."""
+        self._random.seed(seed)
+
     def __deepcopy__(self, memo: dict[int, Any]) -> Store:
         """A copy of the objects and counters, with no observers.
 

@@ -6,7 +6,7 @@ from ._clock import VirtualClock
 from ._databags import Databag, Relation
 from ._faults import FaultPlan
 from ._lease import Lease
-from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError
+from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError, Snapshot
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import TraceEvent
 from ._units import Application, HookFailure, Unit, UnitStatus
@@ -24,6 +24,7 @@ __all__ = [
     'Model',
     'ModelError',
     'Relation',
+    'Snapshot',
     'TraceEvent',
     'Unit',
     'UnitStatus',

@@ -64,6 +64,17 @@ class Admin:
             self._client = lightkube_client(world.kube, token=_ADMIN_TOKEN, namespace=world.name)
         return self._client
 
+    def register_again(self) -> None:
+        """Let the admin's clients in again: the fake API was restored to a snapshot.
+
+        Its tokens are the admin's (machinery kept by a restore), not the model's state.
+        """
+        kube = self._world.kube
+        if self._client is not None:
+            kube.register_caller(_ADMIN_TOKEN, AdminPolicy(), name='checker')
+        if self._kubectl_server is not None:
+            kube.register_caller(_KUBECTL_TOKEN, AdminPolicy(), name='kubectl')
+
     def close(self) -> None:
         """Stop kubectl's server, if it ran."""
         if self._kubectl_server is not None:

@@ -24,6 +24,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -45,6 +46,9 @@ from ._pods import Pods
 from ._provisioner import Provisioner
 from ._relations import Relations
 from ._scheduler import Scheduler
+from ._snapshot import Snapshot
+from ._snapshot import restore as _restore
+from ._snapshot import take as _take
 from ._timers import Timers
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import Trace, TraceEvent
@@ -60,6 +64,7 @@ __all__ = [
     'LivelockError',
     'Model',
     'ModelError',
+    'Snapshot',
     'UnitStatus',
 ]
 
@@ -167,6 +172,7 @@ class Model:
             self._relay.admit(self.kube)
             self._relay.attach(self._gate.handle, label=f'model {name!r}, seed {seed}')
         self._closed = False
+        self._origin = uuid.uuid4().hex
 
     # -- what a test reads ---------------------------------------------------------------
 
@@ -233,6 +239,105 @@ class Model:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    # -- snapshots ---------------------------------------------------------------------
+
+    def snapshot(self) -> Snapshot:
+        """The model's whole state as data, to :meth:`restore` later instead of redoing it.
+
+        Everything a run depends on is in it: the controller's state (applications, units
+        and what each has seen, relations and their data, leases), each component's
+        bookkeeping (timers, faults planned, expectations, the trace), the virtual clock,
+        the scheduler's random state, the fake API's store with its resourceVersion
+        counter, watch history and request log, and each live worker's unit-local state
+        (StoredState, deferred events). Take it when the model is quiescent (after
+        :meth:`settle`).
+
+        Raises:
+            ModelError: a hook runs or a request waits at the gate.
+        """
+        self._check_quiescent('take a snapshot')
+        return _take(self._origin, self._parts(), self.pool)
+
+    def restore(self, snapshot: Snapshot, *, seed: int | None = None) -> None:
+        """Put the model back into the state ``snapshot`` holds, whatever it did since.
+
+        Every worker is killed and each unit that had one gets a fresh process (a warmed
+        spare) given only the unit-local state the snapshot holds, as a unit's agent
+        keeps it between hooks; nothing else of an earlier process carries over. Going on
+        from here gives the same run, event for event, as going on from the moment the
+        snapshot was taken. The zygotes, servers and temp files stay.
+
+        Args:
+            snapshot: what :meth:`snapshot` returned, on this model.
+            seed: also seed everything a new model seeds (the scheduler, the fake API's
+                generated names and uids) as ``Model(seed=seed)`` does: with a snapshot
+                taken before anything ran, the model is then as a new one.
+
+        Raises:
+            ModelError: ``snapshot`` was taken by another model.
+        """
+        if self._closed:
+            raise ModelError('the model is closed')
+        if snapshot.origin != self._origin:
+            raise ModelError('a snapshot can only restore the model that took it')
+        for held in self._hooks.held.values():
+            held.release('drop')
+        for held in self._gate.arrived():
+            held.release('drop')
+        self.pool.forget_units()
+        _restore(snapshot, self._parts())
+        self._admin.register_again()
+        for app in self.pool.apps:
+            if app not in self._world.apps:
+                self.pool.remove_app(app)
+        for app in self._world.apps.values():
+            if app.name not in self.pool.apps:
+                self.pool.add_app(app.name, app.charm)
+        for unit, (env, local) in snapshot.workers.items():
+            self.pool.spawn(unit, env=env, local=local)
+        if seed is not None:
+            self.reseed(seed)
+            self.kube.store.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Seed the scheduler's decisions afresh from here on (the model's state stays)."""
+        self.seed = seed
+        self.rng.seed(seed)
+
+    def _check_quiescent(self, what: str) -> None:
+        if self._hooks.running or self._hooks.held:
+            busy = sorted({*self._hooks.running, *self._hooks.held})
+            raise ModelError(f'cannot {what}: {", ".join(busy)} busy; settle() first')
+
+    def _parts(self) -> dict[str, object]:
+        """Every object that holds the model's state, by the names _snapshot uses."""
+        kube = self.kube
+        return {
+            'model': self,
+            'world': self._world,
+            'clock': self.clock,
+            'trace': self._world.trace,
+            'kube': kube,
+            'store': kube.store,
+            'watches': kube.watches,
+            'log': kube.log,
+            'kube_faults': kube.faults,
+            'controller': kube.controller,
+            'gate': self._gate,
+            'expectations': self._expectations,
+            'relations': self._relations,
+            'provisioner': self._provisioner,
+            'hooks': self._hooks,
+            'faults': self._faults,
+            'leadership': self._leadership,
+            'pods': self._pods,
+            'timers': self._timers,
+            'scheduler': self._scheduler,
+            'pool': self.pool,
+            'server': self.server,
+            'admin': self._admin,
+        }
+
     # -- deploying ---------------------------------------------------------------------
 
     def deploy(
@@ -259,7 +364,7 @@ class Model:
             raise ModelError(f'cannot deploy {name}: ' + '; '.join(problems))
         self.pool.add_app(name, source)
         directory = self._tmp / name
-        directory.mkdir()
+        directory.mkdir(exist_ok=True)  # a model restored to before a deploy has it
         application = Application(
             name=name,
             charm=source,

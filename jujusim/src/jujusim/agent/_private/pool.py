@@ -121,6 +121,9 @@ class _Worker:
         self.successor: _Worker | None = None
         self.reported = False
         self.held: list[tuple[AgentEvent, bool]] = []
+        # The unit-local state the worker holds, as it keeps it (worker.Worker.run_hook):
+        # what it was given, then that of each hook that succeeded.
+        self.local = hooks.LocalState()
 
     @property
     def alive(self) -> bool:
@@ -321,7 +324,13 @@ class AgentPool:
         zygote.forking[spawn_id] = (ours, tmpdir)
         return spawn_id
 
-    def spawn(self, unit: str, *, env: Mapping[str, str] | None = None) -> UnitProcess:
+    def spawn(
+        self,
+        unit: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        local: hooks.LocalState | None = None,
+    ) -> UnitProcess:
         """Give ``unit`` (``app/N``) a fresh worker, with empty unit-local state.
 
         A spare (forked ahead of need, and warmed or warming) takes the unit when
@@ -332,6 +341,9 @@ class AgentPool:
             unit: the unit's name; its application must have been added.
             env: environment variables for the worker (e.g. ``KUBECONFIG``), on top
                 of the zygote's own.
+            local: unit-local state to start with instead of none: what a unit's
+                earlier worker held (:meth:`local_state`), for a model restored from a
+                snapshot. The process is fresh all the same: nothing else carries over.
 
         Raises:
             AgentError: the unit already has a live worker, or its zygote is gone.
@@ -353,10 +365,59 @@ class AgentPool:
         else:
             worker = self._wait_fork(zygote, self._fork(zygote, unit, env))
             worker.unit, worker.env = unit, env
+        if local is not None and local != worker.local:
+            worker.local = local
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                wire.send(worker.sock, (wire.LOCAL, local))
         if previous is not None and not previous.reported:
             worker.predecessor, previous.successor = previous, worker
         self._units[unit] = worker
         return worker.snapshot()
+
+    def local_state(self, unit: str) -> hooks.LocalState:
+        """The unit-local state ``unit``'s live worker holds now (StoredState, deferrals).
+
+        Raises:
+            AgentError: the unit has no live worker, or it is running a hook (its state
+                is changing).
+        """
+        worker = self._units.get(unit)
+        if worker is None or not worker.alive:
+            raise AgentError(f'{unit} has no live worker')
+        if worker.hook is not None:
+            raise AgentError(f'{unit} is running {worker.hook[1].describe()}')
+        return worker.local
+
+    def forget_units(self) -> None:
+        """Kill every unit's worker and forget the units: nothing of them is reported again.
+
+        The pool is then as if new, its zygotes and spare workers kept: every unit gets
+        a fresh worker again with :meth:`spawn`. The killed processes are reaped in the
+        background; their ends, and any outcome already on its way, are never reported.
+        Applications stay added.
+        """
+        self._check_open()
+        # Every worker a unit ever had and that has not been reaped: an earlier worker of
+        # a restarted unit too, whose end would otherwise be reported later.
+        for worker in self._by_pid.values():
+            if worker.unit is None:
+                continue  # a spare
+            if worker.alive:
+                self._kill(worker)
+            # Unassigned, it is retired as a spare is (_maybe_gone) and its hook's
+            # outcome is ignored (_read_worker).
+            worker.unit = None
+            worker.hook = None
+            worker.held = []
+            worker.predecessor = worker.successor = None
+        self._units.clear()
+        self._events.clear()
+
+    def remove_app(self, app: str) -> None:
+        """Forget ``app`` (its units first: :meth:`forget_units`); its zygote stays."""
+        if any(u.partition('/')[0] == app for u in self._units):
+            raise AgentError(f'{app} still has units')
+        self._apps.pop(app, None)
 
     def _wait_fork(self, zygote: _Zygote, spawn_id: int) -> _Worker:
         deadline = time.monotonic() + self.startup_timeout
@@ -608,6 +669,11 @@ class AgentPool:
         return sorted(u for u, w in self._units.items() if w.alive)
 
     @property
+    def apps(self) -> list[str]:
+        """The applications added, sorted."""
+        return sorted(self._apps)
+
+    @property
     def pids(self) -> list[int]:
         """Process ids of every zygote and every worker not yet reaped (spares included)."""
         zygotes = [z.process.pid for z in self._zygotes.values() if not z.dead]
@@ -687,6 +753,8 @@ class AgentPool:
                 continue  # the answer to a hook already reported as timed out
             worker.hook = None
             worker.ran_a_hook = True
+            if result.state is not None:
+                worker.local = hooks.LocalState.of(result.state)
             assert worker.unit is not None  # noqa: S101 - spares run no hooks
             self._emit(worker, HookDone(worker.unit, result), discard_if_killed=True)
 

@@ -28,7 +28,10 @@ FAILED = 'failed'
 # ('is-leader',) and wait for ('leader', answer), answer None meaning "the State's". Before
 # releasing a unit's API request the parent may send ('leader-ahead', answer): what
 # is-leader answers from that request's response until the worker next sends anything.
+# ('local', LocalState) before its first hook gives a new worker the unit-local state a
+# unit's previous worker had (a model restored from a snapshot), instead of none.
 ASSIGN = 'assign'
+LOCAL = 'local'
 HOOK = 'hook'
 DONE = 'done'
 EXIT = 'exit'

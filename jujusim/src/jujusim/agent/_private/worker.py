@@ -331,6 +331,9 @@ class Worker:
                 return
             if message[0] == wire.EXIT:
                 return
+            if message[0] == wire.LOCAL:
+                self.local = message[1]
+                continue
             _, hook_id, spec, juju_state, trusted, leader = message
             result = self.run_hook(hook_id, spec, juju_state, trusted=trusted, leader=leader)
             try:
