@@ -92,6 +92,23 @@ def test_a_restored_model_runs_the_same_body_event_for_event(
         assert list(model.trace) == original
 
 
+def test_a_model_restored_in_the_middle_of_a_hook_runs_the_same_body(
+    started: tuple[Model, ModelRunner, Snapshot], original: list[str]
+):
+    # Restored while hooks run and a request waits at the gate: their workers are killed
+    # and what they had on its way is dropped, not taken for the new workers'.
+    model, runner, snapshot = started
+    relations = dict(runner.relations)
+    model.restore(snapshot)
+    runner.run_step(SetLabels(app='beacon', labels={'foo': 'x'}))
+    model.run_until('request', unit='consumer/0')
+    model.restore(snapshot)
+    runner.relations = dict(relations)
+    model.reseed(11)
+    run(runner, BODY)
+    assert list(model.trace) == original
+
+
 def test_another_body_seed_gives_another_run_from_the_same_snapshot(
     started: tuple[Model, ModelRunner, Snapshot], original: list[str]
 ):

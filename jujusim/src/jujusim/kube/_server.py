@@ -117,6 +117,14 @@ class KubeServer:
         return 0 if self._tcp is None else self._tcp.accepted
 
     @property
+    def connections_open(self) -> int:
+        """How many connections are open now (each served by a thread of its own)."""
+        if self._tcp is None:
+            return 0
+        with self._tcp._lock:
+            return len(self._tcp._connections)
+
+    @property
     def url(self) -> str:
         """The server's base URL, ``http[s]://127.0.0.1:PORT``."""
         scheme = 'http' if self._certificate is None else 'https'

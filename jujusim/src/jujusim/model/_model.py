@@ -24,6 +24,7 @@ import random
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -280,11 +281,14 @@ class Model:
             raise ModelError('the model is closed')
         if snapshot.origin != self._origin:
             raise ModelError('a snapshot can only restore the model that took it')
+        busy = bool(self._hooks.running or self._hooks.held)
+        self.pool.forget_units()  # first: a worker whose request is dropped may send another
         for held in self._hooks.held.values():
             held.release('drop')
+        if busy:
+            self._drop_requests_of_killed_workers()
         for held in self._gate.arrived():
             held.release('drop')
-        self.pool.forget_units()
         _restore(snapshot, self._parts())
         self._admin.register_again()
         for app in self.pool.apps:
@@ -298,6 +302,19 @@ class Model:
         if seed is not None:
             self.reseed(seed)
             self.kube.store.reseed(seed)
+
+    def _drop_requests_of_killed_workers(self, timeout: float = 0.5) -> None:
+        """Drop what killed workers still had on its way, until their connections close.
+
+        A unit's token stays the same across a restore, so a request a killed worker sent
+        just before its end would otherwise pass for its new worker's. Bounded: someone
+        else (kubectl) may keep a connection open.
+        """
+        deadline = time.monotonic() + timeout
+        while self.server.connections_open and time.monotonic() < deadline:
+            for held in self._gate.arrived():
+                held.release('drop')
+            time.sleep(0.002)
 
     def reseed(self, seed: int) -> None:
         """Seed the scheduler's decisions afresh from here on (the model's state stays)."""
