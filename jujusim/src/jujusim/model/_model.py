@@ -290,7 +290,10 @@ class Model:
         for held in self._gate.arrived():
             held.release('drop')
         _restore(snapshot, self._parts())
+        # The admin's and a person's kubectl relay's tokens are theirs, not the model's.
         self._admin.register_again()
+        if self._relay is not None:
+            self._relay.admit(self.kube)
         for app in self.pool.apps:
             if app not in self._world.apps:
                 self.pool.remove_app(app)

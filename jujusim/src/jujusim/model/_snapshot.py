@@ -23,8 +23,11 @@ from ..agent import AgentPool, LocalState
 
 # Per part, its attributes that are machinery, not state: kept as they are by a restore.
 NOT_STATE: Mapping[str, frozenset[str]] = {
-    # The infrastructure a restore keeps: processes, servers, temp dir, subscriptions.
-    'model': frozenset({'_tmp', 'pool', 'server', '_admin', '_unsubscribe', '_closed'}),
+    # The infrastructure a restore keeps: processes, servers, temp dir, subscriptions, and
+    # the relay a person's kubectl follows the model through.
+    'model': frozenset(
+        {'_tmp', 'pool', 'server', '_admin', '_unsubscribe', '_closed', '_relay', '_origin'}
+    ),
     'trace': frozenset({'_listeners'}),  # who listens is the caller's business, not the run's
     'gate': frozenset({'_arrived'}),  # a queue of requests in flight: empty when settled
     'kube': frozenset({'lock', '_settler'}),
