@@ -7,6 +7,7 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 from ..scenarios import (
+    Action,
     ApiError,
     Check,
     Concurrently,
@@ -22,6 +23,9 @@ from ..scenarios import (
     Step,
 )
 from ._run import Outcome, run_schedule
+
+Runner = Callable[..., Outcome]
+"""Runs a schedule as :func:`run_schedule` does (same arguments): what shrinking re-runs."""
 
 PRELUDE = 5  # deploy, deploy, integrate, settle, check: see _generate.prelude
 
@@ -43,11 +47,14 @@ def shrink(
     budget: int = 40,
     progress: Callable[[str], None] | None = None,
     hooks_must_not_fail: bool = False,
+    runner: Runner = run_schedule,
 ) -> Shrunk:
     """Delete runs of steps and lower values while the schedule fails the same way.
 
     A candidate is kept only if it fails with the same failure class (R1-R3, R4, a unit in
-    error...) under the same scheduler seed. At most ``budget`` runs.
+    error...) under the same scheduler seed. Steps run at one moment (``concurrently``)
+    are shrunk too: one of them dropped, or one made smaller. At most ``budget`` runs of
+    ``runner``.
     """
     runs = 0
     best, outcome = _cut_after(schedule, failure), failure
@@ -56,7 +63,7 @@ def shrink(
         nonlocal runs
         runs += 1
         try:
-            result = run_schedule(
+            result = runner(
                 candidate, charms, seed=failure.seed, hooks_must_not_fail=hooks_must_not_fail
             )
         except ScenarioError:
@@ -140,9 +147,19 @@ def _smaller(step: Step) -> Iterator[Step]:
     match step:
         case Concurrently():
             yield from step.steps  # one of the actions alone
+            if len(step.steps) > 2:  # one of them dropped
+                for index in range(len(step.steps)):
+                    yield Concurrently(steps=step.steps[:index] + step.steps[index + 1 :])
+            for index, inner in enumerate(step.steps):  # one of them smaller
+                for smaller in _smaller(inner):
+                    if isinstance(smaller, Action):
+                        steps = (*step.steps[:index], smaller, *step.steps[index + 1 :])
+                        yield Concurrently(steps=steps)
         case Kill() | Stall() if step.at_call is not None and step.at_call > 1:
             yield dataclasses.replace(step, at_call=1)
             yield dataclasses.replace(step, at_call=step.at_call - 1)
+        case Kill() | Stall() if step.request is not None and step.request.nth > 1:
+            yield dataclasses.replace(step, request=dataclasses.replace(step.request, nth=1))
         case ApiError() if step.count > 1:
             yield dataclasses.replace(step, count=1)
         case SetLabels() if len(step.labels) > 1:
