@@ -474,7 +474,9 @@ _JOBS_OPTION = click.option(
 @click.option(
     '--schedules',
     type=click.IntRange(min=1),
-    default=20,
+    # Enough that the default run catches a copy of the library with any one of its
+    # safety mechanisms switched off (tests/weakened); at 20 some were missed.
+    default=50,
     show_default=True,
     help='How many random schedules.',
 )
@@ -516,6 +518,12 @@ _JOBS_OPTION = click.option(
     help='Runs spent shrinking a failing schedule.',
 )
 @_KUBECONFIG_OPTION
+@click.option(
+    '--hooks-may-fail',
+    is_flag=True,
+    help="Judge R1-R4 only: a consumer's hook that failed (healed by Juju's retries) "
+    'is not a violation.',
+)
 def explore_command(
     consumer: str,
     units: int,
@@ -529,13 +537,15 @@ def explore_command(
     out: pathlib.Path,
     shrink_budget: int,
     kubeconfig_path: pathlib.Path | None,
+    hooks_may_fail: bool,
 ) -> None:
     """Run schedules nobody wrote against CONSUMER; shrink, save and replay a failure.
 
     Every schedule deploys the consumer and the provider, relates them, then runs steps
-    drawn from the scenario vocabulary (label changes, pod deletions, kills and stalls at
-    an API request, leader changes, foreign labels, API errors, several at once), and
-    judges R1-R4 at every settle point. Exit 0 when every schedule holds, 1 on a
+    drawn from the scenario vocabulary (label changes, bad data, pod deletions, kills and
+    stalls at an API request, leader changes, foreign labels, API errors, several at
+    once), and judges R1-R4 at every settle point, and that no hook of the consumer
+    failed (unless --hooks-may-fail). Exit 0 when every schedule holds, 1 on a
     violation (its timeline, file and replay command printed), 2 on a usage error.
     """
     if kubeconfig_path is not None and jobs > 1:
@@ -557,6 +567,7 @@ def explore_command(
                 weights=weights,
                 exhaustive=exhaustive,
                 shard=shard,
+                hooks_must_not_fail=not hooks_may_fail,
             ),
             consumer,
             source,
@@ -602,24 +613,34 @@ def _explore(
         return
     schedule, _ = plan.schedule(first.index)
     click.echo(f'Schedule {first.index} failed at step {first.outcome.failed_step}; shrinking...')
-    shrunk = explore_.shrink(schedule, first.outcome, charms, budget=shrink_budget)
+    strict = plan.hooks_must_not_fail
+    shrunk = explore_.shrink(
+        schedule, first.outcome, charms, budget=shrink_budget, hooks_must_not_fail=strict
+    )
     confirmed = explore_.run_schedule(
-        shrunk.schedule, charms, seed=first.outcome.seed, keep_trace=True
+        shrunk.schedule,
+        charms,
+        seed=first.outcome.seed,
+        keep_trace=True,
+        hooks_must_not_fail=strict,
     )
     if confirmed.failure_class != first.outcome.failure_class:  # pragma: no cover - defensive
         click.echo('The shrunk schedule did not fail the same way again; reporting it unshrunk.')
         shrunk = explore_.Shrunk(schedule, first.outcome, shrunk.runs)
         confirmed = explore_.run_schedule(
-            schedule, charms, seed=first.outcome.seed, keep_trace=True
+            schedule, charms, seed=first.outcome.seed, keep_trace=True, hooks_must_not_fail=strict
         )
     click.echo(
         f'Shrunk to {len(shrunk.schedule.steps)} steps in {shrunk.runs} runs; '
         f're-run: fails again at step {confirmed.failed_step}.'
     )
-    path = _save(out, shrunk.schedule, consumer, first.outcome.seed)
+    path = _save(out, shrunk.schedule, consumer, first.outcome.seed, strict)
     _report_failure(shrunk.schedule, confirmed)
     click.echo(f'Saved: {path}')
-    click.echo(f'Replay: {explore_.replay_command(str(path), consumer, first.outcome.seed)}')
+    replay = explore_.replay_command(
+        str(path), consumer, first.outcome.seed, hooks_must_not_fail=strict
+    )
+    click.echo(f'Replay: {replay}')
     raise SystemExit(1)
 
 
@@ -645,10 +666,16 @@ def _summary(
 
 
 def _save(
-    out: pathlib.Path, schedule: scenarios.Scenario, consumer: str, seed: int
+    out: pathlib.Path,
+    schedule: scenarios.Scenario,
+    consumer: str,
+    seed: int,
+    hooks_must_not_fail: bool,
 ) -> pathlib.Path:
     try:
-        return _conformance.save_schedule(out, schedule, consumer, seed)
+        return _conformance.save_schedule(
+            out, schedule, consumer, seed, hooks_must_not_fail=hooks_must_not_fail
+        )
     except OSError as e:
         raise BadInput(f'cannot save the schedule in {out}: {e.strerror}') from None
 

@@ -1,12 +1,15 @@
 """``jujusim explore`` and ``jujusim replay`` end to end, and their bad input."""
 
 import pathlib
+import shutil
 
 import pytest
 from click.testing import CliRunner
 from explore_helpers import only_weights
 
 from jujusim.cli import main
+
+ROOT = pathlib.Path(__file__).parents[3]
 
 
 def test_explore_fails_a_consumer_that_never_labels_and_the_saved_file_replays_it(
@@ -37,12 +40,12 @@ def test_explore_fails_a_consumer_that_never_labels_and_the_saved_file_replays_i
     assert 'Timeline (virtual seconds; reads left out):' in result.output
     [saved] = out.glob('*.yaml')
     replay_line = next(line for line in result.output.splitlines() if line.startswith('Replay: '))
-    assert (
-        replay_line
-        == f'Replay: jujusim replay {saved} --consumer noop-consumer --seed '
-        + (replay_line.rsplit(' ', 1)[1])
+    # The replay judges as explore did: failed hooks count by default.
+    seed = replay_line.split(' --seed ', 1)[1].split(' ', 1)[0]
+    assert replay_line == (
+        f'Replay: jujusim replay {saved} --consumer noop-consumer --seed {seed} '
+        '--hooks-must-not-fail'
     )
-    seed = replay_line.rsplit(' ', 1)[1]
     assert saved.read_text().startswith(f'# jujusim replay {saved}')
 
     replayed = CliRunner().invoke(
@@ -83,3 +86,21 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_bad_click_values_exit_2():
     for args in (['explore', '--units', '0'], ['explore', '--jobs', '0']):
         assert CliRunner().invoke(main, args).exit_code == 2
+
+
+def test_a_run_in_which_no_schedule_could_run_is_not_a_pass(tmp_path: pathlib.Path):
+    # A consumer with two service-mesh endpoints: `juju integrate` cannot tell which to
+    # relate, so every schedule stops at its prelude: skipped, none judged.
+    consumer = tmp_path / 'two-endpoints'
+    shutil.copytree(ROOT / 'tests' / 'charms' / 'noop-consumer', consumer)
+    metadata = consumer / 'charmcraft.yaml'
+    metadata.write_text(
+        metadata.read_text() + '  service-mesh-2:\n    interface: service_mesh\n    limit: 1\n'
+    )
+    result = CliRunner().invoke(
+        main, ['explore', '--consumer', str(consumer), '--schedules', '2', '--length', '1']
+    )
+    assert 'skipped            2' in result.output, result.output
+    assert 'cannot tell which endpoint' in result.output
+    assert result.exit_code == 1, result.output
+    assert result.output.splitlines()[-1] == 'Error: no schedule could run: see the reasons above'

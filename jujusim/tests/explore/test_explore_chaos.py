@@ -27,7 +27,8 @@ def charms(consumer: pathlib.Path) -> dict[str, pathlib.Path]:
 
 
 def test_mesh_consumer_holds_random_schedules():
-    plan = Plan(units=3, schedules=RANDOM_SCHEDULES, seed=2026)
+    # Judged as `jujusim explore` judges by default: a failed hook is a violation too.
+    plan = Plan(units=3, schedules=RANDOM_SCHEDULES, seed=2026, hooks_must_not_fail=True)
     results = list(explore(plan, charms(MESH_CONSUMER), jobs=2))
     failing = first_failure(results)
     assert failing is None, failing

@@ -9,6 +9,7 @@ from jujusim.scenarios import (
     Check,
     Concurrently,
     Kill,
+    SetLabels,
     Settle,
     Stall,
     WaitRollout,
@@ -92,3 +93,29 @@ def test_the_exhaustive_set_covers_every_unit_call_and_fault():
     assert len(orders) == 2 * 2
     assert len({s.name for s in schedules}) == len(schedules)
     assert all(re.fullmatch(r'[a-z0-9-]+', s.name) for s in schedules)  # file names
+
+
+def test_random_kills_and_stalls_aim_at_a_request_of_the_change_drawn_with_them():
+    # A kill or stall is armed at the unit's next request of a verb and kind, then a
+    # change follows at once: the fault lands in the hook that applies that change.
+    aimed = 0
+    for seed in range(40):
+        steps = random_schedule(seed, units=3, length=12, weights=FaultWeights()).steps
+        flat = [
+            s for step in steps for s in (step.steps if isinstance(step, Concurrently) else [step])
+        ]
+        for index, step in enumerate(flat):
+            if isinstance(step, Kill | Stall):
+                aimed += 1
+                assert step.at_call is None and step.request is not None, step
+                assert isinstance(flat[index + 1], SetLabels), flat[index : index + 2]
+    assert aimed > 40
+
+
+def test_weights_that_can_only_draw_nothing_end_the_body_instead_of_looping():
+    # One unit: no leader change can be drawn, and it is the only kind left.
+    weights = FaultWeights.parse(
+        ','.join(f'{k}={int(k == "leader_change")}' for k in FaultWeights().as_dict())
+    )
+    schedule = random_schedule(0, units=1, length=10, weights=weights)
+    assert schedule.steps[-2:] == (Settle(), Check(app='consumer'))

@@ -27,6 +27,9 @@ class Plan:
         exhaustive: run the bounded exhaustive set instead of random schedules.
         shard: (I, N): only schedules whose index is I-1 modulo N; the N shards' union is
             exactly the unsharded run.
+        hooks_must_not_fail: a hook of the consumer that failed is a finding too (the
+            faults drawn by default are ones a consumer is built to absorb within the
+            hook: a 409 within its retries, a kill, a stall).
     """
 
     units: int
@@ -36,6 +39,7 @@ class Plan:
     weights: FaultWeights = dataclasses.field(default_factory=FaultWeights)
     exhaustive: bool = False
     shard: tuple[int, int] = (1, 1)
+    hooks_must_not_fail: bool = False
 
     def indices(self) -> list[int]:
         """The schedule indices this shard runs."""
@@ -77,7 +81,14 @@ class Result:
 def _run_one(plan: Plan, charms: dict[str, pathlib.Path], index: int, shared: int) -> Result:
     schedule, seed = plan.schedule(index)
     try:
-        return Result(index, run_schedule(schedule, charms, seed=seed, shared=shared))
+        outcome = run_schedule(
+            schedule,
+            charms,
+            seed=seed,
+            shared=shared,
+            hooks_must_not_fail=plan.hooks_must_not_fail,
+        )
+        return Result(index, outcome)
     except ScenarioError as e:
         return Result(index, None, skipped=str(e))
 

@@ -27,6 +27,7 @@ from ..scenarios import (
     Kill,
     LeaderChange,
     RemoveRelation,
+    RequestMatch,
     Scenario,
     SetLabels,
     Settle,
@@ -41,16 +42,47 @@ PROVIDER = 'beacon'
 # someone else, a value changed and then dropped.
 KEYS = ('foo', 'team', 'istio.io/dataplane-mode')
 VALUES = ('a', 'b')
-# At which API request of a hook to kill or stall: a reconcile that writes makes 11 on 3
-# pods (lib/README.md, "Cost"); beyond that the plan waits for a later hook.
+# Values someone else writes: never one the provider asks for. A foreign write of a value
+# the library may have in flight (listed in its ledger, a stale leader's write not landed
+# yet) cannot be told from that write landing; the library counts it as its own.
+FOREIGN_VALUES = ('x', 'y')
+# Keys a consumer must refuse (reserved for Juju or Kubernetes: k8s_labels.RESERVED_KEYS
+# and RESERVED_PREFIXES, the checker's REFUSED_KEYS): data naming one is bad data.
+REFUSED = ('app.kubernetes.io/name', 'kubernetes.io/role')
+# At which API request of a hook the exhaustive set kills or stalls: a reconcile that
+# writes makes 11 on 3 pods (lib/README.md, "Cost"); beyond that the plan waits for a
+# later hook.
 MAX_CALL = 12
+# 409s drawn in one schedule at most: fewer than a reconcile's 5 attempts.
+MAX_CONFLICTS = 4
 # Past the 30 s lease and ops' 30 s is-leader cache, or within them.
 STALL_SECONDS = (5.0, 45.0, 90.0)
+# What a random kill or stall aims at: the next request of a verb and kind, in whichever
+# hook makes it, so that it lands in the hook that applies the change drawn with it. These
+# are the writes a labelling consumer makes (a ledger, the Service, a Pod, the pod
+# template; lib/README.md, "Permissions"), and its first request of any kind (before it
+# changed anything). ``nth`` 2 of the ConfigMap is a batch's second ledger write (after
+# the objects); of a Pod, a later pod of the batch.
+REQUEST_TARGETS: tuple[RequestMatch, ...] = (
+    RequestMatch(),
+    RequestMatch(method='patch', kind='ConfigMap'),
+    RequestMatch(method='patch', kind='ConfigMap', nth=2),
+    RequestMatch(method='patch', kind='Service'),
+    RequestMatch(method='patch', kind='Pod'),
+    RequestMatch(method='patch', kind='Pod', nth=2),
+    RequestMatch(method='patch', kind='StatefulSet'),
+)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class FaultWeights:
     """How often each kind of step is drawn; 0 leaves it out.
+
+    A kill or stall is drawn with the change whose hook it lands in: armed at the unit's
+    next request of a drawn verb and kind (:data:`REQUEST_TARGETS`), then the provider's
+    data changes. A stall of the leader is mostly the stale-leader case: 90 s (past its
+    lease), leadership moves, and the data changes again (back, or anew) for the new
+    leader. ``refused_labels`` is data naming a reserved key, judged before it is replaced.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -59,22 +91,23 @@ class FaultWeights:
     so it slows every schedule that draws it; the retry path is shown by its unit tests).
     """
 
-    set_labels: float = 4.0
-    set_labels_by_action: float = 1.0
-    delete_pod: float = 1.0
+    set_labels: float = 3.0
+    set_labels_by_action: float = 0.5
+    delete_pod: float = 0.5
     delete_pod_force: float = 1.0
-    kill: float = 2.0
-    stall: float = 1.5
+    kill: float = 3.0
+    stall: float = 4.0
     leader_change: float = 1.0
-    foreign_labels: float = 1.0
-    owned_value_changed: float = 1.0
+    foreign_labels: float = 1.5
+    owned_value_changed: float = 1.5
+    refused_labels: float = 1.0
     relation_readded: float = 0.5
     juju_rewrite: float = 0.5
-    api_409: float = 1.0
+    api_409: float = 1.5
     api_5xx: float = 0.0
     api_403: float = 0.0
-    concurrently: float = 1.5
-    settle: float = 2.0
+    concurrently: float = 1.0
+    settle: float = 1.0
 
     @classmethod
     def parse(cls, text: str) -> FaultWeights:
@@ -133,22 +166,43 @@ class _Draw:
         self.units = units
         self.weights = {k: w for k, w in weights.as_dict().items() if w > 0}
         self.desired: dict[str, str] = {}
+        self.conflicts = 0  # 409s drawn so far
 
     def unit(self) -> str:
-        if self.rng.random() < 0.6:
+        if self.rng.random() < 0.75:
             return f'{CONSUMER}/leader'
         return f'{CONSUMER}/{self.rng.randrange(self.units)}'
 
     def labels(self) -> dict[str, str]:
-        keys = self.rng.sample(KEYS, self.rng.randrange(len(KEYS) + 1))
-        return {k: self.rng.choice(VALUES) for k in sorted(keys)}
+        """New desired labels, other than the current ones.
+
+        A change that drops a key is what exercises the record of what was written (the
+        ADR's reset to {}), so every key already desired is dropped with even odds.
+        """
+        for _ in range(8):
+            kept = [k for k in self.desired if self.rng.random() < 0.5]
+            added = [k for k in KEYS if k not in self.desired and self.rng.random() < 0.5]
+            labels = {k: self.rng.choice(VALUES) for k in sorted({*kept, *added})}
+            if labels != self.desired:
+                return labels
+        return {} if self.desired else {KEYS[0]: VALUES[0]}
+
+    def change(self) -> SetLabels:
+        """A change of the provider's data: the trigger a drawn kill or stall lands in."""
+        self.desired = self.labels()
+        return SetLabels(app=PROVIDER, labels=self.desired)
+
+    def target(self) -> RequestMatch:
+        return self.rng.choice(REQUEST_TARGETS)
 
     def action(self, kind: str) -> list[Step]:
         rng = self.rng
         match kind:
             case 'set_labels':
-                self.desired = self.labels()
-                return [SetLabels(app=PROVIDER, labels=self.desired)]
+                # Applied and judged before what comes next, or (even odds) not: then the
+                # next steps meet its hooks in flight.
+                judged = [Settle(), Check(app=CONSUMER)] if rng.random() < 0.5 else []
+                return [self.change(), *judged]
             case 'set_labels_by_action':
                 # The action runs on the provider's leader once idle: settle first so it
                 # has one (a step needs the leader at the moment it runs).
@@ -159,11 +213,35 @@ class _Draw:
             case 'delete_pod_force':
                 return [DeletePod(unit=self.unit(), force=True)]
             case 'kill':
-                call = rng.randint(1, MAX_CALL)
-                return [Kill(unit=self.unit(), at_call=call, applied=rng.random() < 0.5)]
+                # Armed at the unit's next request of the drawn verb and kind, then a change
+                # whose hook makes that request: the kill lands in the hook applying it.
+                target, applied = self.target(), rng.random() < 0.5
+                return [Kill(unit=self.unit(), request=target, applied=applied), self.change()]
             case 'stall':
-                call = rng.randint(1, MAX_CALL)
-                return [Stall(unit=self.unit(), seconds=rng.choice(STALL_SECONDS), at_call=call)]
+                unit, target = self.unit(), self.target()
+                if unit.endswith('/leader') and self.units > 1 and rng.random() < 0.7:
+                    # The stale-leader case: leadership moves while the stalled leader holds
+                    # a request, and the data changes again for the new leader to apply:
+                    # back to what it was (the stale write is then of a value nobody asks
+                    # for) or anew. The stall outlasts the lease and the new leader's work,
+                    # so the stale one may still land what it held.
+                    # A write: a stale leader that stalls before its reads is not stale.
+                    target = rng.choice(REQUEST_TARGETS[1:])
+                    before = self.desired
+                    stalled = self.change()
+                    if rng.random() < 0.7:
+                        self.desired = before
+                        again = SetLabels(app=PROVIDER, labels=before)
+                    else:
+                        again = self.change()
+                    return [
+                        Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
+                        stalled,
+                        LeaderChange(app=CONSUMER),
+                        again,
+                    ]
+                seconds = rng.choice(STALL_SECONDS)
+                return [Stall(unit=unit, seconds=seconds, request=target), self.change()]
             case 'leader_change':
                 return [LeaderChange(app=CONSUMER)] if self.units > 1 else []
             case 'foreign_labels':
@@ -174,17 +252,41 @@ class _Draw:
                 if not free:
                     return []
                 key = rng.choice(free)
-                value = rng.choice((*VALUES, None))
-                return [self._foreign({key: value})]
+                value = rng.choice((*FOREIGN_VALUES, None))
+                steps: list[Step] = [self._foreign({key: value})]
+                if value is not None and rng.random() < 0.7:
+                    # The provider then asks for that key: the library takes it over (judged
+                    # once applied), and gives the value back when the key is dropped again.
+                    before = self.desired
+                    self.desired = {**before, key: rng.choice(VALUES)}
+                    steps += [SetLabels(app=PROVIDER, labels=self.desired), Settle()]
+                    steps += [Check(app=CONSUMER)]
+                    if rng.random() < 0.7:
+                        self.desired = before
+                        steps += [SetLabels(app=PROVIDER, labels=before)]
+                return steps
             case 'owned_value_changed':
+                # Someone else changes a value the library wrote (settled first, so it has
+                # written it) as the provider changes its data; mostly dropping that key,
+                # when the value must stay theirs.
                 if not self.desired:
                     return []
                 key = rng.choice(sorted(self.desired))
                 foreign = self._foreign({key: 'theirs'})
-                self.desired = self.labels()
-                return [
-                    Concurrently(steps=(foreign, SetLabels(app=PROVIDER, labels=self.desired)))
-                ]
+                new = self.change()
+                if key in self.desired and rng.random() < 0.75:
+                    self.desired = {k: v for k, v in self.desired.items() if k != key}
+                    new = SetLabels(app=PROVIDER, labels=self.desired)
+                return [Settle(), Concurrently(steps=(foreign, new))]
+            case 'refused_labels':
+                # Bad data: the consumer must refuse it whole (Blocked, nothing written)
+                # and keep the labels of the last data it accepted.
+                # Settled first: the data before it is applied (a foreign change of a
+                # desired key repaired) before the consumer stops writing. Judged while it
+                # stands: the next change would replace it.
+                refused = {**self.desired, rng.choice(REFUSED): rng.choice(VALUES)}
+                bad = SetLabels(app=PROVIDER, labels=refused)
+                return [Settle(), bad, Settle(), Check(app=CONSUMER)]
             case 'relation_readded':
                 return [
                     RemoveRelation(apps=(CONSUMER, PROVIDER)),
@@ -195,10 +297,17 @@ class _Draw:
             case 'juju_rewrite':
                 return [JujuRewrite(app=CONSUMER)]
             case 'api_409':
-                # Conflicts answer writes only: a read never gets 409.
-                return [
-                    ApiError(status=409, unit=self.unit(), method='patch', count=rng.randint(1, 3))
-                ]
+                # Conflicts answer writes only: a read never gets 409. Storms add up (one
+                # not met yet waits for the unit's next write), and a consumer is built to
+                # absorb a few in one hook (lib/README.md: 5 attempts): at most
+                # MAX_CONFLICTS in a schedule, so a hook failing on them is a finding.
+                count = min(rng.randint(1, 3), MAX_CONFLICTS - self.conflicts)
+                if count <= 0:
+                    return []
+                self.conflicts += count
+                # With a change, so that the unit's next write meets the conflict.
+                conflict = ApiError(status=409, unit=self.unit(), method='patch', count=count)
+                return [conflict, self.change()]
             case 'api_5xx':
                 return [ApiError(status=rng.choice((500, 503)), unit=self.unit())]
             case 'api_403':
@@ -221,7 +330,8 @@ class _Draw:
                 return [Settle(), Check(app=CONSUMER)]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
-        kind = self.rng.choice(('Service', 'StatefulSet.template', 'Pod'))
+        # A Pod's own label goes with the pod at the next roll: less often a Pod.
+        kind = self.rng.choice(('Service', 'StatefulSet.template', 'Service', 'Pod'))
         of = self.unit() if kind == 'Pod' else CONSUMER
         return ForeignLabels(kind=kind, of=of, labels=dict(labels))
 
@@ -233,8 +343,14 @@ class _Draw:
 
     def body(self, length: int) -> list[Step]:
         steps: list[Step] = []
-        while len(steps) < length:
-            steps += self.action(self._kinds(1)[0])
+        empty = 0
+        # A kind can draw nothing (a leader change with one unit, a foreign write when
+        # every key is desired); weights that leave only such kinds end the body early
+        # rather than loop forever.
+        while len(steps) < length and empty < 100:
+            drawn = self.action(self._kinds(1)[0])
+            empty = 0 if drawn else empty + 1
+            steps += drawn
         return steps
 
 
