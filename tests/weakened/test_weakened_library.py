@@ -1,40 +1,83 @@
-"""Each weakened copy of the library is caught by a jujusim scenario; the real one holds.
+"""Each weakened copy of the library is caught by ``jujusim explore`` from a default start.
 
-The copies are made from the current ``lib/src/k8s_labels`` (``weakened.py``); the
-scenarios are in ``scenarios.py``. A weakening no scenario catches today is marked
-``xfail(strict=True)`` with the reason: once a scenario catches it, the mark must go.
+The copies are made from the current ``lib/src/k8s_labels`` (``weakened.py``). Each is
+explored with the plan ``jujusim explore`` runs when given no option but the consumer
+(the same seed, count, length, weights and verdict a user gets), stopping at the first
+violation; the real library must hold that whole run. A weakening no default run catches
+is marked ``xfail(strict=True)`` with the reason: once one catches it, the mark must go.
 """
+
+from __future__ import annotations
 
 import pathlib
 
+import click
 import pytest
-import scenarios
 import weakened
 
+from jujusim.cli import explore_command
+from jujusim.explore import FaultWeights, Plan, Result, explore
+
+ROOT = pathlib.Path(__file__).parents[2]
+PROVIDER = ROOT / 'charms' / 'beacon-stub'
 WEAKENINGS = {w.name: w for w in weakened.WEAKENINGS}
 NOT_CAUGHT_TODAY: dict[str, str] = {
-    # Seen in the stale-leader scenario: the stale leader's unconditional ledger write
-    # lands after the new leader's claim and its batch goes through, but the batch ends
-    # with a template write whose rollout restarts the new leader, whose restart hooks
-    # reconcile from the ledger the stale leader left (which lists what it wrote): healed
-    # before the model settles. Only a check between settle points would see it.
-    'unconditional-ledger-writes': 'no scenario at a settle point sees it (see above)',
+    # The catch (`bench_explore_finding`): the leader stalls 90 s before an object write of
+    # a change, leadership moves, the data changes back; the stale write then lands on an
+    # object the new leader had nothing to write. It needs the new leader's first reconcile
+    # (leader-elected) to run after the provider has published the data changed back: the
+    # two are hooks of different units, ordered by the scheduler's seed (3 of 8 seeds on
+    # the bare shape), and no step of the vocabulary orders them. Seed 0's 50 schedules
+    # draw the shape but never win that race.
+    'no-fencing': 'the default run does not win the race the catch needs (see above)',
 }
 
 
-@pytest.fixture(scope='module')
-def library_copy(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return weakened.consumer_copy(tmp_path_factory.mktemp('unweakened') / 'mesh-consumer', None)
+def default_plan() -> Plan:
+    """The plan of ``jujusim explore --consumer C``: the command's own option defaults."""
+    context = click.Context(explore_command)
+    default = {param.name: param.get_default(context) for param in explore_command.params}
+    return Plan(
+        units=int(default['units']),  # pyright: ignore[reportArgumentType]
+        schedules=int(default['schedules']),  # pyright: ignore[reportArgumentType]
+        seed=int(default['seed']),  # pyright: ignore[reportArgumentType]
+        length=int(default['length']),  # pyright: ignore[reportArgumentType]
+        weights=FaultWeights.parse(str(default['weights'])),
+        hooks_must_not_fail=not default['hooks_may_fail'],
+    )
 
 
-@pytest.mark.chaos  # the scenarios and the weakenings: about 4 minutes on 2 cores
-@pytest.mark.parametrize('scenario', list(scenarios.SCENARIOS))
-def test_the_library_holds_every_scenario(library_copy: pathlib.Path, scenario: str):
-    # A scenario that fails the real library proves nothing about a weakened one.
-    assert scenarios.SCENARIOS[scenario](library_copy) == []
+def first_violation(consumer: pathlib.Path) -> tuple[Result | None, list[Result]]:
+    """Explore the default plan on 2 processes; stop at the first violation."""
+    results: list[Result] = []
+    charms = {'consumer': consumer, 'provider': PROVIDER}
+    for result in explore(default_plan(), charms, jobs=2):
+        results.append(result)
+        if result.outcome is not None and result.outcome.failed:
+            return result, results
+    return None, results
 
 
-@pytest.mark.chaos
+def test_the_default_plan_is_the_commands():
+    # Read from the command's options: a flag's default is resolved as click resolves it.
+    plan = default_plan()
+    assert (plan.units, plan.schedules, plan.seed, plan.length) == (3, 50, 0, 10)
+    assert plan.weights == FaultWeights()
+    assert plan.hooks_must_not_fail
+
+
+@pytest.mark.chaos  # 50 schedules: 1.5-3 minutes on 2 cores
+def test_the_library_holds_the_default_run(tmp_path: pathlib.Path):
+    # A run that fails the real library proves nothing about a weakened one.
+    consumer = weakened.consumer_copy(tmp_path / 'mesh-consumer', None)
+    failing, results = first_violation(consumer)
+    assert failing is None, failing
+    assert len(results) == default_plan().schedules
+    skipped = [r for r in results if r.outcome is None]
+    assert len(skipped) <= len(results) // 10, skipped
+
+
+@pytest.mark.chaos  # up to 50 schedules each; most are caught within a few
 @pytest.mark.parametrize(
     'name',
     [
@@ -47,10 +90,10 @@ def test_the_library_holds_every_scenario(library_copy: pathlib.Path, scenario: 
         for name in WEAKENINGS
     ],
 )
-def test_each_weakened_library_is_caught(tmp_path: pathlib.Path, name: str):
+def test_each_weakened_library_is_caught_from_a_default_start(tmp_path: pathlib.Path, name: str):
     consumer = weakened.consumer_copy(tmp_path / 'mesh-consumer', WEAKENINGS[name])
-    caught = next(scenarios.first_catch(consumer), None)
-    assert caught is not None, f'{name}: no scenario caught it'
+    failing, results = first_violation(consumer)
+    assert failing is not None, f'{name}: {len(results)} default schedules held'
 
 
 def test_a_weakening_whose_anchor_is_gone_fails_loudly(tmp_path: pathlib.Path):
