@@ -21,16 +21,7 @@ from jujusim.explore import FaultWeights, Plan, Result, explore
 ROOT = pathlib.Path(__file__).parents[2]
 PROVIDER = ROOT / 'charms' / 'beacon-stub'
 WEAKENINGS = {w.name: w for w in weakened.WEAKENINGS}
-NOT_CAUGHT_TODAY: dict[str, str] = {
-    # The catch (`bench_explore_finding`): the leader stalls 90 s before an object write of
-    # a change, leadership moves, the data changes back; the stale write then lands on an
-    # object the new leader had nothing to write. It needs the new leader's first reconcile
-    # (leader-elected) to run after the provider has published the data changed back: the
-    # two are hooks of different units, ordered by the scheduler's seed (3 of 8 seeds on
-    # the bare shape), and no step of the vocabulary orders them. Seed 0's 50 schedules
-    # draw the shape but never win that race.
-    'no-fencing': 'the default run does not win the race the catch needs (see above)',
-}
+NOT_CAUGHT_TODAY: dict[str, str] = {}
 
 
 def default_plan() -> Plan:
