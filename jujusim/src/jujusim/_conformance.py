@@ -143,6 +143,7 @@ def _shrink_and_save(
 ROW_NAMES = {
     'unit in error': 'no unit in error',
     'rollout not done': 'rollout completes',
+    'refused data not blocked': 'Blocked on refused data',
     explore_.FAILED_HOOK: 'no hook fails',
 }
 

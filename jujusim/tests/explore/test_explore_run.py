@@ -2,7 +2,7 @@
 
 import pathlib
 
-from jujusim.explore import prelude, run_schedule
+from jujusim.explore import REFUSED_NOT_BLOCKED, prelude, run_schedule
 from jujusim.scenarios import Check, Kill, Scenario, SetLabels, Settle
 
 ROOT = pathlib.Path(__file__).parents[3]
@@ -42,3 +42,23 @@ def test_a_broken_requirement_beside_an_unfired_kill_is_still_a_finding():
     assert outcome.failed_step == 7
     assert outcome.failure_class == ('R1-R3',)
     assert not any(p.endswith('never happened') for p in outcome.problems)
+
+
+def test_a_consumer_that_takes_refused_data_is_named_as_such():
+    # The original design applies any data: a reserved key makes its hook fail and its
+    # leader is never Blocked. The finding's kind names that, not the checker's sentence.
+    schedule = Scenario(
+        name='refused-data',
+        description='data the library must refuse',
+        steps=(
+            *prelude(1),
+            SetLabels(app='beacon', labels={'app.kubernetes.io/name': 'x'}),
+            Settle(),
+            Check(app='consumer'),
+        ),
+    )
+    original = {**CHARMS, 'consumer': ROOT / 'tests' / 'charms' / 'adr-original'}
+    outcome = run_schedule(schedule, original, seed=0)
+    assert REFUSED_NOT_BLOCKED in outcome.failure_class, outcome.problems
+    assert all(len(kind) < 40 for kind in outcome.failure_class), outcome.failure_class
+    assert not run_schedule(schedule, CHARMS, seed=0).failed

@@ -9,12 +9,13 @@ from __future__ import annotations
 from ._explore import Plan, Result, explore, first_failure
 from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
 from ._report import PROPERTIES, REQUIREMENTS, explain, replay_command, timeline
-from ._run import FAILED_HOOK, Outcome, failure_class, run_schedule
+from ._run import FAILED_HOOK, REFUSED_NOT_BLOCKED, Outcome, failure_class, run_schedule
 from ._shrink import Shrunk, shrink
 
 __all__ = [
     'FAILED_HOOK',
     'PROPERTIES',
+    'REFUSED_NOT_BLOCKED',
     'REQUIREMENTS',
     'FaultWeights',
     'Outcome',

@@ -16,6 +16,7 @@ REQUIREMENTS = {
     'R4': 'labels applied by anything outside the library stay untouched',
     'unit in error': 'no unit is left in error',
     'rollout not done': 'the StatefulSet rollout completes',
+    'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
 }
 # Beyond R1-R4: judged by `jujusim conformance`, not by `explore`.
 PROPERTIES = {

@@ -28,6 +28,8 @@ _KIND_RE = re.compile(r'^(R1-R3|R4):')
 UNFIRED_FAULT = ': never happened'
 # How many different starts (settled deployments) the schedules' seeds share.
 START_SEEDS = 4
+# The kind of a consumer not Blocked on data its library must refuse (Model.check).
+REFUSED_NOT_BLOCKED = 'refused data not blocked'
 # The kind of a hook that failed, when hooks must not fail (Model.check's option).
 FAILED_HOOK = 'failed hook'
 
@@ -73,6 +75,8 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add('unit in error')
         elif problem.startswith('StatefulSet '):
             kinds.add('rollout not done')
+        elif ' must be Blocked on refused data ' in problem:
+            kinds.add(REFUSED_NOT_BLOCKED)
         else:
             kinds.add(problem.split(':', 1)[0])
     return tuple(sorted(kinds))
