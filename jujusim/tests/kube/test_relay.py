@@ -57,7 +57,7 @@ class _Lines:
         self._lines.put(None)
 
     def next_row(self) -> list[str]:
-        line = self._lines.get(timeout=30)
+        line = self._lines.get(timeout=15)
         assert line is not None, 'kubectl ended early'
         return line.split()
 
@@ -116,3 +116,41 @@ def test_a_watch_moves_to_each_attached_fake_api_and_ends_with_the_relay(tmp_pat
 
 def _without_age(row: list[str]) -> list[str]:
     return [*row[:3], *row[4:]]
+
+
+def test_a_watch_shows_a_restored_model_as_it_was_snapshotted(tmp_path: pathlib.Path):
+    # explore restores one model per schedule: a person's watch must show the restored
+    # objects, not go on from the store the restore replaced.
+    from jujusim.model import Model
+
+    beacon = pathlib.Path(__file__).parents[3] / 'charms' / 'beacon-stub'
+    relay = kube.Relay(namespace=NAMESPACE)
+    kubeconfig = relay.start(tmp_path / 'kc')
+    kubectl = ['kubectl', f'--cache-dir={tmp_path / "cache"}', '--kubeconfig', str(kubeconfig)]
+    env = {'HOME': str(tmp_path), 'PATH': os.environ['PATH']}
+    with kube.relaying(relay), Model(name=NAMESPACE, seed=0) as model:
+        model.deploy(beacon, app='beacon', units=1)
+        model.settle()
+        snapshot = model.snapshot()
+        model.write_labels('Service', 'beacon', {'foo': 'changed'})
+        watch = subprocess.Popen(
+            [*kubectl, 'get', 'services', '-L', 'foo', '-w', '--output-watch-events'],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            lines = _Lines(watch)
+            assert lines.next_row()[-1] == 'FOO'
+            added = lines.next_row()
+            assert (added[0], added[1], added[-1]) == ('ADDED', 'beacon', 'changed')
+            model.restore(snapshot)
+            again = lines.next_row()
+            assert (again[0], again[1]) == ('ADDED', 'beacon')
+            assert again[-1] != 'changed', again
+        finally:
+            watch.kill()
+            watch.wait(30)
+            if watch.stdout is not None:
+                watch.stdout.close()

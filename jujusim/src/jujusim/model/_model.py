@@ -294,6 +294,8 @@ class Model:
         self._admin.register_again()
         if self._relay is not None:
             self._relay.admit(self.kube)
+            # Attached again: a person's open watch starts over on the restored store.
+            self._relay.attach(self._gate.handle, label=f'model {self.name!r}, restored')
         for app in self.pool.apps:
             if app not in self._world.apps:
                 self.pool.remove_app(app)
