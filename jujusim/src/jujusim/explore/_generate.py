@@ -277,7 +277,11 @@ class _Draw:
                 if key in self.desired and rng.random() < 0.75:
                     self.desired = {k: v for k, v in self.desired.items() if k != key}
                     new = SetLabels(app=PROVIDER, labels=self.desired)
-                return [Settle(), Concurrently(steps=(foreign, new))]
+                # Settled after too: the library repairs a changed value only at its next
+                # event (lib/README.md), and data changed again before the provider's hook
+                # runs would be coalesced into one config-changed, maybe back to the data
+                # before this change: no event at all.
+                return [Settle(), Concurrently(steps=(foreign, new)), Settle()]
             case 'refused_labels':
                 # Bad data: the consumer must refuse it whole (Blocked, nothing written)
                 # and keep the labels of the last data it accepted.
