@@ -8,6 +8,7 @@ from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_sch
 from jujusim.scenarios import (
     Check,
     Concurrently,
+    ForeignLabels,
     Kill,
     SetLabels,
     Settle,
@@ -119,3 +120,19 @@ def test_weights_that_can_only_draw_nothing_end_the_body_instead_of_looping():
     )
     schedule = random_schedule(0, units=1, length=10, weights=weights)
     assert schedule.steps[-2:] == (Settle(), Check(app='consumer'))
+
+
+def test_a_value_changed_under_the_library_is_settled_with_its_data_change():
+    # The library repairs such a value at its next event; a data change coalesced away by
+    # the next one (one config-changed, perhaps back to the old data) gives it none.
+    often = FaultWeights.parse('owned_value_changed=20')
+    changed = 0
+    for seed in range(40):
+        steps = random_schedule(seed, units=3, length=12, weights=often).steps
+        for index, step in enumerate(steps):
+            if isinstance(step, Concurrently) and any(
+                isinstance(s, ForeignLabels) for s in step.steps
+            ):
+                changed += 1
+                assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
+    assert changed > 20
