@@ -11,6 +11,7 @@ import queue
 import shutil
 import subprocess
 import threading
+import time
 
 import pytest
 from lightkube.models import meta_v1
@@ -133,6 +134,7 @@ def test_a_watch_shows_a_restored_model_as_it_was_snapshotted(tmp_path: pathlib.
         model.settle()
         snapshot = model.snapshot()
         model.write_labels('Service', 'beacon', {'foo': 'changed'})
+        watching_before = model.kube.watches.open_watches
         watch = subprocess.Popen(
             [*kubectl, 'get', 'services', '-L', 'foo', '-w', '--output-watch-events'],
             env=env,
@@ -145,6 +147,11 @@ def test_a_watch_shows_a_restored_model_as_it_was_snapshotted(tmp_path: pathlib.
             assert lines.next_row()[-1] == 'FOO'
             added = lines.next_row()
             assert (added[0], added[1], added[-1]) == ('ADDED', 'beacon', 'changed')
+            # kubectl lists, prints, then opens its watch: restore once the watch is open.
+            deadline = time.monotonic() + 15
+            while model.kube.watches.open_watches == watching_before:
+                assert time.monotonic() < deadline, 'kubectl never opened its watch'
+                time.sleep(0.01)
             model.restore(snapshot)
             again = lines.next_row()
             assert (again[0], again[1]) == ('ADDED', 'beacon')
