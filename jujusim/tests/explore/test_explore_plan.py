@@ -1,9 +1,11 @@
 """Schedules as data: seeded, valid files, sharded exactly; weights parsed strictly."""
 
+import json
 import re
 
 import pytest
 
+from jujusim.check import read_mesh_databag
 from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_schedule
 from jujusim.scenarios import (
     Check,
@@ -136,3 +138,27 @@ def test_a_value_changed_under_the_library_is_settled_with_its_data_change():
                 changed += 1
                 assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
     assert changed > 20
+
+
+def test_refused_data_comes_after_a_settle_and_never_inside_concurrent_steps():
+    # The checker expects the labels of the last data the consumer accepted while the data
+    # is refused: that data must have been applied first (chaos seed 2026, schedule 219:
+    # refused data drawn in a concurrent step met a leader stalled mid-batch).
+    often = FaultWeights.parse('refused_labels=6,concurrently=6')
+    refused = 0
+    for seed in range(60):
+        steps = random_schedule(seed, units=3, length=12, weights=often).steps
+        for index, step in enumerate(steps):
+            inner = step.steps if isinstance(step, Concurrently) else ()
+            assert not any(
+                isinstance(s, SetLabels)
+                and read_mesh_databag({'labels': json.dumps(s.labels)}).refused
+                for s in inner
+            ), step
+            if (
+                isinstance(step, SetLabels)
+                and read_mesh_databag({'labels': json.dumps(step.labels)}).refused
+            ):
+                refused += 1
+                assert isinstance(steps[index - 1], Settle), steps[index - 1 : index + 1]
+    assert refused > 20

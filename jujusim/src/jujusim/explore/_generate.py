@@ -318,8 +318,11 @@ class _Draw:
                 return [ApiError(status=403, unit=self.unit())]
             case 'concurrently':
                 # Several actions at one moment, in a drawn order.
+                # Not refused data: it is judged against the last data the consumer
+                # accepted, so it comes after a settle ('refused_labels'), and a leader
+                # change in here moves time, with hooks running on the data before it.
                 inner: list[Step] = []
-                for kind_ in self._kinds(2, exclude=('concurrently', 'settle')):
+                for kind_ in self._kinds(2, exclude=('concurrently', 'settle', 'refused_labels')):
                     inner += [s for s in self.action(kind_) if not isinstance(s, Settle | Check)]
                 # Integrate (a re-added relation) needs its removal settled first.
                 actions = [
