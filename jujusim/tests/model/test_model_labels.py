@@ -126,3 +126,23 @@ def test_config_juju_would_refuse_is_refused_and_changes_nothing(model: Model):
         model.config('beacon', labels=3)
     model.settle()
     assert (dict(model.apps['beacon'].config), len(model.trace)) == before  # no hook ran
+
+
+def test_refused_data_on_a_new_relation_expects_the_labels_the_old_one_released(model: Model):
+    # Labels accepted on a relation since removed were released with it: data refused on
+    # the next relation keeps nothing (chaos seed 2026, schedule 447, before the checker
+    # tied the last accepted data to its relation).
+    app = deploy_pair(model, MESH_CONSUMER, units=1)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    [relation] = [r.id for r in model.relations.values() if r.interface == 'service_mesh']
+    model.remove_relation(relation)
+    model.settle()
+    set_labels(model, {'foo': 'bar', 'app.kubernetes.io/name': 'x'})
+    model.integrate(app, 'beacon')
+    model.settle()
+    expectation = model.expectation(app)
+    assert expectation.blocked is not None
+    assert expectation.desired == {}
+    assert model.check(app) == []
+    assert all('foo' not in labels for labels in pod_labels(model, app).values())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..check import LabelExpectation, read_mesh_databag
+from ._databags import Relation
 from ._world import World
 
 MESH_INTERFACE = 'service_mesh'
@@ -33,8 +34,9 @@ class Expectations:
         self.foreign_pods: dict[str, dict[str, str | None]] = {}
         self.foreign_other: dict[str, dict[str, str | None]] = {}  # by 'Kind/name'
         self.ever_desired: dict[str, set[str]] = {}
-        # Per consumer, the labels of the last provider data it could accept.
-        self.last_accepted: dict[str, dict[str, str]] = {}
+        # Per consumer, the labels of the last provider data it could accept, and the
+        # relation they came on: a relation removed since took them away (released).
+        self.last_accepted: dict[str, tuple[int, dict[str, str]]] = {}
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -71,13 +73,15 @@ class Expectations:
         else:
             self.foreign_other.setdefault(f'{kind}/{name}', {}).update(labels)
 
-    def provider_published(self, interface: str, consumer: str, data: Mapping[str, str]) -> None:
+    def provider_published(
+        self, interface: str, consumer: str, data: Mapping[str, str], relation_id: int
+    ) -> None:
         """A provider's application databag committed: its label keys were desired."""
         if interface == MESH_INTERFACE:
             labels = labels_of(data)
             if labels is not None:  # refused data asks for nothing
                 self.ever_desired.setdefault(consumer, set()).update(labels)
-                self.last_accepted[consumer] = labels
+                self.last_accepted[consumer] = (relation_id, labels)
 
     def desired_labels(self, app: str) -> dict[str, str] | None:
         """The labels ``app``'s provider publishes on its service-mesh relation.
@@ -85,27 +89,28 @@ class Expectations:
         Empty with no relation; None when a consumer must refuse the data (see
         :func:`jujusim.check.read_mesh_databag`).
         """
-        for relation in self._world.relations.values():
-            if relation.removed or relation.interface != MESH_INTERFACE:
-                continue
-            if app in relation.endpoints and relation.other_app(app) != app:
-                return labels_of(relation.bag(relation.other_app(app)).data)
-        return {}
+        relation = self._mesh_relation(app)
+        return {} if relation is None else labels_of(relation.bag(relation.other_app(app)).data)
 
     def expectation(self, app: str) -> LabelExpectation:
         """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`).
 
         When the provider's data must be refused, the consumer is Blocked and changes
         nothing: the labels stay those of the last data it could accept. That is the
-        last valid data the provider published, which assumes the consumer applied it
-        before the data went bad (a run that settles in between); a consumer that never
-        saw it would rightly keep older labels.
+        last valid data the provider published on this relation (none if it came only on
+        a relation removed since: the consumer released those labels), which assumes the
+        consumer applied it before the data went bad (a run that settles in between); a
+        consumer that never saw it would rightly keep older labels.
         """
         blocked: str | None = None
-        desired = self.desired_labels(app)
+        relation = self._mesh_relation(app)
+        data = relation.bag(relation.other_app(app)).data if relation is not None else {}
+        desired = labels_of(data)
         if desired is None:
-            blocked = read_mesh_databag(self._provider_data(app)).refused
-            desired = dict(self.last_accepted.get(app, {}))
+            assert relation is not None  # no relation asks for nothing, which is valid
+            blocked = read_mesh_databag(data).refused
+            accepted_on, labels = self.last_accepted.get(app, (relation.id, {}))
+            desired = dict(labels) if accepted_on == relation.id else {}
         ever = self.ever_desired.setdefault(app, set())
         ever.update(desired)
         return LabelExpectation(
@@ -120,10 +125,11 @@ class Expectations:
             blocked=blocked,
         )
 
-    def _provider_data(self, app: str) -> Mapping[str, str]:
+    def _mesh_relation(self, app: str) -> Relation | None:
+        """``app``'s service-mesh relation to a provider, if it has one now."""
         for relation in self._world.relations.values():
             if relation.removed or relation.interface != MESH_INTERFACE:
                 continue
             if app in relation.endpoints and relation.other_app(app) != app:
-                return relation.bag(relation.other_app(app)).data
-        return {}
+                return relation
+        return None

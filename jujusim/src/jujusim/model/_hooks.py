@@ -87,7 +87,7 @@ class Hooks:
         pool: AgentPool,
         relations: Relations,
         remove_pod: Callable[[Unit], None],
-        on_app_data: Callable[[str, str, Mapping[str, str]], None],
+        on_app_data: Callable[[str, str, Mapping[str, str], int], None],
         on_dead: Callable[[Unit], None],
     ):
         self._world = world
@@ -522,6 +522,7 @@ class Hooks:
                     relation.interface,
                     relation.other_app(app.name),
                     relation.bag(app.name).data,
+                    relation.id,
                 )
             relation.bag(unit.name).commit(rel_state.local_unit_data)
         unit.containers = list(state.containers)
