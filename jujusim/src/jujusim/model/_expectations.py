@@ -103,14 +103,17 @@ class Expectations:
         consumer that never saw it would rightly keep older labels.
         """
         blocked: str | None = None
+        desired: dict[str, str] = {}  # no relation asks for nothing
         relation = self._mesh_relation(app)
-        data = relation.bag(relation.other_app(app)).data if relation is not None else {}
-        desired = labels_of(data)
-        if desired is None:
-            assert relation is not None  # no relation asks for nothing, which is valid
-            blocked = read_mesh_databag(data).refused
-            accepted_on, labels = self.last_accepted.get(app, (relation.id, {}))
-            desired = dict(labels) if accepted_on == relation.id else {}
+        if relation is not None:
+            data = relation.bag(relation.other_app(app)).data
+            labels = labels_of(data)
+            if labels is None:
+                blocked = read_mesh_databag(data).refused
+                accepted_on, last = self.last_accepted.get(app, (relation.id, {}))
+                desired = dict(last) if accepted_on == relation.id else {}
+            else:
+                desired = labels
         ever = self.ever_desired.setdefault(app, set())
         ever.update(desired)
         return LabelExpectation(
