@@ -21,8 +21,9 @@ DATA_KEY = 'ledger.json'
 FORMAT = 1
 """The ledger's format version; a ledger of another version is refused as corrupt.
 
-Fields added since (``app``, ``fence_pending``) are optional when read: a ledger written
-before them has neither, and reads as no app recorded and no fence pending.
+Fields added since (``app``, ``fence_pending``, ``target``) are optional when read: a
+ledger written before them has none, and reads as no app recorded, no fence pending and
+no target.
 """
 
 MAX_BYTES = 1024 * 1024
@@ -85,6 +86,9 @@ class Ledger:
         app: the application whose objects the ledger describes ('' in a ledger written
             before this was recorded); a ledger of another application is refused.
         legacy: the upstream library's ConfigMap, adopted but not yet deleted.
+        target: the labels the open batch is applying (None once it is closed): a writer
+            that finds the batch cut short can finish it even when the data it is asked
+            for now cannot be applied.
         template: entries for the StatefulSet's pod template.
         service: entries for the Service.
         pods: pod name to record, for pods whose entries differ from the template's
@@ -98,6 +102,7 @@ class Ledger:
     fence_pending: bool = False
     app: str = ''
     legacy: str | None = None
+    target: Mapping[str, str] | None = None
     template: Entries = dataclasses.field(default_factory=dict[str, Entry])
     service: Entries = dataclasses.field(default_factory=dict[str, Entry])
     pods: Mapping[str, PodRecord] = dataclasses.field(default_factory=dict[str, PodRecord])
@@ -118,6 +123,7 @@ def dumps(ledger: Ledger) -> str:
         'open': ledger.open,
         'fence_pending': ledger.fence_pending,
         'legacy': ledger.legacy,
+        'target': None if ledger.target is None else dict(sorted(ledger.target.items())),
         'template': _dump_entries(ledger.template),
         'service': _dump_entries(ledger.service),
         'pods': {
@@ -176,6 +182,7 @@ def loads(text: str, *, configmap: str) -> Ledger:
         fence_pending=fence_pending,
         app=reader.string(root.get('app', ''), 'app'),
         legacy=legacy,
+        target=reader.target(root.get('target')),
         template=reader.entries(root.get('template'), 'template'),
         service=reader.entries(root.get('service'), 'service'),
         pods=pods,
@@ -246,6 +253,20 @@ class _Reader:
         if not isinstance(value, str):
             raise self.error(f'field "{field}" must be a string')
         return value
+
+    def target(self, value: object) -> dict[str, str] | None:
+        if value is None:
+            return None
+        result: dict[str, str] = {}
+        for key, item in self.mapping(value, 'target').items():
+            # As strict as relation data: a finished batch writes these labels.
+            if not isinstance(item, str) or _label_problem(key, item):
+                raise self.error(
+                    f'field "target" holds {_errors.shown(key)}: {_errors.shown(item)}, '
+                    'not a label the library may write'
+                )
+            result[key] = item
+        return result
 
     def entries(self, value: object, field: str) -> dict[str, Entry]:
         result: dict[str, Entry] = {}

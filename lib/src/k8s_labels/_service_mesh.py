@@ -327,27 +327,38 @@ class ServiceMeshConsumer(ops.Object):
         """
         if not self._charm.unit.is_leader():
             return
+        refused = ''
         try:
             desired = self.labels()
-            with self._client() as client:
-                result = self._manager(client).reconcile(desired)
         except (_errors.InvalidRelationDataError, _errors.InvalidLabelsError) as e:
-            self._set_problem(f'{self._endpoint} relation data: {e}')
+            # Nothing of this data is applied; a batch a leader left half done (killed or
+            # deposed as the data changed) is finished, so no object keeps a mix.
+            refused = f'{self._endpoint} relation data: {e}'
+            desired = None
+        try:
+            with self._client() as client:
+                manager = self._manager(client)
+                if desired is None:
+                    result = manager.finish_open_batch()
+                else:
+                    result = manager.reconcile(desired)
+        except _errors.InvalidLabelsError as e:
+            self._set_problem(refused or f'{self._endpoint} relation data: {e}')
             return
         except (_errors.LedgerCorruptError, _errors.ApiRefusedError) as e:
-            self._set_problem(str(e))
+            self._set_problem(refused or str(e))
             return
         except _errors.PermissionDeniedError as e:
             logger.warning('Kubernetes API refused: %s', e)
-            self._set_problem(trust_message(self._charm.app.name))
+            self._set_problem(refused or trust_message(self._charm.app.name))
             return
         except _errors.TransientError as e:
             unreachable = _unreachable(e)
             if unreachable is e:
                 raise
             raise unreachable from e
-        if result.outcome is not _manager.Outcome.NOT_LEADER:
-            self._set_problem('')
+        if refused or result.outcome is not _manager.Outcome.NOT_LEADER:
+            self._set_problem(refused)
 
     def _set_problem(self, problem: str) -> None:
         problem = _errors.bounded(problem)

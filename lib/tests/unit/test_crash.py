@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Mapping
 
+import ops
 import pytest
 from k8s_labels_testenv import Env, Kill, Killed, iter_kills, relation, state
 
@@ -168,3 +170,62 @@ def test_the_kill_matrix_catches_a_ledger_written_after_the_objects(case: Case):
     # record names: the new leader cannot remove it, or takes it for someone else's.
     failures = run_matrix(case, LedgerAfterObjects, first_only=True)
     assert failures, 'the variant passed the crash matrix'
+
+
+# Data the library must refuse (a reserved key): the new leader is Blocked and applies none
+# of it.
+REFUSED = {'labels': json.dumps({'app.kubernetes.io/name': 'x'}), 'mesh_type': '"istio"'}
+
+
+def _labels_now(env: Env) -> list[dict[str, str]]:
+    return [env.template(), env.service(), *env.pods().values()]
+
+
+def run_refused_matrix(case: Case, manager_class: type[k8s_labels.LabelManager]) -> list[str]:
+    """Every kill point of the case's hook, then a new leader whose data must be refused.
+
+    No object may keep a mix of the old labels and the new: the batch the killed leader
+    began is finished (all target) or, if none of its object writes landed, may equally
+    not have begun (all start). Returns the failures, one line each.
+    """
+    failures: list[str] = []
+    assert case.target is not None
+    for kill in iter_kills(_requests(case, manager_class)):
+        env = _env(case)
+        start = _labels_now(env)
+        with pytest.raises(Killed):
+            _killed_hook(env, case, manager_class, kill)
+        landed = _labels_now(env) != start
+        ctx = env.context(1, manager_class=manager_class)
+        out = ctx.run(ctx.on.leader_elected(), state(relation(raw=REFUSED)))
+        where = f'{case.name}: kill {"after" if kill.after else "before"} request {kill.at}'
+        try:
+            assert isinstance(out.unit_status, ops.BlockedStatus), out.unit_status
+            try:
+                env.check(case.target, managed=case.managed, foreign=case.foreign)
+            except AssertionError:
+                if landed:
+                    raise
+                env.check(case.start, managed=case.managed, foreign=case.foreign)
+        except AssertionError as e:
+            failures.append(f'{where}: {str(e).splitlines()[0]}')
+    return failures
+
+
+REFUSED_CASES = [c for c in CASES if c.target is not None]
+
+
+@pytest.mark.parametrize('case', REFUSED_CASES, ids=[c.name for c in REFUSED_CASES])
+def test_kill_mid_batch_then_refused_data_leaves_no_object_with_a_mix(case: Case):
+    assert run_refused_matrix(case, k8s_labels.LabelManager) == []
+
+
+class LeavesOpenBatches(k8s_labels.LabelManager):
+    """Broken on purpose: refused data leaves a batch cut short as it is."""
+
+    def finish_open_batch(self) -> k8s_labels.ReconcileResult:
+        return k8s_labels.ReconcileResult(k8s_labels.Outcome.UNCHANGED, 1)
+
+
+def test_the_refused_matrix_catches_a_library_that_leaves_open_batches():
+    assert run_refused_matrix(CASES[1], LeavesOpenBatches), 'the variant passed'

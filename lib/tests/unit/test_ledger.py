@@ -40,6 +40,14 @@ def test_app_and_fence_pending_round_trip_and_default_when_absent():
     assert _ledger.loads(json.dumps(doc), configmap=WHERE) == LEDGER
 
 
+def test_an_open_batchs_target_round_trips_and_is_none_when_absent():
+    ledger = dataclasses.replace(LEDGER, target={'a': '2', 'b': 'x'})
+    assert _ledger.loads(_ledger.dumps(ledger), configmap=WHERE) == ledger
+    doc = json.loads(_ledger.dumps(ledger))
+    del doc['target']  # a ledger written before targets were recorded
+    assert _ledger.loads(json.dumps(doc), configmap=WHERE).target is None
+
+
 def test_dump_is_stable():
     # Same ledger, same text: a no-op reconcile can compare without writing.
     assert _ledger.dumps(LEDGER) == _ledger.dumps(
@@ -77,6 +85,14 @@ def _doc() -> dict[str, object]:
         pytest.param({'pods': {'app-1': 'x'}}, "pods['app-1']", id='pod-record'),
         pytest.param({'fence_pending': 1}, 'field "fence_pending"', id='fence-pending'),
         pytest.param({'app': 7}, 'field "app"', id='app'),
+        pytest.param({'target': ['a']}, 'field "target"', id='target-list'),
+        pytest.param({'target': {'a': 1}}, 'field "target" holds', id='target-int'),
+        pytest.param({'target': {'a': 'b c'}}, 'field "target" holds', id='target-value'),
+        pytest.param(
+            {'target': {'app.kubernetes.io/name': 'x'}},
+            'field "target" holds',
+            id='target-reserved',
+        ),
         pytest.param(
             {'template': {'app.kubernetes.io/name': {'values': ['app']}}},
             'reserved',

@@ -181,6 +181,28 @@ class LabelManager:
             'met a conflicting write (409)'
         )
 
+    def finish_open_batch(self) -> ReconcileResult:
+        """Finish a write batch that was cut short, to the labels it set out to apply.
+
+        For when the labels asked for now cannot be applied (the caller refused them): a
+        writer killed or deposed mid-batch leaves some objects with the new labels and
+        some with the old; this makes every object carry the batch's labels. Writes
+        nothing when no batch is open (or the ledger predates recorded targets).
+
+        Raises:
+            The errors of :meth:`reconcile`.
+        """
+        if not self.is_leader():
+            return ReconcileResult(Outcome.NOT_LEADER, 1)
+        snapshot = self._read()
+        if snapshot is None:
+            return ReconcileResult(Outcome.GONE, 1)
+        ledger = snapshot.ledger
+        if ledger is None or not ledger.open or ledger.target is None:
+            return ReconcileResult(Outcome.UNCHANGED, 1)
+        logger.info('finishing the %s labels batch %s left open', self.owner, ledger.writer)
+        return self.reconcile(ledger.target)
+
     def _plan(self, snapshot: _Snapshot, desired: Mapping[str, str]) -> _plan.Plan:
         return _plan.plan(
             snapshot.ledger,

@@ -68,7 +68,8 @@ class Plan:
 
     1. ``before`` (if set): the ledger, written before any object. It records every
        value that may be on each object once any subset of the patches has landed,
-       marks a batch open, and claims the ledger for this writer.
+       marks a batch open with the labels it is applying, and claims the ledger for
+       this writer.
     2. ``delete_legacy`` (if set): delete the upstream library's ConfigMap, now that the
        ledger holds what it recorded.
     3. ``patches``: the object writes, each conditional on the object's resourceVersion;
@@ -241,6 +242,7 @@ def plan(
             fence_pending=fence and open_,
             app=app or base.app,
             legacy=base.legacy if open_ else None,
+            target=dict(desired) if open_ else None,
             template=template_entries,
             # Keep the Service's entries if it could not be read (it will be back).
             service=entries[service_index] if service_index is not None else base.service,
