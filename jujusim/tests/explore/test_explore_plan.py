@@ -162,3 +162,19 @@ def test_refused_data_comes_after_a_settle_and_never_inside_concurrent_steps():
                 refused += 1
                 assert isinstance(steps[index - 1], Settle), steps[index - 1 : index + 1]
     assert refused > 20
+
+
+def test_foreign_writes_come_after_a_settle():
+    # A foreign write on a key the generator thinks free must find it free: a drop still
+    # in flight leaves it the library's, and a change back to its value coalesced with
+    # the drop gives the library no event to repair it on (chaos seed 2026, schedule 683).
+    often = FaultWeights.parse('foreign_labels=6,owned_value_changed=3,concurrently=6')
+    foreign = 0
+    for seed in range(60):
+        steps = random_schedule(seed, units=3, length=12, weights=often).steps
+        for index, step in enumerate(steps):
+            inner = step.steps if isinstance(step, Concurrently) else (step,)
+            if any(isinstance(s, ForeignLabels) for s in inner):
+                foreign += 1
+                assert isinstance(steps[index - 1], Settle), steps[index - 1 : index + 1]
+    assert foreign > 40

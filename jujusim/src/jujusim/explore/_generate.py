@@ -253,7 +253,10 @@ class _Draw:
                     return []
                 key = rng.choice(free)
                 value = rng.choice((*FOREIGN_VALUES, None))
-                steps: list[Step] = [self._foreign({key: value})]
+                # Settled first: a key dropped by a change still in flight may still be
+                # the library's, and a later change back to its value would be coalesced
+                # with the drop into no event at all (chaos seed 2026, schedule 683).
+                steps: list[Step] = [Settle(), self._foreign({key: value})]
                 if value is not None and rng.random() < 0.7:
                     # The provider then asks for that key: the library takes it over (judged
                     # once applied), and gives the value back when the key is dropped again.
@@ -318,11 +321,14 @@ class _Draw:
                 return [ApiError(status=403, unit=self.unit())]
             case 'concurrently':
                 # Several actions at one moment, in a drawn order.
-                # Not refused data: it is judged against the last data the consumer
-                # accepted, so it comes after a settle ('refused_labels'), and a leader
-                # change in here moves time, with hooks running on the data before it.
+                # Not the kinds that need a settle before them (a leader change in here
+                # moves time, with hooks running on the data before it): refused data is
+                # judged against the last data the consumer accepted, and a foreign write
+                # must know which keys are the library's ('foreign_labels',
+                # 'owned_value_changed').
                 inner: list[Step] = []
-                for kind_ in self._kinds(2, exclude=('concurrently', 'settle', 'refused_labels')):
+                settled_first = ('refused_labels', 'foreign_labels', 'owned_value_changed')
+                for kind_ in self._kinds(2, exclude=('concurrently', 'settle', *settled_first)):
                     inner += [s for s in self.action(kind_) if not isinstance(s, Settle | Check)]
                 # Integrate (a re-added relation) needs its removal settled first.
                 actions = [
