@@ -1,7 +1,9 @@
 """Schedules as data: seeded, valid files, sharded exactly; weights parsed strictly."""
 
+import itertools
 import json
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -15,6 +17,7 @@ from jujusim.scenarios import (
     SetLabels,
     Settle,
     Stall,
+    Step,
     WaitRollout,
     dump_scenario,
     parse_scenario,
@@ -140,41 +143,43 @@ def test_a_value_changed_under_the_library_is_settled_with_its_data_change():
     assert changed > 20
 
 
+def _drawn(weights: str, wanted: Callable[[Step], bool]) -> list[tuple[Step, Step, bool]]:
+    """Each wanted step of 60 schedules: the step before it, it, and whether it is inside
+    concurrent steps (then the step before the concurrent steps)."""
+    found: list[tuple[Step, Step, bool]] = []
+    for seed in range(60):
+        steps = random_schedule(seed, units=3, length=12, weights=FaultWeights.parse(weights))
+        for before, step in itertools.pairwise(steps.steps):
+            inner = step.steps if isinstance(step, Concurrently) else (step,)
+            found += [(before, s, s is not step) for s in inner if wanted(s)]
+    return found
+
+
+def _refused(step: Step) -> bool:
+    return (
+        isinstance(step, SetLabels)
+        and read_mesh_databag({'labels': json.dumps(step.labels)}).refused is not None
+    )
+
+
 def test_refused_data_comes_after_a_settle_and_never_inside_concurrent_steps():
     # The checker expects the labels of the last data the consumer accepted while the data
     # is refused: that data must have been applied first (chaos seed 2026, schedule 219:
     # refused data drawn in a concurrent step met a leader stalled mid-batch).
-    often = FaultWeights.parse('refused_labels=6,concurrently=6')
-    refused = 0
-    for seed in range(60):
-        steps = random_schedule(seed, units=3, length=12, weights=often).steps
-        for index, step in enumerate(steps):
-            inner = step.steps if isinstance(step, Concurrently) else ()
-            assert not any(
-                isinstance(s, SetLabels)
-                and read_mesh_databag({'labels': json.dumps(s.labels)}).refused
-                for s in inner
-            ), step
-            if (
-                isinstance(step, SetLabels)
-                and read_mesh_databag({'labels': json.dumps(step.labels)}).refused
-            ):
-                refused += 1
-                assert isinstance(steps[index - 1], Settle), steps[index - 1 : index + 1]
-    assert refused > 20
+    drawn = _drawn('refused_labels=6,concurrently=6', _refused)
+    assert len(drawn) > 20
+    for before, step, concurrent in drawn:
+        assert isinstance(before, Settle) and not concurrent, (before, step)
 
 
 def test_foreign_writes_come_after_a_settle():
     # A foreign write on a key the generator thinks free must find it free: a drop still
     # in flight leaves it the library's, and a change back to its value coalesced with
     # the drop gives the library no event to repair it on (chaos seed 2026, schedule 683).
-    often = FaultWeights.parse('foreign_labels=6,owned_value_changed=3,concurrently=6')
-    foreign = 0
-    for seed in range(60):
-        steps = random_schedule(seed, units=3, length=12, weights=often).steps
-        for index, step in enumerate(steps):
-            inner = step.steps if isinstance(step, Concurrently) else (step,)
-            if any(isinstance(s, ForeignLabels) for s in inner):
-                foreign += 1
-                assert isinstance(steps[index - 1], Settle), steps[index - 1 : index + 1]
-    assert foreign > 40
+    drawn = _drawn(
+        'foreign_labels=6,owned_value_changed=3,concurrently=6',
+        lambda step: isinstance(step, ForeignLabels),
+    )
+    assert len(drawn) > 40
+    for before, step, _ in drawn:
+        assert isinstance(before, Settle), (before, step)
