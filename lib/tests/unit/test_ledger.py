@@ -86,11 +86,11 @@ def _doc() -> dict[str, object]:
         pytest.param({'fence_pending': 1}, 'field "fence_pending"', id='fence-pending'),
         pytest.param({'app': 7}, 'field "app"', id='app'),
         pytest.param({'target': ['a']}, 'field "target"', id='target-list'),
-        pytest.param({'target': {'a': 1}}, 'field "target" holds', id='target-int'),
-        pytest.param({'target': {'a': 'b c'}}, 'field "target" holds', id='target-value'),
+        pytest.param({'target': {'a': 1}}, 'in "target" is not', id='target-int'),
+        pytest.param({'target': {'a': 'b c'}}, 'in "target" is not', id='target-value'),
         pytest.param(
             {'target': {'app.kubernetes.io/name': 'x'}},
-            'field "target" holds',
+            'in "target" is not',
             id='target-reserved',
         ),
         pytest.param(

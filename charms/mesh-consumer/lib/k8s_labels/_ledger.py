@@ -167,6 +167,7 @@ def loads(text: str, *, configmap: str) -> Ledger:
         raise reader.error(f'field "legacy" must be a string or null, not {_errors.shown(legacy)}')
     open_ = reader.boolean(root.get('open'), 'open')
     fence_pending = reader.boolean(root.get('fence_pending', False), 'fence_pending')
+    target = root.get('target')
     pods: dict[str, PodRecord] = {}
     for name, raw in reader.mapping(root.get('pods'), 'pods').items():
         where = f'pods[{_errors.shown(name)}]'
@@ -182,7 +183,7 @@ def loads(text: str, *, configmap: str) -> Ledger:
         fence_pending=fence_pending,
         app=reader.string(root.get('app', ''), 'app'),
         legacy=legacy,
-        target=reader.target(root.get('target')),
+        target=None if target is None else reader.labels(target, 'target', where='"target"'),
         template=reader.entries(root.get('template'), 'template'),
         service=reader.entries(root.get('service'), 'service'),
         pods=pods,
@@ -199,16 +200,7 @@ def loads_legacy(text: str | None, *, configmap: str) -> dict[str, str]:
     if text is None:
         raise reader.error('has no data field "labels"')
     doc = reader.json(text, 'data["labels"]')
-    labels = reader.mapping(doc, 'labels')
-    result: dict[str, str] = {}
-    for key, value in labels.items():
-        if not isinstance(value, str) or _label_problem(key, value):
-            raise reader.error(
-                f'label {_errors.shown(key)} in data["labels"] is not a valid label, '
-                'or is reserved'
-            )
-        result[key] = value
-    return result
+    return reader.labels(doc, 'labels', where='data["labels"]')
 
 
 def _label_problem(key: str, value: str) -> str | None:
@@ -254,16 +246,13 @@ class _Reader:
             raise self.error(f'field "{field}" must be a string')
         return value
 
-    def target(self, value: object) -> dict[str, str] | None:
-        if value is None:
-            return None
+    def labels(self, value: object, field: str, *, where: str) -> dict[str, str]:
+        """Labels the library would write: as strict as relation data."""
         result: dict[str, str] = {}
-        for key, item in self.mapping(value, 'target').items():
-            # As strict as relation data: a finished batch writes these labels.
+        for key, item in self.mapping(value, field).items():
             if not isinstance(item, str) or _label_problem(key, item):
                 raise self.error(
-                    f'field "target" holds {_errors.shown(key)}: {_errors.shown(item)}, '
-                    'not a label the library may write'
+                    f'label {_errors.shown(key)} in {where} is not a valid label, or is reserved'
                 )
             result[key] = item
         return result
