@@ -104,3 +104,37 @@ steps:
         ]
         assert len(caught.value.problems) == 1
         assert [plan.unit for plan in model.pending_faults()] == [follower]
+
+
+@pytest.mark.parametrize(
+    ('last', 'published'),
+    [
+        # `juju run` waits: a config change after the action ends its override.
+        ('- set-labels: {app: provider, labels: {b: "2"}}', {'b': '2'}),
+        # Issued at one moment with the config change, the action runs after it and
+        # records the new config: its override stands.
+        (
+            '- concurrently: [{set-labels: {app: provider, labels: {b: "2"}}}, '
+            '{set-labels: {app: provider, labels: {a: "1"}, via: action}}]',
+            {'a': '1'},
+        ),
+    ],
+    ids=['action-then-config', 'action-and-config-at-once'],
+)
+def test_an_action_step_runs_to_its_end_before_the_next_step(last: str, published: dict[str, str]):
+    # chaos seed 2026, schedule 137: an action queued behind a config change given after it
+    # recorded that config and kept publishing its own labels.
+    steps = f"""
+steps:
+  - deploy: {{app: consumer, charm: consumer, units: 1, trust: true}}
+  - deploy: {{app: provider, charm: provider}}
+  - integrate: {{apps: [consumer, provider]}}
+  - settle
+  - set-labels: {{app: provider, labels: {{a: "1"}}, via: action}}
+  {last}
+  - settle
+  - check: {{app: consumer}}
+"""
+    with Model(seed=1) as model:
+        ModelRunner(model, CHARMS).run(parse_scenario(steps))
+        assert model.desired_labels('consumer') == published

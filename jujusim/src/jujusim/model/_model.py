@@ -457,6 +457,36 @@ class Model:
             params=dict(params),
         )
 
+    def run_action_to_end(
+        self,
+        unit: str,
+        action: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        max_steps: int = 100_000,
+    ) -> ActionOutcome:
+        """``juju run UNIT ACTION``: queue the action and run the model until it has ended.
+
+        ``juju run`` waits for the task's result unless given ``--background`` (juju
+        cmd/juju/action/run.go), so what comes after it meets what the action did.
+
+        Raises:
+            ModelError: the model settled before the action ran.
+        """
+        ran = len(self._hooks.actions)
+
+        def outcome() -> ActionOutcome | None:
+            mine = (a for a in self._hooks.actions[ran:] if (a.unit, a.action) == (unit, action))
+            return next(mine, None)
+
+        self.run_action(unit, action, **(params or {}))
+        self._scheduler.run_until(
+            lambda: outcome() is not None, what=f'{action} on {unit}', max_steps=max_steps
+        )
+        ended = outcome()
+        assert ended is not None  # noqa: S101 - run_until returned: it has
+        return ended
+
     def scale(self, app: str, units: int) -> None:
         """``juju scale-application APP N``: the StatefulSet's replicas, Juju's way.
 

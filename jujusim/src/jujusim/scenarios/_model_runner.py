@@ -109,7 +109,7 @@ class ModelRunner:
         except ModelError as error:
             raise ScenarioError(f'{where}: {error}') from None
 
-    def _dispatch(self, step: Step, where: str) -> None:
+    def _dispatch(self, step: Step, where: str, *, at_once: bool = False) -> None:
         model = self.model
         match step:
             case Deploy():
@@ -131,11 +131,11 @@ class ModelRunner:
             case SetLabels(via='config'):
                 model.config(step.app, labels=json.dumps(dict(step.labels)))
             case SetLabels():
-                leader = self._leader(step.app, where)
-                model.run_action(leader, 'set-labels', labels=json.dumps(dict(step.labels)))
+                labels = json.dumps(dict(step.labels))
+                self._action(step.app, where, 'set-labels', at_once=at_once, labels=labels)
             case PublishRaw():
-                leader = self._leader(step.app, where)
-                model.run_action(leader, 'publish-raw', data=json.dumps(dict(step.data)))
+                data = json.dumps(dict(step.data))
+                self._action(step.app, where, 'publish-raw', at_once=at_once, data=data)
             case DeletePod():
                 model.delete_pod(self._unit(step.unit, where), graceful=not step.force)
             case Kill(request=RequestMatch() as request):
@@ -187,7 +187,7 @@ class ModelRunner:
                 # The model's commands only record what is to happen; nothing runs until the
                 # next settle, so issuing them back to back is issuing them at one moment.
                 for inner in step.steps:
-                    self._dispatch(inner, f'{where} {step_name(inner)}')
+                    self._dispatch(inner, f'{where} {step_name(inner)}', at_once=True)
             case Settle():
                 model.settle()
             case WaitRollout():
@@ -228,6 +228,19 @@ class ModelRunner:
         if charm is None:
             raise ScenarioError(f'{where}: no charm given for {role!r}')
         return charm
+
+    def _action(self, app: str, where: str, action: str, *, at_once: bool, **params: str) -> None:
+        # Run on the leader as `juju run` does: to its end, so that later steps meet what it
+        # did (the Juju backend waits too); among concurrent steps, only queued.
+        leader = self._leader(app, where)
+        if at_once:
+            self.model.run_action(leader, action, **params)
+            return
+        outcome = self.model.run_action_to_end(leader, action, params)
+        if outcome.failure is not None or outcome.error is not None:
+            raise ScenarioError(
+                f'{where}: {action} on {leader} failed: {outcome.failure or outcome.error}'
+            )
 
     def _leader(self, app: str, where: str) -> str:
         leader = self.model.leader(app)
