@@ -325,10 +325,14 @@ class _Draw:
                 # moves time, with hooks running on the data before it): refused data is
                 # judged against the last data the consumer accepted, and a foreign write
                 # must know which keys are the library's ('foreign_labels',
-                # 'owned_value_changed').
+                # 'owned_value_changed'). Nor an action: issued with a config change, it
+                # may run before or after it, and which data stands is not known here.
                 inner: list[Step] = []
                 settled_first = ('refused_labels', 'foreign_labels', 'owned_value_changed')
-                for kind_ in self._kinds(2, exclude=('concurrently', 'settle', *settled_first)):
+                unknown = ('set_labels_by_action',)
+                for kind_ in self._kinds(
+                    2, exclude=('concurrently', 'settle', *settled_first, *unknown)
+                ):
                     inner += [s for s in self.action(kind_) if not isinstance(s, Settle | Check)]
                 # Integrate (a re-added relation) needs its removal settled first.
                 actions = [
