@@ -101,7 +101,7 @@ def judge(
         assert outcome is not None  # noqa: S101 - only failing results are kept above
         path = _shrink_and_save(plan, index, outcome, charms, consumer, name, out, shrink_budget)
         findings.update(dict.fromkeys(kinds, path))
-    hooky = next((r for r in results if r.outcome and r.outcome.failed_hooks), None)
+    hooky = next((r for r in results if r.outcome and r.outcome.counted_failed_hooks), None)
     if hooky is not None and explore_.FAILED_HOOK not in findings:
         schedule, seed = plan.schedule(hooky.index)
         outcome = explore_.run_schedule(schedule, charms, seed=seed, hooks_must_not_fail=True)

@@ -522,7 +522,8 @@ _JOBS_OPTION = click.option(
     '--hooks-may-fail',
     is_flag=True,
     help="Judge R1-R4 only: a consumer's hook that failed (healed by Juju's retries) "
-    'is not a violation.',
+    'is not a violation. Without it, a failed hook is one, except a failure Juju imposes '
+    'on any charm: the commit it refuses to a unit no longer leader when the hook ends.',
 )
 def explore_command(
     consumer: str,
@@ -545,8 +546,9 @@ def explore_command(
     drawn from the scenario vocabulary (label changes, bad data, pod deletions, kills and
     stalls at an API request, leader changes, foreign labels, API errors, several at
     once), and judges R1-R4 at every settle point, and that no hook of the consumer
-    failed (unless --hooks-may-fail). Exit 0 when every schedule holds, 1 on a
-    violation (its timeline, file and replay command printed), 2 on a usage error.
+    failed (unless --hooks-may-fail; a commit Juju refuses to a unit no longer leader
+    fails a hook of any charm and does not count). Exit 0 when every schedule holds, 1 on
+    a violation (its timeline, file and replay command printed), 2 on a usage error.
     """
     if kubeconfig_path is not None and jobs > 1:
         # The jobs' models live in other processes, several at once: one kubeconfig cannot

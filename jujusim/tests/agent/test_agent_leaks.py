@@ -3,6 +3,9 @@ from __future__ import annotations
 import os
 import pathlib
 import signal
+import socket
+import subprocess
+import sys
 import textwrap
 import threading
 
@@ -10,6 +13,7 @@ import agent_helpers
 import pytest
 
 from jujusim import agent
+from jujusim.agent._private import wire
 
 
 def our_children() -> set[int]:
@@ -160,3 +164,65 @@ def test_pool_outlives_the_thread_that_started_it():
             'counter/0', agent.HookSpec(kind='start'), agent_helpers.counter_state()
         )
         assert result.ok
+
+
+def start_zygote(tmp_path: pathlib.Path) -> tuple[subprocess.Popen[bytes], socket.socket]:
+    """A zygote for the counter charm, as the pool starts one; its stderr piped here."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    command = [
+        sys.executable,
+        '-m',
+        'jujusim.agent._private.zygote',
+        f'--control-fd={theirs.fileno()}',
+        f'--charm={agent_helpers.COUNTER}',
+        f'--juju-version={agent.DEFAULT_JUJU_VERSION}',
+        f'--tmpdir={tmp_path}',
+    ]
+    zygote = subprocess.Popen(
+        command, pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    theirs.close()
+    ours.settimeout(agent_helpers.PATIENCE)
+    message, _ = wire.recv_packet(ours)
+    assert message[0] == wire.READY, message
+    return zygote, ours
+
+
+def test_a_zygote_whose_parent_is_gone_with_a_spawn_queued_exits_quietly(
+    tmp_path: pathlib.Path,
+):
+    # The parent asks for a worker and is gone before the zygote answers (an exploration
+    # left early): the zygote forks, finds nobody to tell, and ends without a traceback.
+    zygote, control = start_zygote(tmp_path)
+    worker_end, parent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    os.kill(zygote.pid, signal.SIGSTOP)  # the request and the close land before it reads
+    wire.send_packet(control, (wire.SPAWN, 1, None, {}, str(tmp_path)), [worker_end.fileno()])
+    worker_end.close()
+    control.close()
+    parent_end.close()
+    os.kill(zygote.pid, signal.SIGCONT)
+    # stderr ends once the zygote and the worker it forked (its child, killed) are gone.
+    _, stderr = zygote.communicate(timeout=agent_helpers.PATIENCE)
+    assert stderr.decode() == ''
+    assert zygote.returncode == 0
+
+
+def test_a_spare_whose_parent_is_gone_exits_quietly(tmp_path: pathlib.Path):
+    # The parent is gone before the spare it asked for is warm: the spare's "ready" finds
+    # nobody, and it ends without a traceback, exit code 0.
+    zygote, control = start_zygote(tmp_path)
+    worker_end, parent_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    parent_end.close()
+    wire.send_packet(control, (wire.SPAWN, 1, None, {}, str(tmp_path)), [worker_end.fileno()])
+    worker_end.close()
+    spawned, fds = wire.recv_packet(control)
+    for fd in fds:
+        os.close(fd)
+    assert spawned[0] == wire.SPAWNED, spawned
+    exited, _ = wire.recv_packet(control)
+    assert exited[:2] == (wire.EXITED, spawned[3])
+    assert os.waitstatus_to_exitcode(exited[2]) == 0
+    control.close()
+    _, stderr = zygote.communicate(timeout=agent_helpers.PATIENCE)
+    assert stderr.decode() == ''
+    assert zygote.returncode == 0

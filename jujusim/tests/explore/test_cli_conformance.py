@@ -2,14 +2,14 @@
 
 import pathlib
 import shlex
-import shutil
 
 import pytest
 from click.testing import CliRunner, Result
-from explore_helpers import only_weights
+from explore_helpers import no_conflict_retry, only_weights
 
 from jujusim.cli import main
 from jujusim.explore import FAILED_HOOK, prelude, run_schedule
+from jujusim.model import HookFailureKind
 from jujusim.scenarios import ApiError, Check, Scenario, SetLabels, Settle
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -30,18 +30,6 @@ ONE_409 = Scenario(
         Check(app='consumer'),
     ),
 )
-
-
-def no_conflict_retry(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer whose library gives up at the first 409 (a deliberately broken copy)."""
-    charm = tmp_path / 'no-conflict-retry'
-    shutil.copytree(MESH_CONSUMER, charm, ignore=shutil.ignore_patterns('tests', '__pycache__'))
-    path = charm / 'lib' / 'k8s_labels' / '_manager.py'
-    text = path.read_text()
-    old = 'max_attempts: int = 5,'
-    assert text.count(old) == 1, '_manager.py changed: the variant no longer applies'
-    path.write_text(text.replace(old, 'max_attempts: int = 1,'))
-    return charm
 
 
 def table(output: str, consumers: list[str]) -> dict[str, dict[str, str]]:
@@ -161,7 +149,9 @@ def test_failed_hooks_are_recorded_and_fail_a_check_when_asked(tmp_path: pathlib
     schedule = ONE_409
     lenient = run_schedule(schedule, charms, seed=0)
     assert not lenient.failed, lenient.problems
-    assert lenient.failed_hooks and all('409' in line for line in lenient.failed_hooks)
+    assert lenient.failed_hooks
+    assert all(f.kind is HookFailureKind.CHARM_RAISED for f in lenient.failed_hooks)
+    assert all(any('409' in e for e in f.api_errors) for f in lenient.failed_hooks)
     strict = run_schedule(schedule, charms, seed=0, hooks_must_not_fail=True)
     assert strict.failure_class == (FAILED_HOOK,)
     assert strict.failed_step == len(schedule.steps)

@@ -2,14 +2,47 @@
 
 import pathlib
 
-from jujusim.explore import REFUSED_NOT_BLOCKED, prelude, run_schedule
-from jujusim.scenarios import Check, Kill, Scenario, SetLabels, Settle
+from explore_helpers import no_conflict_retry
+
+from jujusim.explore import FAILED_HOOK, REFUSED_NOT_BLOCKED, prelude, run_schedule
+from jujusim.model import HookFailureKind
+from jujusim.scenarios import (
+    Check,
+    Integrate,
+    Kill,
+    RemoveRelation,
+    RequestMatch,
+    Scenario,
+    SetLabels,
+    Settle,
+    Stall,
+)
 
 ROOT = pathlib.Path(__file__).parents[3]
 CHARMS = {
     'consumer': ROOT / 'charms' / 'mesh-consumer',
     'provider': ROOT / 'charms' / 'beacon-stub',
 }
+# The leader's relation-created writes application data, then stalls past its lease at
+# its first pod patch; a new leader is elected meanwhile. When the stale hook ends, Juju
+# refuses its commit (any charm's) and retries it (shrunk from chaos seed 2026, index 6).
+STALE_LEADER_COMMIT = Scenario(
+    name='stale-leader-commit',
+    description="a stale leader's application data, refused at commit",
+    steps=(
+        *prelude(3),
+        RemoveRelation(apps=('consumer', 'beacon')),
+        Integrate(apps=('consumer', 'beacon')),
+        Stall(
+            unit='consumer/leader',
+            seconds=90.0,
+            request=RequestMatch(method='patch', kind='Pod', nth=1),
+        ),
+        SetLabels(app='beacon', labels={'foo': 'b'}),
+        Settle(),
+        Check(app='consumer'),
+    ),
+)
 
 
 def test_a_kill_aimed_at_a_call_no_hook_makes_is_not_a_finding():
@@ -62,3 +95,25 @@ def test_a_consumer_that_takes_refused_data_is_named_as_such():
     assert REFUSED_NOT_BLOCKED in outcome.failure_class, outcome.problems
     assert all(len(kind) < 40 for kind in outcome.failure_class), outcome.failure_class
     assert not run_schedule(schedule, CHARMS, seed=0).failed
+
+
+def test_a_commit_juju_refuses_a_stale_leader_is_not_a_failed_hook_finding():
+    outcome = run_schedule(STALE_LEADER_COMMIT, CHARMS, seed=0, hooks_must_not_fail=True)
+    # The refusal happened (else this test shows nothing) ...
+    assert [f.kind for f in outcome.failed_hooks] == [HookFailureKind.NOT_LEADER_AT_COMMIT]
+    # ... and Juju fails any charm so: neither a finding nor counted.
+    assert not outcome.failed, outcome.problems
+    assert outcome.counted_failed_hooks == ()
+
+
+def test_a_hook_that_raises_in_the_same_schedule_is_still_a_failed_hook_finding(
+    tmp_path: pathlib.Path,
+):
+    # The copy that gives up at the first 409 raises where mesh-consumer retried: the
+    # stale leader's pod patch meets the new leader's write.
+    charms = {**CHARMS, 'consumer': no_conflict_retry(tmp_path)}
+    outcome = run_schedule(STALE_LEADER_COMMIT, charms, seed=0, hooks_must_not_fail=True)
+    assert outcome.failure_class == (FAILED_HOOK,)
+    counted = outcome.counted_failed_hooks
+    assert counted and all(f.kind is HookFailureKind.CHARM_RAISED for f in counted)
+    assert outcome.problems == tuple(f'{FAILED_HOOK}: {f.describe()}' for f in counted)

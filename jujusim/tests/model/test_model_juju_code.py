@@ -18,7 +18,7 @@ from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
 from jujusim.agent import CharmSource, HookSpec
 from jujusim.kube import FakeKube
-from jujusim.model import Application, Model, ModelError, Unit, VirtualClock
+from jujusim.model import Application, HookFailureKind, Model, ModelError, Unit, VirtualClock
 from jujusim.model._hooks import Running
 from jujusim.model._leadership import Leadership
 from jujusim.model._trace import Trace
@@ -433,14 +433,21 @@ def test_app_data_written_by_a_deposed_leader_fails_the_commit(tmp_path: pathlib
         assert new not in (None, old)
         [peers] = [r for r in model.relations.values() if r.interface == 'recorder-peers']
         assert peers.bag('rec').data == {'value': 'b', 'writer': new}
-        failed = [
-            text
-            for _, text in trace_lines(model)
-            if text.startswith(f'{old} config_changed() FAILED') and 'is not leader' in text
+        refused = [
+            f for f in model.failed_hooks('rec') if f.kind is HookFailureKind.NOT_LEADER_AT_COMMIT
         ]
-        assert failed
+        assert [(f.unit, f.hook) for f in refused] == [(old, 'config_changed()')]
+        assert refused[0].kind.imposed_by_juju
+        [event] = [
+            e
+            for e in model.events
+            if e.kind == 'hook-failed' and e.fields['failure_kind'] is refused[0].kind
+        ]
+        assert event.unit == old
         # Its own unit data from that hook did not land either: the retry wrote it later.
         assert model.check('rec') == []
+        # Juju fails any charm so: not counted against the charm.
+        assert model.check('rec', hooks_must_not_fail=True) == []
 
 
 # -- 4: when actions run ---------------------------------------------------------------------
@@ -501,6 +508,9 @@ def test_an_action_whose_agent_dies_is_failed_not_run_again_and_one_queued_meanw
         model.run_action('rec/0', 'record')
         model.settle()
         assert [a.error for a in model.actions] == ['action terminated']
+        failed = [e.fields['failure_kind'] for e in model.events if e.kind == 'hook-failed']
+        assert failed == [HookFailureKind.AGENT_DIED]
+        assert model.failed_hooks('rec') == []  # an action: the unit is not in error
         assert 'record_action' not in _all_kinds(log, 'rec/0')
         assert unit.failure is None
 

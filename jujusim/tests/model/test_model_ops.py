@@ -6,7 +6,7 @@ import re
 import pytest
 from model_helpers import BEACON_STUB, MESH_CONSUMER
 
-from jujusim.model import TRACE_KINDS, Model, ModelError, TraceEvent
+from jujusim.model import TRACE_KINDS, HookFailureKind, Model, ModelError, TraceEvent
 
 APP = 'consumer'
 
@@ -219,6 +219,8 @@ def test_unit_status_and_failed_hooks_name_the_cause(model: Model):
     assert (status.agent, status.last_outcome) == ('error', 'failed')
     assert status.failure is not None
     assert status.last_hook == status.failure.hook
+    assert status.failure.kind is HookFailureKind.CHARM_RAISED
+    assert not status.failure.kind.imposed_by_juju
     assert any(e.endswith('-> 500') and 'statefulsets' in e for e in status.failure.api_errors)
     with pytest.raises(Exception):  # noqa: B017 - frozen: read-only
         status.agent = 'idle'  # type: ignore[misc]
@@ -229,8 +231,8 @@ def test_unit_status_and_failed_hooks_name_the_cause(model: Model):
     assert model.failed_hooks('beacon') == []
     assert model.check(APP) == []  # the right labels in the end ...
     strict = model.check(APP, hooks_must_not_fail=True)  # ... but not without failing
-    assert len(strict) == len(failures)
-    assert all('-> 500' in line for line in strict)
+    assert strict == [f.describe() for f in failures]
+    assert all('-> 500' in line and '(attempt ' in line for line in strict)
     assert model.unit_status(leader).last_outcome == 'ok'
 
 

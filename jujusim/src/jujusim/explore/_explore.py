@@ -29,7 +29,8 @@ class Plan:
             exactly the unsharded run.
         hooks_must_not_fail: a hook of the consumer that failed is a finding too (the
             faults drawn by default are ones a consumer is built to absorb within the
-            hook: a 409 within its retries, a kill, a stall).
+            hook: a 409 within its retries, a kill, a stall); but not one Juju fails
+            whatever the charm's code (a commit refused to a unit no longer leader).
     """
 
     units: int

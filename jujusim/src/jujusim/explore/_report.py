@@ -18,9 +18,11 @@ REQUIREMENTS = {
     'rollout not done': 'the StatefulSet rollout completes',
     'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
 }
-# Beyond R1-R4: judged by `jujusim conformance`, not by `explore`.
+# Beyond R1-R4: a row of `jujusim conformance`, and judged by `explore` unless
+# --hooks-may-fail.
 PROPERTIES = {
-    'failed hook': 'no hook fails (the labels are not reached through Juju retrying a hook)',
+    'failed hook': 'no hook fails (the labels are not reached through Juju retrying a hook; '
+    'a commit Juju refuses to a unit no longer leader is not counted: it fails any charm)',
 }
 
 

@@ -10,7 +10,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import LivelockError, Model, ModelError, Snapshot
+from ..model import HookFailure, LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
     Check,
     CheckFailedError,
@@ -30,7 +30,8 @@ UNFIRED_FAULT = ': never happened'
 START_SEEDS = 4
 # The kind of a consumer not Blocked on data its library must refuse (Model.check).
 REFUSED_NOT_BLOCKED = 'refused data not blocked'
-# The kind of a hook that failed, when hooks must not fail (Model.check's option).
+# The kind of a hook that failed, when hooks must not fail (Model.check's option); a
+# failure Juju imposes whatever the charm's code (HookFailureKind.imposed_by_juju) is not.
 FAILED_HOOK = 'failed hook'
 
 
@@ -46,7 +47,8 @@ class Outcome:
             failures are the same if their classes are equal (shrinking keeps that).
         trace: the model's trace, for the timeline.
         failed_hooks: each hook of a checked app that failed during the run (up to the
-            failing step), one line each, whether or not failed hooks were a failure.
+            failing step), whether or not failed hooks were a failure, and whatever made
+            them fail.
     """
 
     seed: int
@@ -54,12 +56,17 @@ class Outcome:
     problems: tuple[str, ...]
     failure_class: tuple[str, ...]
     trace: tuple[str, ...] = ()
-    failed_hooks: tuple[str, ...] = ()
+    failed_hooks: tuple[HookFailure, ...] = ()
 
     @property
     def failed(self) -> bool:
         """Whether a check (or the model itself) failed."""
         return self.failed_step is not None
+
+    @property
+    def counted_failed_hooks(self) -> tuple[HookFailure, ...]:
+        """The failed hooks that count against the charm: not those Juju imposes on any."""
+        return tuple(f for f in self.failed_hooks if not f.kind.imposed_by_juju)
 
 
 def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
@@ -121,7 +128,9 @@ def run_schedule(
     A check that fails, a livelock and a unit in error at a check are failures. With
     ``hooks_must_not_fail``, a check also fails on any hook of its app that failed so far
     (:meth:`jujusim.model.Model.failed_hooks`): right labels reached only through Juju's
-    retries.
+    retries. Failures Juju imposes whatever the charm's code does not count
+    (:attr:`jujusim.model.HookFailureKind.imposed_by_juju`: the commit of application
+    data refused to a unit no longer leader); the labels after them are judged as ever.
 
     Raises:
         ScenarioError: a step the model cannot carry out (a bad schedule, not a finding).
@@ -184,7 +193,11 @@ def _run(
             # Re-raised as text: the original may not cross a process boundary.
             raise ScenarioError(f'{where}: {type(e).__name__}: {e}') from None
         if hooks_must_not_fail and isinstance(step, Check):
-            found += [f'{FAILED_HOOK}: {line}' for line in _failed_hooks(model, [step.app])]
+            found += [
+                f'{FAILED_HOOK}: {failure.describe()}'
+                for failure in _failed_hooks(model, [step.app])
+                if not failure.kind.imposed_by_juju
+            ]
         if found:
             return _failed(seed, index, found, model, keep_trace, checked)
         if passed is not None:
@@ -302,13 +315,9 @@ class Starts:
         self._snapshots.clear()
 
 
-def _failed_hooks(model: Model, apps: list[str]) -> tuple[str, ...]:
-    """Each hook of ``apps`` that failed so far, one line each."""
-    return tuple(
-        f'{f.unit} {f.hook} failed at {f.time:g} s (attempt {f.attempt}): {f.cause}'
-        for app in apps
-        for f in model.failed_hooks(app)
-    )
+def _failed_hooks(model: Model, apps: list[str]) -> tuple[HookFailure, ...]:
+    """Each hook of ``apps`` that failed so far, whatever made it fail."""
+    return tuple(failure for app in apps for failure in model.failed_hooks(app))
 
 
 def _failed(

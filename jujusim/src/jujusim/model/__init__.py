@@ -9,7 +9,7 @@ from ._lease import Lease
 from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError, Snapshot
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import TraceEvent
-from ._units import Application, HookFailure, Unit, UnitStatus
+from ._units import Application, HookFailure, HookFailureKind, Unit, UnitStatus
 
 __all__ = [
     'DEFAULT_NAME',
@@ -19,6 +19,7 @@ __all__ = [
     'Databag',
     'FaultPlan',
     'HookFailure',
+    'HookFailureKind',
     'Lease',
     'LivelockError',
     'Model',

@@ -29,6 +29,7 @@ from ._units import (
     UPDATE_STATUS_SPREAD,
     Failure,
     HookFailure,
+    HookFailureKind,
     Unit,
     UnitRelation,
     UnitStatus,
@@ -67,6 +68,15 @@ class Running:
         default_factory=dict[int, dict[str, str]]
     )
     api_errors: list[str] = dataclasses.field(default_factory=list[str])  # 'METHOD path -> N'
+
+
+# What the worker's HookError kinds mean for the unit (agent HookError.kind).
+_KIND_OF_ERROR = {
+    'charm': HookFailureKind.CHARM_RAISED,
+    'timeout': HookFailureKind.TIMED_OUT,
+    'inconsistent': HookFailureKind.INCONSISTENT,
+    'internal': HookFailureKind.WORKER_ERROR,
+}
 
 
 class Hooks:
@@ -308,9 +318,11 @@ class Hooks:
         )
         self._world.trace.record(
             'hook-failed',
-            f'{unit.name} {spec.describe()} FAILED: action terminated (its agent died)',
+            f'{unit.name} {spec.describe()} FAILED ({HookFailureKind.AGENT_DIED.value}): '
+            'action terminated',
             unit=unit.name,
             hook=spec.describe(),
+            failure_kind=HookFailureKind.AGENT_DIED,
             message='action terminated',
             cause='the agent died while the action ran',
             api_errors=list(running.api_errors),
@@ -391,13 +403,15 @@ class Hooks:
                 unit,
                 running,
                 message,
+                kind=_KIND_OF_ERROR[error.kind] if error else HookFailureKind.WORKER_ERROR,
                 cause=f'{error.type_name}: {error.message}' if error else 'no state returned',
                 traceback=error.traceback if error else '',
             )
             return
         refused = self._commit_refused(unit, running, result.state)
         if refused is not None:
-            self._failed(unit, running, refused, cause=refused)
+            kind = HookFailureKind.NOT_LEADER_AT_COMMIT
+            self._failed(unit, running, refused, kind=kind, cause=refused)
             return
         if spec.kind != 'action':
             # An action that runs while the unit is in error leaves it in error: only the
@@ -417,7 +431,14 @@ class Hooks:
             self.die(unit)
 
     def _failed(
-        self, unit: Unit, running: Running, message: str, *, cause: str, traceback: str = ''
+        self,
+        unit: Unit,
+        running: Running,
+        message: str,
+        *,
+        kind: HookFailureKind,
+        cause: str,
+        traceback: str = '',
     ) -> None:
         """Record a failed hook: the unit goes into error and a retry is timed."""
         world = self._world
@@ -428,6 +449,7 @@ class Hooks:
             hook=spec.describe(),
             time=world.clock.now,
             attempt=attempts,
+            kind=kind,
             cause=cause,
             api_errors=tuple(running.api_errors),
             traceback=traceback,
@@ -453,9 +475,10 @@ class Hooks:
             )
         world.trace.record(
             'hook-failed',
-            f'{unit.name} {spec.describe()} FAILED: {message.splitlines()[-1:]}',
+            f'{unit.name} {spec.describe()} FAILED ({kind.value}): {message.splitlines()[-1:]}',
             unit=unit.name,
             hook=spec.describe(),
+            failure_kind=kind,
             message=message,
             cause=cause,
             api_errors=list(failure.api_errors),

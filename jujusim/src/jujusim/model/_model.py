@@ -53,7 +53,7 @@ from ._snapshot import take as _take
 from ._timers import Timers
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import Trace, TraceEvent
-from ._units import Application, HookFailure, Unit, UnitStatus
+from ._units import Application, HookFailure, HookFailureKind, Unit, UnitStatus
 from ._world import World
 
 __all__ = [
@@ -62,6 +62,7 @@ __all__ = [
     'ActionOutcome',
     'FaultPlan',
     'HookFailure',
+    'HookFailureKind',
     'LivelockError',
     'Model',
     'ModelError',
@@ -615,7 +616,8 @@ class Model:
         """Every hook that failed during the run (of ``app``'s units if given), in order.
 
         A unit that reached the right labels only through failed hooks and Juju's retries
-        shows here, though :meth:`check` passes it.
+        shows here, though :meth:`check` passes it. Each says what made it fail
+        (:attr:`HookFailure.kind`): the charm, or Juju whatever the charm's code.
         """
         if app is not None:
             self._world.app(app)
@@ -830,7 +832,10 @@ class Model:
         provider's data must be refused, the leader must be Blocked and the labels those
         of the last data the consumer could accept. With ``hooks_must_not_fail``, every
         hook of ``app`` that failed during the run is a problem too (see
-        :meth:`failed_hooks`): right labels reached only through Juju's retries.
+        :meth:`failed_hooks`): right labels reached only through Juju's retries; except
+        the failures Juju imposes whatever the charm's code does
+        (:attr:`HookFailureKind.imposed_by_juju`: a commit refused because its unit was no
+        longer leader), which no charm can avoid.
         """
         problems: list[str] = []
         for unit in self._world.app(app).units.values():
@@ -855,9 +860,7 @@ class Model:
         problems.extend(str(v) for v in check_app(client, expectation))
         if hooks_must_not_fail:
             problems.extend(
-                f'{f.unit} {f.hook} failed at {f.time:g} s (attempt {f.attempt}): {f.cause}'
-                + (f' [{"; ".join(f.api_errors)}]' if f.api_errors else '')
-                for f in self.failed_hooks(app)
+                f.describe() for f in self.failed_hooks(app) if not f.kind.imposed_by_juju
             )
         return problems
 

@@ -34,7 +34,7 @@ KINDS: Mapping[str, tuple[str, str]] = {
     'hook-done': ('a hook succeeded and committed', 'hook'),
     'hook-failed': (
         'a hook or action failed (a failed hook puts the unit in error)',
-        'hook, message, cause, api_errors, attempt',
+        'hook, failure_kind (a HookFailureKind), message, cause, api_errors, attempt',
     ),
     'is-leader': ('ops asked Juju is-leader again, its 30 s cache expired', 'answer'),
     'leader-abdicates': (

@@ -7,6 +7,7 @@ it ran hooks for) is what ``_resolver`` compares with the controller's state.
 from __future__ import annotations
 
 import dataclasses
+import enum
 from typing import Any, Literal
 
 import ops
@@ -41,6 +42,49 @@ class Failure:
     delay: float = 0.0  # the backoff that led to retry_at; the next one doubles it
 
 
+class HookFailureKind(enum.Enum):
+    """What made a hook (or an action) fail: the charm's code, Juju, or the harness.
+
+    Only :attr:`NOT_LEADER_AT_COMMIT` and :attr:`AGENT_DIED` are failures Juju imposes
+    whatever the charm's code does (:attr:`imposed_by_juju`); every other kind is the
+    charm's own doing, or the harness's, and counts against the charm.
+    """
+
+    CHARM_RAISED = 'charm raised'
+    """The charm raised: its own error, or an API error (a 409 past its retries, a 403,
+    a 5xx) it let through."""
+
+    NOT_LEADER_AT_COMMIT = 'not leader at commit'
+    """Juju refused the hook's commit: it wrote application data, and its unit was no
+    longer leader when the hook ended. Juju checks a leadership token in the commit's one
+    transaction (juju apiserver/facades/agent/uniter/uniter.go
+    ``commitHookChangesForOneUnit``, ``updateApplicationSettingsOp``:
+    ``LeadershipCheck``), the uniter fails the hook with the commit's error
+    (internal/worker/uniter/runner/context/context.go ``Flush``, ``doFlush``) and retries
+    it. Leadership can move while any hook runs, so any charm whose leader writes
+    application data meets this."""
+
+    TIMED_OUT = 'timed out'
+    """The hook ran past the harness's wall-clock limit, and its worker was killed (a hung
+    charm)."""
+
+    INCONSISTENT = 'inconsistent'
+    """ops.testing refused the state or the event the hook was to run with."""
+
+    WORKER_ERROR = 'worker error'
+    """The worker process itself failed (a fault of the harness, or an unpicklable
+    result)."""
+
+    AGENT_DIED = 'agent died'
+    """An action whose agent died while it ran: Juju fails it rather than run it again
+    (juju internal/worker/uniter/actions/resolver.go ``NextOp``). Actions only."""
+
+    @property
+    def imposed_by_juju(self) -> bool:
+        """Whether Juju fails the hook this way whatever the charm's code does."""
+        return self is HookFailureKind.NOT_LEADER_AT_COMMIT or self is HookFailureKind.AGENT_DIED
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class HookFailure:
     """One failed run of a hook: the unit went into error (Juju retries it).
@@ -50,7 +94,10 @@ class HookFailure:
         hook: the hook, e.g. ``relation_changed(3, remote_unit=0)``.
         time: the virtual time it failed at.
         attempt: 1 for the first failure of this hook in a row, 2 for its first retry...
-        cause: the exception, ``Type: message`` (``TimeoutError`` for a hung hook).
+        kind: what made it fail (:class:`HookFailureKind`): match on this, not on
+            ``cause``'s wording.
+        cause: the exception, ``Type: message`` (``TimeoutError`` for a hung hook), or
+            Juju's refusal of the commit.
         api_errors: the hook's API requests answered with an error, ``METHOD path -> 409``,
             in order: the usual reason a Kubernetes charm's hook fails.
         traceback: the charm's traceback, for people.
@@ -60,9 +107,18 @@ class HookFailure:
     hook: str
     time: float
     attempt: int
+    kind: HookFailureKind
     cause: str
     api_errors: tuple[str, ...]
     traceback: str = ''
+
+    def describe(self) -> str:
+        """One line for people: unit, hook, time, attempt, kind, cause, API errors."""
+        errors = f' [{"; ".join(self.api_errors)}]' if self.api_errors else ''
+        return (
+            f'{self.unit} {self.hook} failed at {self.time:g} s (attempt {self.attempt}, '
+            f'{self.kind.value}): {self.cause}{errors}'
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,8 @@ then serves requests on its control socket (seqpacket, pickled messages):
 - out at start: ``('ready', pid)`` or ``('failed', traceback_text)``.
 
 When the parent closes the control socket (or dies), the zygote kills its workers,
-reaps them, and exits. Workers die with the zygote (``PR_SET_PDEATHSIG``). The zygote
+reaps them, and exits, quietly even with a request it can no longer answer; a spare whose
+parent is gone before it is warm exits quietly too. Workers die with the zygote (``PR_SET_PDEATHSIG``). The zygote
 and its workers keep their temp files under the folder the parent gives them.
 """
 
@@ -313,9 +314,11 @@ class Zygote:
                     if key.fileobj is self._control:
                         try:
                             message, fds = wire.recv_packet(self._control)
-                        except (wire.ConnectionClosedError, ConnectionResetError):
+                            self._handle(message, fds)
+                        except (wire.ConnectionClosedError, ConnectionError):
+                            # The parent is gone (it closed the socket, or died with a
+                            # request still queued): nobody to answer. Not an error.
                             return
-                        self._handle(message, fds)
                     else:
                         with contextlib.suppress(BlockingIOError):
                             os.read(self._wake_r, 4096)
@@ -368,11 +371,11 @@ class Zygote:
                 # measured, only more CPU taken from the hooks running meanwhile.
                 run_warm_hooks(self._juju_version, count=SPARE_WARM_HOOKS)
                 warm_charm(self._charm_type, self._source, self._juju_version)
-                wire.send(sock, (wire.READY,))
                 try:
+                    wire.send(sock, (wire.READY,))
                     _, unit, env = wire.recv(sock)
-                except (wire.ConnectionClosedError, ConnectionResetError):
-                    return
+                except (wire.ConnectionClosedError, ConnectionError):
+                    return  # the parent is gone before it gave this spare a unit
             assert unit is not None  # noqa: S101 - assigned above
             worker.apply_env(env)
             runner = worker.Worker(
@@ -432,9 +435,10 @@ def main(argv: list[str] | None = None) -> int:
         charm_type = source.load_charm_class()
         warm_up(args.juju_version)
     except Exception:  # reported to the parent, which raises it
-        wire.send_packet(
-            control, (wire.FAILED, traceback.format_exc()[-wire.SEQPACKET_MAX // 2 :])
-        )
+        with contextlib.suppress(OSError):  # unless the parent is gone already
+            wire.send_packet(
+                control, (wire.FAILED, traceback.format_exc()[-wire.SEQPACKET_MAX // 2 :])
+            )
         return 1
     # Objects made so far move to a generation the collector never scans, so workers
     # do not copy every page on their first collection.
