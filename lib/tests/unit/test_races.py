@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -174,6 +174,33 @@ def test_a_write_that_leaves_the_labels_alone_costs_one_retry_of_that_write(kind
     ]
     assert answers == [409, 200]
     env.check(desired, managed=set(desired))
+
+
+def test_conflicts_past_the_last_attempt_fail_the_hook_unless_leadership_is_gone():
+    # Every request meets a newer Service (a status write before each): every attempt
+    # conflicts. A leader still leading fails its hook for Juju to retry; one deposed
+    # during its last attempt stops, as after any other conflict (chaos seed 2026, 549).
+    desired = {'a.io/x': '1'}
+
+    def run(env: Env, is_leader: Callable[[], bool]) -> k8s_labels.ReconcileResult:
+        def status_write(_: int) -> None:
+            body = {'metadata': {'annotations': {'touched': str(len(env.api.log.entries()))}}}
+            merge = 'application/merge-patch+json'
+            env.api.patch('Service', NS, 'app', body, patch_type=merge, caller='kubelet')
+
+        return env.manager(
+            0, client=env.client(before=status_write), is_leader=is_leader
+        ).reconcile(desired)
+
+    def conflicts(env: Env) -> int:
+        return sum(e.status == 409 for e in env.api.log.entries(env.caller))
+
+    leading = Env()
+    with pytest.raises(k8s_labels.TransientError, match='gave up after 5 attempts'):
+        run(leading, lambda: True)
+    deposed = Env()
+    result = run(deposed, lambda: conflicts(deposed) < conflicts(leading))
+    assert result == k8s_labels.ReconcileResult(k8s_labels.Outcome.NOT_LEADER, 5)
 
 
 def test_a_label_written_between_read_and_write_starts_the_reconcile_over():

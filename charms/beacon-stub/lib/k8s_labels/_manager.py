@@ -176,6 +176,10 @@ class LabelManager:
                 logger.info('reconcile of %s labels: %s; re-reading', self.owner, e)
                 continue
             return ReconcileResult(Outcome.APPLIED, attempt)
+        # After the last conflict too: a leader deposed while it retried has nothing to
+        # retry, and failing its hook would only put it in error (chaos seed 2026, 549).
+        if not self.is_leader():
+            return ReconcileResult(Outcome.NOT_LEADER, self.max_attempts)
         raise _errors.TransientError(
             f'{self.owner} labels: gave up after {self.max_attempts} attempts that each '
             'met a conflicting write (409)'
