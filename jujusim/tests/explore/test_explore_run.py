@@ -1,5 +1,6 @@
 """One explored schedule: what counts as a finding."""
 
+import dataclasses
 import pathlib
 
 from explore_helpers import no_conflict_retry
@@ -7,6 +8,7 @@ from explore_helpers import no_conflict_retry
 from jujusim.explore import FAILED_HOOK, REFUSED_NOT_BLOCKED, prelude, run_schedule
 from jujusim.model import HookFailureKind
 from jujusim.scenarios import (
+    ApiError,
     Check,
     Integrate,
     Kill,
@@ -109,10 +111,15 @@ def test_a_commit_juju_refuses_a_stale_leader_is_not_a_failed_hook_finding():
 def test_a_hook_that_raises_in_the_same_schedule_is_still_a_failed_hook_finding(
     tmp_path: pathlib.Path,
 ):
-    # The copy that gives up at the first 409 raises where mesh-consumer retried: the
-    # stale leader's pod patch meets the new leader's write.
+    # The copy that gives up at the first 409 raises where mesh-consumer retries: a 409 on
+    # the leader's first write of the change, while it still leads.
     charms = {**CHARMS, 'consumer': no_conflict_retry(tmp_path)}
-    outcome = run_schedule(STALE_LEADER_COMMIT, charms, seed=0, hooks_must_not_fail=True)
+    conflict = ApiError(status=409, unit='consumer/leader', method='patch', count=1)
+    steps = STALE_LEADER_COMMIT.steps
+    schedule = dataclasses.replace(STALE_LEADER_COMMIT, steps=(*steps[:-4], conflict, *steps[-4:]))
+    outcome = run_schedule(schedule, charms, seed=0, hooks_must_not_fail=True)
+    kinds = {f.kind for f in outcome.failed_hooks}
+    assert HookFailureKind.NOT_LEADER_AT_COMMIT in kinds, outcome.failed_hooks
     assert outcome.failure_class == (FAILED_HOOK,)
     counted = outcome.counted_failed_hooks
     assert counted and all(f.kind is HookFailureKind.CHARM_RAISED for f in counted)

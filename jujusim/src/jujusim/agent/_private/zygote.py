@@ -16,8 +16,9 @@ then serves requests on its control socket (seqpacket, pickled messages):
 
 When the parent closes the control socket (or dies), the zygote kills its workers,
 reaps them, and exits, quietly even with a request it can no longer answer; a spare whose
-parent is gone before it is warm exits quietly too. Workers die with the zygote (``PR_SET_PDEATHSIG``). The zygote
-and its workers keep their temp files under the folder the parent gives them.
+parent is gone before it is warm exits quietly too. Workers die with the zygote
+(``PR_SET_PDEATHSIG``). The zygote and its workers keep their temp files under the folder
+the parent gives them.
 """
 
 from __future__ import annotations
