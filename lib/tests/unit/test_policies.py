@@ -109,8 +109,16 @@ def relations() -> dict[str, testing.Relation]:
     }
 
 
-def run(charm: type[ops.CharmBase], event: str, *, leader: bool = True) -> testing.State:
-    rels = relations()
+def run(
+    charm: type[ops.CharmBase],
+    event: str,
+    *,
+    leader: bool = True,
+    rels: dict[str, testing.Relation] | None = None,
+) -> testing.State:
+    # Two charms compared byte for byte get the same relations: the model lists them in
+    # the State's set order, which follows their ids (a process-wide counter).
+    rels = rels or relations()
     ctx = testing.Context(charm, meta=META, app_name=APP)
     state = testing.State(leader=leader, relations=rels.values(), model=testing.Model(name=MODEL))
     if event == 'mesh-created':
@@ -130,8 +138,9 @@ def local(state: testing.State, endpoint: str) -> dict[str, str]:
 
 
 def test_policies_are_published_byte_for_byte_as_upstream():
-    mine = local(run(ours_consumer(ours()), 'mesh-created'), 'service-mesh')
-    reference = local(run(upstream_consumer(theirs()), 'mesh-created'), 'service-mesh')
+    rels = relations()
+    mine = local(run(ours_consumer(ours()), 'mesh-created', rels=rels), 'service-mesh')
+    reference = local(run(upstream_consumer(theirs()), 'mesh-created', rels=rels), 'service-mesh')
     assert mine['policies'] == reference['policies']
     # The case is not empty: 3 policies x their relations, one of them cross-model.
     published = json.loads(mine['policies'])
@@ -144,22 +153,27 @@ def test_policies_are_published_byte_for_byte_as_upstream():
 
 
 def test_upstream_policy_objects_are_accepted_as_they_are():
-    mine = local(run(ours_consumer(theirs()), 'upgrade'), 'service-mesh')
-    reference = local(run(upstream_consumer(theirs()), 'upgrade'), 'service-mesh')
+    rels = relations()
+    mine = local(run(ours_consumer(theirs()), 'upgrade', rels=rels), 'service-mesh')
+    reference = local(run(upstream_consumer(theirs()), 'upgrade', rels=rels), 'service-mesh')
     assert mine['policies'] == reference['policies']
 
 
 def test_cross_model_data_is_sent_as_upstream():
-    mine = local(run(ours_consumer(ours()), 'cmr-out-created'), 'require-cmr-mesh')
-    reference = local(run(upstream_consumer(theirs()), 'cmr-out-created'), 'require-cmr-mesh')
+    rels = relations()
+    mine = local(run(ours_consumer(ours()), 'cmr-out-created', rels=rels), 'require-cmr-mesh')
+    reference = local(
+        run(upstream_consumer(theirs()), 'cmr-out-created', rels=rels), 'require-cmr-mesh'
+    )
     assert (
         mine == reference == {'cmr_data': json.dumps({'app_name': APP, 'juju_model_name': MODEL})}
     )
 
 
 def test_no_policies_publish_an_empty_list_as_upstream():
-    mine = local(run(ours_consumer([]), 'mesh-created'), 'service-mesh')
-    reference = local(run(upstream_consumer([]), 'mesh-created'), 'service-mesh')
+    rels = relations()
+    mine = local(run(ours_consumer([]), 'mesh-created', rels=rels), 'service-mesh')
+    reference = local(run(upstream_consumer([]), 'mesh-created', rels=rels), 'service-mesh')
     assert mine['policies'] == reference['policies'] == '[]'
 
 
