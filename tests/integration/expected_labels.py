@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from typing import Any, cast
 
-from jujusim.check import LabelExpectation
+from jujusim.check import LabelExpectation, read_mesh_databag
 from jujusim.scenarios import (
     Deploy,
     ForeignLabels,
@@ -31,21 +30,14 @@ JUJU_SELECTOR = 'app.kubernetes.io/name'
 
 
 def labels_of_databag(data: dict[str, str]) -> dict[str, str] | None:
-    """The labels a service-mesh databag publishes, or None when it holds no valid object.
+    """The labels a service-mesh databag publishes, or None when a consumer must refuse it.
 
     istio-beacon's format, as beacon-stub writes it: ``labels`` is a JSON object of
-    strings; an absent field means no labels.
+    strings; an absent field means no labels. What must be refused is the interface's
+    reading (:func:`jujusim.check.read_mesh_databag`: label syntax and the reserved keys).
     """
-    try:
-        labels: Any = json.loads(data.get('labels', '{}'))
-    except json.JSONDecodeError:
-        return None
-    if not isinstance(labels, dict):
-        return None
-    items = cast('dict[Any, Any]', labels).items()
-    if not all(isinstance(k, str) and isinstance(v, str) for k, v in items):
-        return None
-    return cast('dict[str, str]', labels)
+    labels = read_mesh_databag(data).labels
+    return None if labels is None else dict(labels)
 
 
 @dataclasses.dataclass
@@ -78,6 +70,11 @@ class ExpectedLabels:
     )
     pod_foreign: dict[str, dict[str, str | None]] = dataclasses.field(
         default_factory=dict[str, dict[str, str | None]]
+    )
+    # Per consumer, the last labels it could accept: kept while its provider's data is
+    # refused (empty once the relation that brought them is gone).
+    accepted: dict[str, dict[str, str]] = dataclasses.field(
+        default_factory=dict[str, dict[str, str]]
     )
 
     def follow(self, step: Step, *, pod_uid: str | None = None) -> None:
@@ -122,7 +119,10 @@ class ExpectedLabels:
         # Every key a provider published while related is one the library was asked to
         # manage, whether or not anyone looked before it changed again.
         for app in self.consumers:
-            self.ever.setdefault(app, set()).update(self.desired(app) or {})
+            desired = self.desired(app)
+            if desired is not None:
+                self.accepted[app] = desired
+            self.ever.setdefault(app, set()).update(desired or {})
 
     def desired(self, app: str) -> dict[str, str] | None:
         """The labels ``app``'s provider publishes (empty with no relation; None: invalid)."""
@@ -134,11 +134,17 @@ class ExpectedLabels:
                 return self.providers[other].published()
         return {}
 
-    def expectation(self, app: str) -> LabelExpectation | None:
-        """What R1-R4 require of ``app`` now; None while its provider publishes bad data."""
+    def expectation(self, app: str) -> LabelExpectation:
+        """What R1-R4 require of ``app`` now.
+
+        While its provider's data must be refused, the consumer is Blocked and keeps the
+        labels of the last data it could accept.
+        """
         desired = self.desired(app)
+        blocked = None
         if desired is None:
-            return None
+            blocked = 'the provider publishes data a consumer must refuse'
+            desired = self.accepted.get(app, {})
         ever = self.ever.setdefault(app, set())
         ever.update(desired)
         return LabelExpectation(
@@ -149,4 +155,5 @@ class ExpectedLabels:
             template_foreign=dict(self.template_foreign.get(app, {})),
             service_foreign=dict(self.service_foreign.get(app, {})),
             pod_foreign={uid: dict(v) for uid, v in self.pod_foreign.items()},
+            blocked=blocked,
         )

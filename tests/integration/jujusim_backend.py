@@ -82,4 +82,5 @@ def _comparable(expectation: LabelExpectation | None) -> object:
         mine(expectation.template_foreign),
         mine(expectation.service_foreign),
         {uid: dict(v) for uid, v in expectation.pod_foreign.items()},
+        expectation.blocked is not None,
     )
