@@ -230,6 +230,23 @@ def test_without_a_cluster_the_error_says_so_and_names_the_helper(
     assert 'k8s_labels.testing.FakeCluster' in str(error)
 
 
+def test_without_a_cluster_refused_data_still_blocks_naming_the_data(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+):
+    # Refused data makes the leader look for a batch left open to finish; with no cluster
+    # there is none, and the data is what the charm's unit test is about.
+    monkeypatch.setenv('HOME', str(tmp_path))
+    monkeypatch.delenv('KUBECONFIG', raising=False)
+    ctx = testing.Context(Charm, meta=META, app_name=APP)
+    relation = testing.Relation(
+        'service-mesh', remote_app_data={'labels': '{"app.kubernetes.io/name": "x"}'}
+    )
+    state = testing.State(leader=True, model=testing.Model(name=NS), relations={relation})
+    out = ctx.run(ctx.on.relation_changed(relation, remote_unit=0), state)
+    assert isinstance(out.unit_status, ops.BlockedStatus)
+    assert out.unit_status.message.startswith('service-mesh relation data: ')
+
+
 def test_a_mocked_client_is_named_not_taken_for_a_corrupt_ledger():
     ctx = testing.Context(Charm, meta=META, app_name=APP)
     with (

@@ -352,6 +352,13 @@ class ServiceMeshConsumer(ops.Object):
             logger.warning('Kubernetes API refused: %s', e)
             self._set_problem(refused or trust_message(self._charm.app.name))
             return
+        except _errors.ClusterUnreachableError:
+            if not refused:
+                raise
+            # No cluster, so no ledger and no batch to finish (a charm's unit test without
+            # FakeCluster): the data is what to fix.
+            self._set_problem(refused)
+            return
         except _errors.TransientError as e:
             unreachable = _unreachable(e)
             if unreachable is e:
