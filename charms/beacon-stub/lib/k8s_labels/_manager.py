@@ -198,11 +198,14 @@ class LabelManager:
         """
         if not self.is_leader():
             return ReconcileResult(Outcome.NOT_LEADER, 1)
-        snapshot = self._read()
-        if snapshot is None:
-            return ReconcileResult(Outcome.GONE, 1)
-        ledger = snapshot.ledger
-        if ledger is None or not ledger.open or ledger.target is None:
+        # Only the ledger says whether a batch is open: the objects are read (and the
+        # ledger checked as this application's) by the reconcile that finishes it.
+        cm = self._get(core_v1.ConfigMap, self.ledger_name)
+        text = _data(cm).get(_ledger.DATA_KEY) if cm is not None else None
+        if text is None:
+            return ReconcileResult(Outcome.UNCHANGED, 1)
+        ledger = _ledger.loads(text, configmap=f'{self.namespace}/{self.ledger_name}')
+        if not ledger.open or ledger.target is None:
             return ReconcileResult(Outcome.UNCHANGED, 1)
         logger.info('finishing the %s labels batch %s left open', self.owner, ledger.writer)
         return self.reconcile(ledger.target)

@@ -336,6 +336,25 @@ class ServiceMeshConsumer(ops.Object):
             refused = f'{self._endpoint} relation data: {e}'
             desired = None
         try:
+            problem = self._reconcile_objects(desired)
+        except _errors.ClusterUnreachableError:
+            if not refused:
+                raise
+            # No cluster, so no ledger and no batch to finish (a charm's unit test without
+            # FakeCluster): the data is what to fix.
+            problem = None
+        if refused:
+            self._set_problem(refused)
+        elif problem is not None:
+            self._set_problem(problem)
+
+    def _reconcile_objects(self, desired: Mapping[str, str] | None) -> str | None:
+        """Reconcile to ``desired`` (None: only finish a batch left open).
+
+        Returns the problem to show ('' for none), or None to leave it as it is (leadership
+        was lost on the way). Lets :class:`TransientError` out.
+        """
+        try:
             with self._client() as client:
                 manager = self._manager(client)
                 if desired is None:
@@ -343,29 +362,18 @@ class ServiceMeshConsumer(ops.Object):
                 else:
                     result = manager.reconcile(desired)
         except _errors.InvalidLabelsError as e:
-            self._set_problem(refused or f'{self._endpoint} relation data: {e}')
-            return
+            return f'{self._endpoint} relation data: {e}'
         except (_errors.LedgerCorruptError, _errors.ApiRefusedError) as e:
-            self._set_problem(refused or str(e))
-            return
+            return str(e)
         except _errors.PermissionDeniedError as e:
             logger.warning('Kubernetes API refused: %s', e)
-            self._set_problem(refused or trust_message(self._charm.app.name))
-            return
-        except _errors.ClusterUnreachableError:
-            if not refused:
-                raise
-            # No cluster, so no ledger and no batch to finish (a charm's unit test without
-            # FakeCluster): the data is what to fix.
-            self._set_problem(refused)
-            return
+            return trust_message(self._charm.app.name)
         except _errors.TransientError as e:
             unreachable = _unreachable(e)
             if unreachable is e:
                 raise
             raise unreachable from e
-        if refused or result.outcome is not _manager.Outcome.NOT_LEADER:
-            self._set_problem(refused)
+        return None if result.outcome is _manager.Outcome.NOT_LEADER else ''
 
     def _set_problem(self, problem: str) -> None:
         problem = _errors.bounded(problem)
