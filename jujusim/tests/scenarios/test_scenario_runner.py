@@ -138,3 +138,20 @@ steps:
     with Model(seed=1) as model:
         ModelRunner(model, CHARMS).run(parse_scenario(steps))
         assert model.desired_labels('consumer') == published
+
+
+def test_an_action_step_that_fails_names_the_failure():
+    # The failed action's outcome lands as the model settles: the step must still see it.
+    steps = """
+steps:
+  - deploy: {app: consumer, charm: consumer, units: 1, trust: true}
+  - deploy: {app: provider, charm: provider}
+  - integrate: {apps: [consumer, provider]}
+  - settle
+  - set-labels: {app: provider, labels: {a: "b c"}, via: action}
+"""
+    with Model(seed=1) as model, pytest.raises(ScenarioError) as raised:
+        ModelRunner(model, CHARMS).run(parse_scenario(steps))
+    assert "step 5 (set-labels): set-labels on provider/0 failed: labels: value 'b c'" in str(
+        raised.value
+    )

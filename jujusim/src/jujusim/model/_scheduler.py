@@ -113,6 +113,9 @@ class Scheduler:
                 continue
             due = self._timers.next_due(include_periodic=False)
             if due is None:
+                # The step that settled the model may be the one that made it happen.
+                if reached():
+                    return taken
                 raise ModelError(f'{what} did not happen: the model settled first')
             self._world.clock.advance_to(due)
             self._timers.fire()
