@@ -9,6 +9,8 @@ import pytest
 
 from jujusim.check import read_mesh_databag
 from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_schedule
+from jujusim.explore._explore import StartAffinity
+from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
     Check,
     Concurrently,
@@ -195,3 +197,30 @@ def test_actions_are_never_drawn_inside_concurrent_steps():
     )
     assert len(drawn) > 40
     assert not any(concurrent for _, _, concurrent in drawn)
+
+
+@pytest.mark.parametrize(('jobs', 'schedules'), [(2, 40), (3, 25), (2, 3), (4, 60)])
+def test_a_process_runs_schedules_of_the_starts_it_made_before_making_another(
+    jobs: int, schedules: int
+):
+    plan = Plan(units=3, schedules=schedules, seed=11)
+    starts = {i: start_seed(plan.scheduler_seed(i)) for i in plan.indices()}
+    affinity = StartAffinity(plan, jobs)
+    made: list[set[int]] = [set() for _ in range(jobs)]
+    given: list[int] = []
+    for job in itertools.cycle(range(jobs)):
+        left = [i for i in plan.indices() if i not in given]
+        index = affinity.take(job)
+        if index is None:
+            assert not left
+            break
+        start = starts[index]
+        own_left = [i for i in left if starts[i] in made[job]]
+        unmade_left = [i for i in left if not any(starts[i] in m for m in made)]
+        if own_left:
+            assert start in made[job], (job, index)
+        elif unmade_left:
+            assert not any(start in m for m in made), (job, index)
+        made[job].add(start)
+        given.append(index)
+    assert sorted(given) == plan.indices()  # each schedule once
