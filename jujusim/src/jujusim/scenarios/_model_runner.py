@@ -184,8 +184,10 @@ class ModelRunner:
                     count=step.count,
                 )
             case Concurrently():
-                # The model's commands only record what is to happen; nothing runs until the
-                # next settle, so issuing them back to back is issuing them at one moment.
+                # Most of the model's commands only record what is to happen, which runs at
+                # the next settle: issued back to back, they are issued at one moment. A
+                # leader-change is the exception: it runs the model until the lease moves
+                # (Model.force_leader_change), so the steps after it come after the claim.
                 for inner in step.steps:
                     self._dispatch(inner, f'{where} {step_name(inner)}', at_once=True)
             case Settle():
