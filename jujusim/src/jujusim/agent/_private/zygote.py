@@ -30,7 +30,7 @@ import ctypes
 # A worker's first connection names its host as text, which socket.getaddrinfo encodes
 # with the idna codec (CPython Modules/socketmodule.c, socket_getaddrinfo): a lazy import
 # (with stringprep) each worker would pay in its first API call, made once here.
-import encodings.idna  # noqa: F401
+import encodings.idna  # noqa: F401  # pyright: ignore[reportUnusedImport]
 import gc
 import json
 import os
