@@ -102,6 +102,32 @@ def test_stall_at_request_loses_the_lease_to_another_unit(model: Model):
     assert model.check(APP) == []
 
 
+def test_a_request_held_by_a_stall_is_counted_once(model: Model):
+    # Stalled at its first pod write, the leader sends that write again when the stall ends:
+    # a kill aimed at its second pod write must take the next one, not that one again.
+    leader = deploy(model, labels={'foo': 'bar'})
+    start = len(model.events)
+    stall = model.stall_at_request(leader, 20, method='PATCH', kind='Pod')
+    kill = model.kill_at_request(leader, method='PATCH', kind='Pod', nth=2, applied=False)
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.settle()
+    assert stall.fired and kill.fired
+    events = model.events[start:]
+    [stalled] = [e for e in events if e.kind == 'stall']
+    [kill_at] = [i for i, e in enumerate(events) if e.kind == 'kill']
+    killed = events[kill_at]
+    assert killed.fields['resource'] == 'Pod'
+    assert killed.fields['request'] != stalled.fields['request']  # the next pod's write
+    pod_writes = [
+        e.fields['request']
+        for e in events[:kill_at]
+        if (e.unit, e.kind, e.fields.get('method'), e.fields.get('resource'))
+        == (leader, 'request', 'PATCH', 'Pod')
+    ]
+    assert pod_writes == [stalled.fields['request']]  # the stalled write, once
+    assert model.check(APP) == []
+
+
 def test_kill_at_call_is_a_plan_too(model: Model):
     leader = deploy(model, labels={'foo': 'bar'})
     plan = model.kill_at_call(leader, 1, applied=False)

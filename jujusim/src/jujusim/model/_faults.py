@@ -258,14 +258,15 @@ class Faults:
         if running is None:
             return False
         due = self._due.pop(held, None)
-        if due is None:
+        if due is None and not held.counted:
             due = [p for p in self.pending(unit.name) if p.matches(held, running.calls)]
-        due = [p for p in due if p.pending]
+        due = [p for p in due or () if p.pending]
         if not due:
             return False
         stall = next((p for p in due if p.action == 'stall'), None)
         if stall is not None:
             stall.mark_fired()
+            held.counted = True
             rest = [p for p in due if p is not stall]
             if rest:
                 self._due[held] = rest

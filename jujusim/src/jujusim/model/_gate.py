@@ -37,6 +37,9 @@ class HeldRequest:
     # Sends the response from the releasing thread (kube.early_responder); None: the
     # request's own thread sends it when it wakes.
     respond_now: EarlyResponder | None = None
+    # Counted by every fault plan already: held by a stall, it comes back when the stall
+    # ends, and a plan must not count it twice (model/_faults.py, Faults.intercept).
+    counted: bool = False
 
     def describe(self) -> str:
         """``METHOD path`` with the query, for traces."""
