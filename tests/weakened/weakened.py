@@ -128,6 +128,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='no-leader-elected',
+        mechanism='the leader reconciles on leader-elected (a new leader finishes what a '
+        'deposed one left half done)',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            on.leader_elected,\n',
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-validation',
         mechanism='label keys are validated before any API call (reserved keys refused)',
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),

@@ -82,7 +82,8 @@ class FaultWeights:
     next request of a drawn verb and kind (:data:`REQUEST_TARGETS`), then the provider's
     data changes. A stall of the leader is mostly the stale-leader case: 90 s (past its
     lease), leadership moves, and the data changes again (back, or anew) for the new
-    leader. ``refused_labels`` is data naming a reserved key, judged before it is replaced.
+    leader; or it stays, and the stale leader dies as its stall ends. ``refused_labels``
+    is data naming a reserved key, judged before it is replaced.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -229,9 +230,24 @@ class _Draw:
                     target = rng.choice(REQUEST_TARGETS[1:])
                     before = self.desired
                     stalled = self.change()
-                    if rng.random() < 0.7:
+                    then = rng.random()
+                    if then < 0.7:
                         self.desired = before
                         again = SetLabels(app=PROVIDER, labels=before)
+                    elif then < 0.8:
+                        # Or the data stays, and the stale leader dies at the request it
+                        # held as its stall ends (that write applied or not): the new
+                        # leader alone must finish the batch the stale one began, from its
+                        # election on. Judged before any other change, whose hook would
+                        # finish it too.
+                        return [
+                            Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
+                            stalled,
+                            Kill(unit=unit, request=target, applied=then < 0.75),
+                            LeaderChange(app=CONSUMER),
+                            Settle(),
+                            Check(app=CONSUMER),
+                        ]
                     else:
                         again = self.change()
                     return [
