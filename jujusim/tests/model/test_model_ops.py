@@ -128,6 +128,23 @@ def test_a_request_held_by_a_stall_is_counted_once(model: Model):
     assert model.check(APP) == []
 
 
+def test_a_kill_due_at_a_stalled_request_dies_with_the_pod(model: Model):
+    # The stall and the kill aim at the same request; the pod goes while the request is
+    # held: the kill never fires, and the model can still be snapshotted (nothing of the
+    # dead agent's request is kept).
+    leader = deploy(model, labels={'foo': 'bar'})
+    stall = model.stall_at_request(leader, 90, method='PATCH', kind='Pod')
+    kill = model.kill_at_request(leader, method='PATCH', kind='Pod', applied=False)
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.run_until('stall', unit=leader)
+    model.delete_pod(leader, graceful=False)
+    model.settle()
+    assert stall.fired and not kill.fired
+    assert model.pending_faults() == [kill]
+    model.restore(model.snapshot())
+    assert model.check(APP) == []
+
+
 def test_kill_at_call_is_a_plan_too(model: Model):
     leader = deploy(model, labels={'foo': 'bar'})
     plan = model.kill_at_call(leader, 1, applied=False)

@@ -240,8 +240,12 @@ class Faults:
         return self._stalled_until.get(unit, 0.0) > self._world.clock.now
 
     def new_agent(self, unit: str) -> None:
-        """A new pod runs a new agent: a stall of the old one ends with it."""
+        """A new pod runs a new agent: a stall of the old one ends with it.
+
+        So does the request it held: the plans that were due at it never fire.
+        """
         self._stalled_until.pop(unit, None)
+        self._due = {held: due for held, due in self._due.items() if held.unit != unit}
 
     def intercept(self, held: HeldRequest) -> bool:
         """Fire the plans due at ``held``; True if one took the request.
