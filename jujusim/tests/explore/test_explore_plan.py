@@ -3,7 +3,7 @@
 import itertools
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
@@ -123,7 +123,7 @@ def test_random_kills_and_stalls_aim_at_a_request_of_the_change_drawn_with_them(
     assert aimed > 40
 
 
-def _ends_a_stale_leader(flat: list[Step], index: int) -> bool:
+def _ends_a_stale_leader(flat: Sequence[Step], index: int) -> bool:
     return (
         2 <= index < len(flat) - 1
         and isinstance(flat[index], Kill)
@@ -142,7 +142,7 @@ def test_a_stale_leader_may_die_as_its_stall_ends_with_the_data_left_as_it_was()
     for seed in range(300):
         steps = random_schedule(seed, units=3, length=12, weights=FaultWeights()).steps
         for index in range(len(steps)):
-            if not _ends_a_stale_leader(list(steps), index):
+            if not _ends_a_stale_leader(steps, index):
                 continue
             shapes += 1
             stall, kill = steps[index - 2], steps[index]
