@@ -243,7 +243,7 @@ def test_a_process_runs_schedules_of_the_starts_it_made_before_making_another(
 ):
     plan = Plan(units=3, schedules=schedules, seed=11)
     starts = {i: start_seed(plan.scheduler_seed(i)) for i in plan.indices()}
-    affinity = StartAffinity(plan, jobs)
+    affinity = StartAffinity(plan, plan.indices(), jobs)
     made: list[set[int]] = [set() for _ in range(jobs)]
     given: list[int] = []
     for job in itertools.cycle(range(jobs)):

@@ -72,7 +72,7 @@ class Plan:
         )
 
     def scheduler_seed(self, index: int) -> int:
-        """The scheduler seed schedule ``index`` runs with (a random one's is drawn from too)."""
+        """The scheduler seed schedule ``index`` runs with (a random schedule is drawn from it)."""
         if self.exhaustive:
             return self.seed
         return int.from_bytes(hashlib.sha256(f'{self.seed}:{index}'.encode()).digest()[:4])
@@ -110,7 +110,7 @@ def explore(plan: Plan, charms: dict[str, pathlib.Path], *, jobs: int = 1) -> It
         for index in indices:
             yield _run_one(plan, charms, index, shared)
         return
-    yield from _explore_in_processes(plan, charms, shared, jobs)
+    yield from _explore_in_processes(plan, charms, indices, shared, jobs)
 
 
 class StartAffinity:
@@ -124,31 +124,31 @@ class StartAffinity:
     A run is the same whichever process runs it.
     """
 
-    def __init__(self, plan: Plan, jobs: int):
+    def __init__(self, plan: Plan, indices: list[int], jobs: int):
         self._pending: dict[int, collections.deque[int]] = collections.defaultdict(
             collections.deque
         )
-        for index in plan.indices():
+        for index in indices:
             self._pending[start_seed(plan.scheduler_seed(index))].append(index)
-        self.made: list[set[int]] = [set() for _ in range(jobs)]
+        self._made: list[set[int]] = [set() for _ in range(jobs)]
 
     def take(self, job: int) -> int | None:
         """The index of the next schedule for process ``job``; None when none is left."""
         waiting = {start: queue for start, queue in self._pending.items() if queue}
         if not waiting:
             return None
-        made_anywhere = set[int]().union(*self.made)
-        mine = [s for s in waiting if s in self.made[job]]
+        made_anywhere = set[int]().union(*self._made)
+        mine = [s for s in waiting if s in self._made[job]]
         unmade = [s for s in waiting if s not in made_anywhere]
         start = min(mine or unmade or waiting, key=lambda s: (-len(waiting[s]), s))
-        self.made[job].add(start)
+        self._made[job].add(start)
         return waiting[start].popleft()
 
 
 def _explore_in_processes(
-    plan: Plan, charms: dict[str, pathlib.Path], shared: int, jobs: int
+    plan: Plan, charms: dict[str, pathlib.Path], indices: list[int], shared: int, jobs: int
 ) -> Iterator[Result]:
-    affinity = StartAffinity(plan, jobs)
+    affinity = StartAffinity(plan, indices, jobs)
     # spawn: the model's threads and worker processes are not fork-safe to inherit.
     context = multiprocessing.get_context('spawn')
     with contextlib.ExitStack() as stack:
