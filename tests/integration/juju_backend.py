@@ -71,6 +71,7 @@ from jujusim.scenarios import (
     Step,
     Trust,
     UpstreamLeftovers,
+    WaitFaults,
     parse_unit_ref,
     step_name,
 )
@@ -83,7 +84,7 @@ LEADER_CHANGE_ATTEMPTS = 5
 # Kill, stall, API errors and Juju's rewrite at a chosen moment need the simulated model:
 # a real controller offers no hook into a unit's nth request (and no forced leader change
 # either: pytest-operator#42, so leader-change deletes the leader's pod until it moves).
-JUJUSIM_ONLY = (Kill, Stall, ApiError, JujuRewrite)
+JUJUSIM_ONLY = (Kill, Stall, WaitFaults, ApiError, JujuRewrite)
 
 
 class JujuBackend:

@@ -155,3 +155,48 @@ steps:
     assert "step 5 (set-labels): set-labels on provider/0 failed: labels: value 'b c'" in str(
         raised.value
     )
+
+
+def test_wait_faults_stops_while_the_stalled_unit_holds_its_write():
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+        leader = model.leader('consumer')
+        runner.run(
+            parse_scenario("""
+steps:
+  - stall: {unit: consumer/leader, seconds: 5, request: {method: patch, kind: Service}}
+  - set-labels: {app: provider, labels: {}}
+  - wait-faults: {app: consumer}
+""")
+        )
+        stalls = [e for e in model.events if e.kind == 'stall']
+        assert [(e.unit, e.fields['resource']) for e in stalls] == [(leader, 'Service')]
+        # Held, unapplied, and the clock not moved on: what comes next happens meanwhile.
+        assert _service_labels(model).get('foo') == 'bar'
+        assert model.events[-1].time == stalls[0].time
+        runner.run(parse_scenario('steps: [settle, {check: {app: consumer}}]'))
+        assert 'foo' not in _service_labels(model)
+
+
+def test_wait_faults_with_nothing_armed_or_a_request_that_never_comes_is_a_bad_step():
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+        with pytest.raises(ScenarioError, match='no kill or stall of a unit of consumer'):
+            runner.run(parse_scenario('steps: [{wait-faults: {app: consumer}}]'))
+        # No unit deletes its Service: the model settles with the kill still armed.
+        never = """
+steps:
+  - kill: {unit: consumer/leader, request: {method: delete, kind: Service}}
+  - set-labels: {app: provider, labels: {}}
+  - wait-faults: {app: consumer}
+"""
+        with pytest.raises(ScenarioError, match=r'step 3 \(wait-faults\): kill .* DELETE Service'):
+            runner.run(parse_scenario(never))
+
+
+def _service_labels(model: Model) -> dict[str, str]:
+    service = model.kube.get('Service', model.name, 'consumer')
+    assert service is not None
+    return dict(service['metadata'].get('labels') or {})

@@ -706,6 +706,28 @@ class Model:
         """Kill and stall plans that have neither fired nor been cancelled, oldest first."""
         return self._faults.pending()
 
+    def run_until_faults_fired(self, app: str, *, max_steps: int = 100_000) -> None:
+        """Run as :meth:`settle` does until each kill and stall armed at ``app``'s units fired.
+
+        It stops at the decision that fired the last of them: a stalled unit holds its
+        request, unapplied, and the clock has not moved past the stall, so what the caller
+        does next happens while it waits.
+
+        Raises:
+            ModelError: the model settled first (a plan's request never came), or there
+                was no plan to wait for.
+            LivelockError: none of that within ``max_steps`` decisions.
+        """
+        self._world.app(app)
+        plans = [p for p in self._faults.pending() if p.unit.partition('/')[0] == app]
+        if not plans:
+            raise ModelError(f'no kill or stall of a unit of {app} is waiting to fire')
+        self._scheduler.run_until(
+            lambda: not any(p.pending for p in plans),
+            what=' and '.join(p.describe() for p in plans if p.pending),
+            max_steps=max_steps,
+        )
+
     def kill_at_call(self, unit: str, call: int, *, applied: bool) -> FaultPlan:
         """SIGKILL the unit's process at its ``call``-th API call of its current or next hook.
 

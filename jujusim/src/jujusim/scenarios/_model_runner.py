@@ -37,6 +37,7 @@ from ._steps import (
     Step,
     Trust,
     UpstreamLeftovers,
+    WaitFaults,
     WaitRollout,
     parse_unit_ref,
     step_name,
@@ -194,6 +195,8 @@ class ModelRunner:
                 model.settle()
             case WaitRollout():
                 self._wait_rollout(step.app, where)
+            case WaitFaults():
+                model.run_until_faults_fired(step.app)
             case Check():
                 # A kill or stall that never fired means the run did not test what the
                 # scenario says it does: as much a failure as a broken requirement.

@@ -266,6 +266,19 @@ class WaitRollout:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class WaitFaults:
+    """Run until every kill and stall armed at ``app``'s units has met its request.
+
+    A stalled unit then holds its request, unapplied, and virtual time has not moved past
+    the stall: the steps after this one happen while it waits (someone else's write of
+    the object it is about to write, the provider's data changing before a new leader's
+    first hook). Fails if the model settles first: the request never came.
+    """
+
+    app: str
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Check:
     """R1-R4 on ``app``'s objects, no unit in error, its rollout done; fails the run if not.
 
@@ -321,7 +334,16 @@ class Concurrently:
     steps: tuple[Action, ...]
 
 
-Step = Action | Concurrently | Settle | WaitRollout | Check | ExpectStatus | ExpectNoConfigMap
+Step = (
+    Action
+    | Concurrently
+    | Settle
+    | WaitRollout
+    | WaitFaults
+    | Check
+    | ExpectStatus
+    | ExpectNoConfigMap
+)
 """Any step."""
 
 STEP_NAMES: Mapping[str, type[Step]] = {
@@ -345,6 +367,7 @@ STEP_NAMES: Mapping[str, type[Step]] = {
     'concurrently': Concurrently,
     'settle': Settle,
     'wait-rollout': WaitRollout,
+    'wait-faults': WaitFaults,
     'check': Check,
     'expect-status': ExpectStatus,
     'expect-no-configmap': ExpectNoConfigMap,
