@@ -117,6 +117,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='blind-409-rewrite',
+        mechanism="after a 409 on an object, the write is retried only if the object's uid, "
+        'labels and fence are as read; otherwise the reconcile starts over',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor='                if not unchanged or fresh is None:\n',
+                replacement='                if fresh is None:\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-fencing',
         mechanism='a new writer fences the objects when the ledger says a batch was open',
         edits=(

@@ -33,6 +33,7 @@ from ..scenarios import (
     Settle,
     Stall,
     Step,
+    WaitFaults,
     WaitRollout,
 )
 
@@ -72,6 +73,12 @@ REQUEST_TARGETS: tuple[RequestMatch, ...] = (
     RequestMatch(method='patch', kind='Pod', nth=2),
     RequestMatch(method='patch', kind='StatefulSet'),
 )
+# The library's write of the object a foreign write of each kind changes; none for a Pod,
+# as which pod a batch writes first is not known here.
+WRITTEN_AS: Mapping[str, RequestMatch] = {
+    'Service': RequestMatch(method='patch', kind='Service'),
+    'StatefulSet.template': RequestMatch(method='patch', kind='StatefulSet'),
+}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -82,8 +89,11 @@ class FaultWeights:
     next request of a drawn verb and kind (:data:`REQUEST_TARGETS`), then the provider's
     data changes. A stall of the leader is mostly the stale-leader case: 90 s (past its
     lease), leadership moves, and the data changes again (back, or anew) for the new
-    leader; or it stays, and the stale leader dies as its stall ends. ``refused_labels``
-    is data naming a reserved key, judged before it is replaced.
+    leader; or goes back before the election, while the stale leader holds an object
+    write; or stays, and the stale leader dies as its stall ends. ``owned_value_changed``
+    is someone else changing a value the library wrote, as the data changes or while the
+    leader holds its write of that object. ``refused_labels`` is data naming a reserved
+    key, judged before it is replaced.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -234,6 +244,25 @@ class _Draw:
                     if then < 0.7:
                         self.desired = before
                         again = SetLabels(app=PROVIDER, labels=before)
+                        if then < 0.35 and target.kind != 'ConfigMap':
+                            # Back while the stale leader holds its object write, before
+                            # the election: the new leader's first hook finds them as
+                            # the data wants them and has nothing to write but its fence,
+                            # so only the fence stops the held write landing. Settled
+                            # first, so the change is not coalesced with one before it
+                            # into no event; judged once the held write is let go, before
+                            # a later change repairs what it did.
+                            return [
+                                Settle(),
+                                Check(app=CONSUMER),
+                                Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
+                                stalled,
+                                WaitFaults(app=CONSUMER),
+                                again,
+                                LeaderChange(app=CONSUMER),
+                                Settle(),
+                                Check(app=CONSUMER),
+                            ]
                     elif then < 0.8:
                         # Or the data stays, and the stale leader dies at the request it
                         # held as its stall ends (that write applied or not): the new
@@ -300,6 +329,15 @@ class _Draw:
                 # event (lib/README.md), and data changed again before the provider's hook
                 # runs would be coalesced into one config-changed, maybe back to the data
                 # before this change: no event at all.
+                written = WRITTEN_AS.get(foreign.kind)
+                if written is not None and rng.random() < 0.5:
+                    # Or the foreign write lands between the leader's read of the object
+                    # and its write of it, which holds the resourceVersion read: a 409 whose
+                    # retry must read the labels again, never write its plan blindly.
+                    stall = Stall(
+                        unit=f'{CONSUMER}/leader', seconds=STALL_SECONDS[0], request=written
+                    )
+                    return [Settle(), stall, new, WaitFaults(app=CONSUMER), foreign, Settle()]
                 return [Settle(), Concurrently(steps=(foreign, new)), Settle()]
             case 'refused_labels':
                 # Bad data: the consumer must refuse it whole (Blocked, nothing written)
