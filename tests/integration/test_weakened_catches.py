@@ -22,6 +22,7 @@ CATCHES = {
     'chaos/stale-leader-dies-after-its-stall': 'no-leader-elected',
     'chaos/someone-else-writes-between-the-leaders-read-and-write': 'blind-409-rewrite',
     'chaos/stale-leader-fenced-when-the-data-goes-back': 'no-fencing',
+    'chaos/someone-else-puts-back-a-removed-value': 'no-compaction',
 }
 
 

@@ -91,6 +91,21 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='no-compaction',
+        mechanism='after the objects, the ledger is written again, compacted to exactly what '
+        'is on them (step 3)',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor=(
+                    '        if plan.after is not None:\n'
+                    '            self._write_ledger(plan.after, rv, snapshot.owner_uid)\n'
+                ),
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
         name='unconditional-ledger-writes',
         mechanism='every ledger write carries the resourceVersion read',
         edits=(

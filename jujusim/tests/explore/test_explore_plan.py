@@ -274,8 +274,34 @@ def test_foreign_writes_come_after_a_settle():
     )
     assert len(drawn) > 40
     for before, step, _ in drawn:
-        # Or while the leader holds a write, settled before it was armed (the test above).
-        assert isinstance(before, Settle | WaitFaults), (before, step)
+        # Or while the leader holds a write, settled before it was armed (the test above),
+        # or judged after a settle (the test below).
+        assert isinstance(before, Settle | WaitFaults | Check), (before, step)
+
+
+def test_someone_else_may_put_back_a_value_the_library_has_just_removed():
+    # Settled after the drop: the library's record lists only what is asked for then, so
+    # the value is someone else's (a library that never compacts its record deletes it).
+    often = FaultWeights.parse('foreign_labels=10')
+    shapes = 0
+    for seed in range(60):
+        steps = random_schedule(seed, units=3, length=12, weights=often).steps
+        for index, step in enumerate(steps):
+            if not (isinstance(step, ForeignLabels) and isinstance(steps[index - 1], Check)):
+                continue
+            shapes += 1
+            settle, dropped, settled, check = steps[index - 4 : index]
+            assert isinstance(dropped, SetLabels), steps[index - 4 : index + 1]
+            assert (settle, settled, check) == (Settle(), Settle(), Check(app='consumer'))
+            ((key, value),) = step.labels.items()
+            flat = [
+                s
+                for before in steps[: index - 3]
+                for s in (before.steps if isinstance(before, Concurrently) else (before,))
+            ]
+            earlier = [s for s in flat if isinstance(s, SetLabels)][-1]
+            assert key not in dropped.labels and earlier.labels[key] == value
+    assert shapes >= 10
 
 
 def test_actions_are_never_drawn_inside_concurrent_steps():

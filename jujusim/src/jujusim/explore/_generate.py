@@ -92,8 +92,9 @@ class FaultWeights:
     leader; or goes back before the election, while the stale leader holds an object
     write; or stays, and the stale leader dies as its stall ends. ``owned_value_changed``
     is someone else changing a value the library wrote, as the data changes or while the
-    leader holds its write of that object. ``refused_labels`` is data naming a reserved
-    key, judged before it is replaced.
+    leader holds its write of that object. ``foreign_labels`` is someone else writing a key
+    nobody asks for, sometimes one the library has just removed, with the value it had.
+    ``refused_labels`` is data naming a reserved key, judged before it is replaced.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -293,15 +294,26 @@ class _Draw:
                 # Keys nobody asks the library for: R4 says they stay as written. (A
                 # desired key changed by someone else is repaired only at the library's
                 # next event, so it comes with one: 'owned_value_changed'.)
-                free = [k for k in KEYS if k not in self.desired]
-                if not free:
-                    return []
-                key = rng.choice(free)
-                value = rng.choice((*FOREIGN_VALUES, None))
                 # Settled first: a key dropped by a change still in flight may still be
                 # the library's, and a later change back to its value would be coalesced
                 # with the drop into no event at all (chaos seed 2026, schedule 683).
-                steps: list[Step] = [Settle(), self._foreign({key: value})]
+                steps: list[Step] = [Settle()]
+                if self.desired and rng.random() < 0.3:
+                    # Someone else puts back a value the library has just removed, once
+                    # settled: its record then lists only what is asked for (lib/README.md,
+                    # "One reconcile", step 3), so that value is theirs now.
+                    key = rng.choice(sorted(self.desired))
+                    value: str | None = self.desired[key]
+                    self.desired = {k: v for k, v in self.desired.items() if k != key}
+                    dropped = SetLabels(app=PROVIDER, labels=self.desired)
+                    steps += [dropped, Settle(), Check(app=CONSUMER)]
+                else:
+                    free = [k for k in KEYS if k not in self.desired]
+                    if not free:
+                        return []
+                    key = rng.choice(free)
+                    value = rng.choice((*FOREIGN_VALUES, None))
+                steps += [self._foreign({key: value})]
                 if value is not None and rng.random() < 0.7:
                     # The provider then asks for that key: the library takes it over (judged
                     # once applied), and gives the value back when the key is dropped again.
