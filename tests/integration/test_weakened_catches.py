@@ -23,6 +23,8 @@ CATCHES = {
     'chaos/someone-else-writes-between-the-leaders-read-and-write': 'blind-409-rewrite',
     'chaos/stale-leader-fenced-when-the-data-goes-back': 'no-fencing',
     'chaos/someone-else-puts-back-a-removed-value': 'no-compaction',
+    'chaos/stale-write-lands-while-the-new-leader-stalls': 'claim-drops-values-in-flight',
+    'chaos/new-leader-dies-before-its-fence': 'forgets-unfinished-fence',
 }
 
 

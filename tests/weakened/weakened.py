@@ -155,6 +155,30 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='claim-drops-values-in-flight',
+        mechanism='a claim of a ledger whose batch is open keeps every value the ledger lists '
+        'until a batch has fenced every object',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='            if fence and key in entries:\n',
+                replacement='            if False:\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='forgets-unfinished-fence',
+        mechanism='while fence_pending is set, every reconcile, by any unit, writes every '
+        'object before it may compact',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='fence = (claim and base.open) or base.fence_pending',
+                replacement='fence = claim and base.open',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-leader-elected',
         mechanism='the leader reconciles on leader-elected (a new leader finishes what a '
         'deposed one left half done)',

@@ -1,5 +1,6 @@
 """Schedules as data: seeded, valid files, sharded exactly; weights parsed strictly."""
 
+import collections
 import itertools
 import json
 import re
@@ -121,6 +122,8 @@ def test_random_kills_and_stalls_aim_at_a_request_of_the_change_drawn_with_them(
                 assert step.at_call is None and step.request is not None, step
                 if _ends_a_stale_leader(flat, index):
                     continue  # aimed at the stalled request (the test below)
+                if isinstance(flat[index - 1], LeaderChange):
+                    continue  # the new leader's, at the stale leader's request (below)
                 assert isinstance(flat[index + 1], SetLabels), flat[index : index + 2]
     assert aimed > 40
 
@@ -218,21 +221,33 @@ def test_data_may_go_back_while_a_stale_leader_holds_an_object_write_before_the_
     # lands unless the fence makes it a 409 (a library without fencing is caught so:
     # tests/weakened). Judged before any later change could repair what it wrote.
     shapes = 0
+    after: collections.Counter[type[Step]] = collections.Counter()
     for seed in range(300):
         steps = random_schedule(seed, units=3, length=12, weights=FaultWeights()).steps
         for index, step in enumerate(steps):
             if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], SetLabels)):
                 continue
             shapes += 1
-            settle, check, stall, stalled, _, back, leader, *judged = steps[index - 4 : index + 5]
+            settle, check, stall, stalled, _, back, leader, *judged = steps[index - 4 : index + 6]
+            if isinstance(judged[0], Settle):
+                judged = judged[:2]  # the step after them is the next shape's
             assert (settle, check) == (Settle(), Check(app='consumer'))
             assert isinstance(stall, Stall) and isinstance(stalled, SetLabels)
             assert stall.unit == 'consumer/leader' and stall.seconds > 60  # past the lease
             assert stall.request is not None and stall.request.kind != 'ConfigMap'
             assert isinstance(back, SetLabels) and back.labels != stalled.labels
             assert leader == LeaderChange(app='consumer')
+            # Then the new leader may stall past the stale write's landing, or die, at its
+            # own write of the same object (its fence).
+            if len(judged) == 3:
+                new_leader, *judged = judged
+                assert new_leader in (
+                    Stall(unit='consumer/leader', seconds=45.0, request=stall.request),
+                    Kill(unit='consumer/leader', request=stall.request),
+                ), new_leader
+                after[type(new_leader)] += 1
             assert judged == [Settle(), Check(app='consumer')]
-    assert shapes >= 10
+    assert shapes >= 20 and after[Stall] >= 5 and after[Kill] >= 5, (shapes, after)
 
 
 def _drawn(weights: str, wanted: Callable[[Step], bool]) -> list[tuple[Step, Step, bool]]:

@@ -90,7 +90,8 @@ class FaultWeights:
     data changes. A stall of the leader is mostly the stale-leader case: 90 s (past its
     lease), leadership moves, and the data changes again (back, or anew) for the new
     leader; or goes back before the election, while the stale leader holds an object
-    write; or stays, and the stale leader dies as its stall ends. ``owned_value_changed``
+    write (the new leader then perhaps stalled or killed at its own write of that object);
+    or stays, and the stale leader dies as its stall ends. ``owned_value_changed``
     is someone else changing a value the library wrote, as the data changes or while the
     leader holds its write of that object. ``foreign_labels`` is someone else writing a key
     nobody asks for, sometimes one the library has just removed, with the value it had.
@@ -253,7 +254,7 @@ class _Draw:
                             # first, so the change is not coalesced with one before it
                             # into no event; judged once the held write is let go, before
                             # a later change repairs what it did.
-                            return [
+                            steps = [
                                 Settle(),
                                 Check(app=CONSUMER),
                                 Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
@@ -261,9 +262,22 @@ class _Draw:
                                 WaitFaults(app=CONSUMER),
                                 again,
                                 LeaderChange(app=CONSUMER),
-                                Settle(),
-                                Check(app=CONSUMER),
                             ]
+                            new_leader = f'{CONSUMER}/leader'  # now the new one
+                            if then < 0.12:
+                                # And the new leader stalls at its own write of that object,
+                                # after its write-ahead, until the stale write has landed
+                                # (45 s: within its lease): its record must still list the
+                                # stale leader's values, which are not on the objects when
+                                # it plans (a claim keeps the values in flight).
+                                seconds = STALL_SECONDS[1]
+                                steps += [Stall(unit=new_leader, seconds=seconds, request=target)]
+                            elif then < 0.24:
+                                # Or it dies before its fence of that object lands: its next
+                                # process (the same writer: no claim) must finish the fence
+                                # its record says is unfinished.
+                                steps += [Kill(unit=new_leader, request=target)]
+                            return [*steps, Settle(), Check(app=CONSUMER)]
                     elif then < 0.8:
                         # Or the data stays, and the stale leader dies at the request it
                         # held as its stall ends (that write applied or not): the new
