@@ -6,11 +6,19 @@ import pathlib
 from collections.abc import Mapping
 
 from expected_labels import JUJU_SELECTOR, ExpectedLabels
-from scenario_backend import leaves
+from scenario_backend import charm_paths, leaves, run_scenario
 
 from jujusim.check import LabelExpectation
 from jujusim.model import Model, ModelError
-from jujusim.scenarios import Check, ForeignLabels, ModelRunner, Scenario, Step, parse_unit_ref
+from jujusim.scenarios import (
+    Check,
+    CheckFailedError,
+    ForeignLabels,
+    ModelRunner,
+    Scenario,
+    Step,
+    parse_unit_ref,
+)
 
 
 class JujusimBackend:
@@ -84,3 +92,22 @@ def _comparable(expectation: LabelExpectation | None) -> object:
         {uid: dict(v) for uid, v in expectation.pod_foreign.items()},
         expectation.blocked is not None,
     )
+
+
+async def broken_requirements(scenario: Scenario, consumer: pathlib.Path) -> list[str]:
+    """Run ``scenario`` on a fresh model with ``consumer`` as its consumer charm.
+
+    Returns the R1-R4 problems of the first check that failed (empty if every check
+    held); any other failure of a check (a fault that never fired, a unit in error) is
+    raised, since it says nothing about the requirements.
+    """
+    with Model(seed=0) as model:
+        backend = JujusimBackend(model, {**charm_paths(packed=False), 'consumer': consumer})
+        try:
+            await run_scenario(backend, scenario, echo=lambda _: None)
+        except CheckFailedError as failed:
+            broken = [p for p in failed.problems if p.startswith(('R1-R3: ', 'R4: '))]
+            if not broken:
+                raise
+            return broken
+    return []
