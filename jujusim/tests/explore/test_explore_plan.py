@@ -4,7 +4,7 @@ import collections
 import itertools
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 
@@ -128,6 +128,17 @@ def test_random_kills_and_stalls_aim_at_a_request_of_the_change_drawn_with_them(
     assert aimed > 40
 
 
+def _each_step(
+    schedules: int, weights: FaultWeights | None = None
+) -> Iterator[tuple[tuple[Step, ...], int, Step]]:
+    """Each top-level step of the first random schedules (3 units, 12 steps drawn): the
+    schedule's steps, the step's index, the step."""
+    for seed in range(schedules):
+        steps = random_schedule(seed, units=3, length=12, weights=weights or FaultWeights()).steps
+        for index, step in enumerate(steps):
+            yield steps, index, step
+
+
 def _ends_a_stale_leader(flat: Sequence[Step], index: int) -> bool:
     return (
         2 <= index < len(flat) - 1
@@ -144,22 +155,20 @@ def test_a_stale_leader_may_die_as_its_stall_ends_with_the_data_left_as_it_was()
     # election can finish the batch (a library that ignores leader-elected is caught so:
     # tests/weakened).
     shapes = 0
-    for seed in range(300):
-        steps = random_schedule(seed, units=3, length=12, weights=FaultWeights()).steps
-        for index in range(len(steps)):
-            if not _ends_a_stale_leader(steps, index):
-                continue
-            shapes += 1
-            stall, kill = steps[index - 2], steps[index]
-            assert isinstance(stall, Stall) and isinstance(kill, Kill)
-            assert stall.unit == kill.unit == 'consumer/leader', (stall, kill)
-            assert stall.seconds == 90.0  # past the lease
-            assert stall.request is not None and kill.request is not None
-            assert kill.request == stall.request
-            rest = steps[index + 2 :]
-            changes = [i for i, s in enumerate(rest) if isinstance(s, SetLabels)]
-            settles = [i for i, s in enumerate(rest) if isinstance(s, Settle)]
-            assert settles and (not changes or settles[0] < changes[0]), rest
+    for steps, index, _ in _each_step(300):
+        if not _ends_a_stale_leader(steps, index):
+            continue
+        shapes += 1
+        stall, kill = steps[index - 2], steps[index]
+        assert isinstance(stall, Stall) and isinstance(kill, Kill)
+        assert stall.unit == kill.unit == 'consumer/leader', (stall, kill)
+        assert stall.seconds == 90.0  # past the lease
+        assert stall.request is not None and kill.request is not None
+        assert kill.request == stall.request
+        rest = steps[index + 2 :]
+        changes = [i for i, s in enumerate(rest) if isinstance(s, SetLabels)]
+        settles = [i for i, s in enumerate(rest) if isinstance(s, Settle)]
+        assert settles and (not changes or settles[0] < changes[0]), rest
     assert shapes >= 10
 
 
@@ -177,17 +186,15 @@ def test_a_value_changed_under_the_library_is_settled_with_its_data_change():
     # the next one (one config-changed, perhaps back to the old data) gives it none.
     often = FaultWeights.parse('owned_value_changed=20')
     changed = during = 0
-    for seed in range(40):
-        steps = random_schedule(seed, units=3, length=12, weights=often).steps
-        for index, step in enumerate(steps):
-            if isinstance(step, Concurrently) and any(
-                isinstance(s, ForeignLabels) for s in step.steps
-            ):
-                changed += 1
-                assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
-            elif isinstance(step, ForeignLabels) and isinstance(steps[index - 1], WaitFaults):
-                during += 1
-                assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
+    for steps, index, step in _each_step(40, often):
+        if isinstance(step, Concurrently) and any(
+            isinstance(s, ForeignLabels) for s in step.steps
+        ):
+            changed += 1
+            assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
+        elif isinstance(step, ForeignLabels) and isinstance(steps[index - 1], WaitFaults):
+            during += 1
+            assert isinstance(steps[index + 1], Settle), steps[index : index + 2]
     assert changed > 20 and during > 10
 
 
@@ -197,22 +204,20 @@ def test_a_value_may_change_between_the_leaders_read_and_its_write_of_that_objec
     # resourceVersion it read): a 409 whose retry must read the labels again.
     often = FaultWeights.parse('owned_value_changed=20')
     shapes = 0
-    for seed in range(40):
-        steps = random_schedule(seed, units=3, length=12, weights=often).steps
-        for index, step in enumerate(steps):
-            if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], ForeignLabels)):
-                continue
-            shapes += 1
-            settle, stall, change, _, foreign = steps[index - 3 : index + 2]
-            assert isinstance(settle, Settle) and isinstance(change, SetLabels)
-            assert isinstance(stall, Stall) and isinstance(foreign, ForeignLabels)
-            assert stall.unit == 'consumer/leader' and stall.seconds < 30  # within its lease
-            assert foreign.of == 'consumer' and list(foreign.labels.values()) == ['theirs']
-            written = {
-                'Service': RequestMatch(method='patch', kind='Service'),
-                'StatefulSet.template': RequestMatch(method='patch', kind='StatefulSet'),
-            }
-            assert stall.request == written[foreign.kind]
+    for steps, index, step in _each_step(40, often):
+        if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], ForeignLabels)):
+            continue
+        shapes += 1
+        settle, stall, change, _, foreign = steps[index - 3 : index + 2]
+        assert isinstance(settle, Settle) and isinstance(change, SetLabels)
+        assert isinstance(stall, Stall) and isinstance(foreign, ForeignLabels)
+        assert stall.unit == 'consumer/leader' and stall.seconds < 30  # within its lease
+        assert foreign.of == 'consumer' and list(foreign.labels.values()) == ['theirs']
+        written = {
+            'Service': RequestMatch(method='patch', kind='Service'),
+            'StatefulSet.template': RequestMatch(method='patch', kind='StatefulSet'),
+        }
+        assert stall.request == written[foreign.kind]
     assert shapes > 10
 
 
@@ -222,31 +227,29 @@ def test_data_may_go_back_while_a_stale_leader_holds_an_object_write_before_the_
     # tests/weakened). Judged before any later change could repair what it wrote.
     shapes = 0
     after: collections.Counter[type[Step]] = collections.Counter()
-    for seed in range(300):
-        steps = random_schedule(seed, units=3, length=12, weights=FaultWeights()).steps
-        for index, step in enumerate(steps):
-            if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], SetLabels)):
-                continue
-            shapes += 1
-            settle, check, stall, stalled, _, back, leader, *judged = steps[index - 4 : index + 6]
-            if isinstance(judged[0], Settle):
-                judged = judged[:2]  # the step after them is the next shape's
-            assert (settle, check) == (Settle(), Check(app='consumer'))
-            assert isinstance(stall, Stall) and isinstance(stalled, SetLabels)
-            assert stall.unit == 'consumer/leader' and stall.seconds > 60  # past the lease
-            assert stall.request is not None and stall.request.kind != 'ConfigMap'
-            assert isinstance(back, SetLabels) and back.labels != stalled.labels
-            assert leader == LeaderChange(app='consumer')
-            # Then the new leader may stall past the stale write's landing, or die, at its
-            # own write of the same object (its fence).
-            if len(judged) == 3:
-                new_leader, *judged = judged
-                assert new_leader in (
-                    Stall(unit='consumer/leader', seconds=45.0, request=stall.request),
-                    Kill(unit='consumer/leader', request=stall.request),
-                ), new_leader
-                after[type(new_leader)] += 1
-            assert judged == [Settle(), Check(app='consumer')]
+    for steps, index, step in _each_step(300):
+        if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], SetLabels)):
+            continue
+        shapes += 1
+        settle, check, stall, stalled, _, back, leader, *judged = steps[index - 4 : index + 6]
+        if isinstance(judged[0], Settle):
+            judged = judged[:2]  # the step after them is the next shape's
+        assert (settle, check) == (Settle(), Check(app='consumer'))
+        assert isinstance(stall, Stall) and isinstance(stalled, SetLabels)
+        assert stall.unit == 'consumer/leader' and stall.seconds > 60  # past the lease
+        assert stall.request is not None and stall.request.kind != 'ConfigMap'
+        assert isinstance(back, SetLabels) and back.labels != stalled.labels
+        assert leader == LeaderChange(app='consumer')
+        # Then the new leader may stall past the stale write's landing, or die, at its
+        # own write of the same object (its fence).
+        if len(judged) == 3:
+            new_leader, *judged = judged
+            assert new_leader in (
+                Stall(unit='consumer/leader', seconds=45.0, request=stall.request),
+                Kill(unit='consumer/leader', request=stall.request),
+            ), new_leader
+            after[type(new_leader)] += 1
+        assert judged == [Settle(), Check(app='consumer')]
     assert shapes >= 20 and after[Stall] >= 5 and after[Kill] >= 5, (shapes, after)
 
 
@@ -299,23 +302,21 @@ def test_someone_else_may_put_back_a_value_the_library_has_just_removed():
     # the value is someone else's (a library that never compacts its record deletes it).
     often = FaultWeights.parse('foreign_labels=10')
     shapes = 0
-    for seed in range(60):
-        steps = random_schedule(seed, units=3, length=12, weights=often).steps
-        for index, step in enumerate(steps):
-            if not (isinstance(step, ForeignLabels) and isinstance(steps[index - 1], Check)):
-                continue
-            shapes += 1
-            settle, dropped, settled, check = steps[index - 4 : index]
-            assert isinstance(dropped, SetLabels), steps[index - 4 : index + 1]
-            assert (settle, settled, check) == (Settle(), Settle(), Check(app='consumer'))
-            ((key, value),) = step.labels.items()
-            flat = [
-                s
-                for before in steps[: index - 3]
-                for s in (before.steps if isinstance(before, Concurrently) else (before,))
-            ]
-            earlier = [s for s in flat if isinstance(s, SetLabels)][-1]
-            assert key not in dropped.labels and earlier.labels[key] == value
+    for steps, index, step in _each_step(60, often):
+        if not (isinstance(step, ForeignLabels) and isinstance(steps[index - 1], Check)):
+            continue
+        shapes += 1
+        settle, dropped, settled, check = steps[index - 4 : index]
+        assert isinstance(dropped, SetLabels), steps[index - 4 : index + 1]
+        assert (settle, settled, check) == (Settle(), Settle(), Check(app='consumer'))
+        ((key, value),) = step.labels.items()
+        flat = [
+            s
+            for before in steps[: index - 3]
+            for s in (before.steps if isinstance(before, Concurrently) else (before,))
+        ]
+        earlier = [s for s in flat if isinstance(s, SetLabels)][-1]
+        assert key not in dropped.labels and earlier.labels[key] == value
     assert shapes >= 10
 
 

@@ -233,73 +233,7 @@ class _Draw:
             case 'stall':
                 unit, target = self.unit(), self.target()
                 if unit.endswith('/leader') and self.units > 1 and rng.random() < 0.7:
-                    # The stale-leader case: leadership moves while the stalled leader holds
-                    # a request, and the data changes again for the new leader to apply:
-                    # back to what it was (the stale write is then of a value nobody asks
-                    # for) or anew. The stall outlasts the lease and the new leader's work,
-                    # so the stale one may still land what it held.
-                    # A write: a stale leader that stalls before its reads is not stale.
-                    target = rng.choice(REQUEST_TARGETS[1:])
-                    before = self.desired
-                    stalled = self.change()
-                    then = rng.random()
-                    if then < 0.7:
-                        self.desired = before
-                        again = SetLabels(app=PROVIDER, labels=before)
-                        if then < 0.35 and target.kind != 'ConfigMap':
-                            # Back while the stale leader holds its object write, before
-                            # the election: the new leader's first hook finds them as
-                            # the data wants them and has nothing to write but its fence,
-                            # so only the fence stops the held write landing. Settled
-                            # first, so the change is not coalesced with one before it
-                            # into no event; judged once the held write is let go, before
-                            # a later change repairs what it did.
-                            steps = [
-                                Settle(),
-                                Check(app=CONSUMER),
-                                Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
-                                stalled,
-                                WaitFaults(app=CONSUMER),
-                                again,
-                                LeaderChange(app=CONSUMER),
-                            ]
-                            new_leader = f'{CONSUMER}/leader'  # now the new one
-                            if then < 0.12:
-                                # And the new leader stalls at its own write of that object,
-                                # after its write-ahead, until the stale write has landed
-                                # (45 s: within its lease): its record must still list the
-                                # stale leader's values, which are not on the objects when
-                                # it plans (a claim keeps the values in flight).
-                                seconds = STALL_SECONDS[1]
-                                steps += [Stall(unit=new_leader, seconds=seconds, request=target)]
-                            elif then < 0.24:
-                                # Or it dies before its fence of that object lands: its next
-                                # process (the same writer: no claim) must finish the fence
-                                # its record says is unfinished.
-                                steps += [Kill(unit=new_leader, request=target)]
-                            return [*steps, Settle(), Check(app=CONSUMER)]
-                    elif then < 0.8:
-                        # Or the data stays, and the stale leader dies at the request it
-                        # held as its stall ends (that write applied or not): the new
-                        # leader alone must finish the batch the stale one began, from its
-                        # election on. Judged before any other change, whose hook would
-                        # finish it too.
-                        return [
-                            Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
-                            stalled,
-                            Kill(unit=unit, request=target, applied=then < 0.75),
-                            LeaderChange(app=CONSUMER),
-                            Settle(),
-                            Check(app=CONSUMER),
-                        ]
-                    else:
-                        again = self.change()
-                    return [
-                        Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target),
-                        stalled,
-                        LeaderChange(app=CONSUMER),
-                        again,
-                    ]
+                    return self._stale_leader(unit)
                 seconds = rng.choice(STALL_SECONDS)
                 return [Stall(unit=unit, seconds=seconds, request=target), self.change()]
             case 'leader_change':
@@ -425,6 +359,68 @@ class _Draw:
                 return list[Step](actions)
             case _:  # settle
                 return [Settle(), Check(app=CONSUMER)]
+
+    def _stale_leader(self, unit: str) -> list[Step]:
+        """The stale-leader case: the leader stalls past its lease holding a write.
+
+        Leadership moves while it holds the request, and the data changes again for the new
+        leader to apply: back to what it was (the stale write is then of a value nobody
+        asks for) or anew. The stall outlasts the lease and the new leader's work, so the
+        stale one may still land what it held.
+        """
+        # A write: a stale leader that stalls before its reads is not stale.
+        target = self.rng.choice(REQUEST_TARGETS[1:])
+        stall = Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target)
+        before = self.desired
+        stalled = self.change()
+        then = self.rng.random()
+        if then < 0.35 and target.kind != 'ConfigMap':
+            # Back while the stale leader holds its object write, before the election: the
+            # new leader's first hook finds the objects as the data wants them and has
+            # nothing to write but its fence, so only the fence stops the held write
+            # landing. Settled first, so the change is not coalesced with one before it
+            # into no event; judged once the held write is let go, before a later change
+            # repairs what it did.
+            self.desired = before
+            back = SetLabels(app=PROVIDER, labels=before)
+            steps: list[Step] = [Settle(), Check(app=CONSUMER), stall, stalled]
+            steps += [WaitFaults(app=CONSUMER), back, LeaderChange(app=CONSUMER)]
+            new_leader = f'{CONSUMER}/leader'  # now the new one
+            if then < 0.12:
+                # And the new leader stalls at its own write of that object, after its
+                # write-ahead, until the stale write has landed (45 s: within its lease):
+                # its record must still list the stale leader's values, which are not on
+                # the objects when it plans (a claim keeps the values in flight).
+                steps += [Stall(unit=new_leader, seconds=STALL_SECONDS[1], request=target)]
+            elif then < 0.24:
+                # Or it dies before its fence of that object lands: its next process (the
+                # same writer: no claim) must finish the fence its record says is
+                # unfinished.
+                steps += [Kill(unit=new_leader, request=target)]
+            return [*steps, Settle(), Check(app=CONSUMER)]
+        if then < 0.7:
+            self.desired = before
+            return [
+                stall,
+                stalled,
+                LeaderChange(app=CONSUMER),
+                SetLabels(app=PROVIDER, labels=before),
+            ]
+        if then < 0.8:
+            # Or the data stays, and the stale leader dies at the request it held as its
+            # stall ends (that write applied or not): the new leader alone must finish the
+            # batch the stale one began, from its election on. Judged before any other
+            # change, whose hook would finish it too.
+            kill = Kill(unit=unit, request=target, applied=then < 0.75)
+            return [
+                stall,
+                stalled,
+                kill,
+                LeaderChange(app=CONSUMER),
+                Settle(),
+                Check(app=CONSUMER),
+            ]
+        return [stall, stalled, LeaderChange(app=CONSUMER), self.change()]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
         # A Pod's own label goes with the pod at the next roll: less often a Pod.
