@@ -304,6 +304,53 @@ def test_the_ledger_is_owned_by_the_statefulset_and_goes_with_it(env: Env):
     assert env.api.get('ConfigMap', NS, LEDGER) is None
 
 
+def departed_as_itself(
+    ctx: testing.Context[ops.CharmBase], rel: testing.Relation, before: testing.State
+) -> testing.State:
+    """relation-departed with the local unit as the departing one, as Juju runs it on a unit
+    being removed. ops.testing names only a remote unit, so the hook's Juju context is
+    corrected before it runs (as jujusim's worker does)."""
+    with ctx(ctx.on.relation_departed(rel, remote_unit=0), before) as manager:
+        ops_manager = manager.ops
+        assert ops_manager is not None
+        juju = ops_manager._juju_context
+        ops_manager._juju_context = dataclasses.replace(
+            juju, relation_departing_unit_name=juju.unit_name
+        )
+        return manager.run()
+
+
+def test_a_leader_being_removed_leaves_the_labels_to_the_next_leader(env: Env):
+    # A scale-down removes the highest ordinals, the leader perhaps among them: the unit
+    # departs each relation as itself (JUJU_DEPARTING_UNIT is the local unit), then runs
+    # relation-broken while still leader (juju internal/worker/uniter/leadership/
+    # resolver.go: a Dying unit resigns only in its own state; the lease runs on). That
+    # broken is the unit leaving, not the relation's removal: releasing the labels there
+    # would take them off every remaining pod and roll them, twice, until the next leader
+    # puts them back.
+    changed(env, AMBIENT)
+    env.settle()
+    writes = len(env.writes())
+    ctx = env.context()
+    rel = relation(AMBIENT)
+    out = departed_as_itself(ctx, rel, state(rel))
+    out = ctx.run(ctx.on.relation_broken(rel), state(rel, stored=out.stored_states))
+    assert env.writes()[writes:] == []
+    env.check(AMBIENT, managed=set(AMBIENT))
+    assert out.unit_status == ops.ActiveStatus()
+
+
+def test_a_relation_removed_while_a_provider_unit_departs_is_still_released(env: Env):
+    # Removing the relation, Juju departs each remote unit (JUJU_DEPARTING_UNIT names it)
+    # before relation-broken: a remote unit leaving says nothing of this unit.
+    changed(env, AMBIENT)
+    ctx = env.context()
+    rel = relation(AMBIENT)
+    out = ctx.run(ctx.on.relation_departed(rel, remote_unit=0, departing_unit=0), state(rel))
+    ctx.run(ctx.on.relation_broken(rel), state(rel, stored=out.stored_states))
+    env.check({}, managed=set(AMBIENT))
+
+
 def test_an_app_being_removed_is_left_alone(env: Env):
     changed(env, AMBIENT)
     env.api.delete('StatefulSet', NS, APP)

@@ -224,7 +224,7 @@ class ServiceMeshConsumer(ops.Object):
         self._cmr_provides = (
             cross_model_mesh_provides_name if cross_model_mesh_provides_name in declared else None
         )
-        self._stored.set_default(problem='')
+        self._stored.set_default(problem='', departing=False)
         on = charm.on
         events = [
             on[endpoint].relation_created,
@@ -245,6 +245,7 @@ class ServiceMeshConsumer(ops.Object):
             events += [on[self._cmr_requires].relation_created]
         for event in events:
             self.framework.observe(event, self._on_event)
+        self.framework.observe(on[endpoint].relation_departed, self._on_departed)
         self.framework.observe(on.collect_unit_status, self._on_collect_unit_status)
 
     @property
@@ -382,8 +383,21 @@ class ServiceMeshConsumer(ops.Object):
         self._stored.problem = problem
 
     def _on_event(self, _: ops.EventBase) -> None:
+        if self._stored.departing:
+            # This unit is being removed: its relation-broken is its own leaving, not the
+            # relation's removal, and it may still be leader then (Juju's lease runs on).
+            # The next leader reconciles from its election.
+            return
         self.update_service_mesh()
         self.reconcile()
+
+    def _on_departed(self, event: ops.RelationDepartedEvent) -> None:
+        # Juju names the local unit as the departing one when this unit or its
+        # application is no longer alive (scale-down, remove-application; juju
+        # internal/worker/uniter/relation/resolver.go nextHookForRelation), and this
+        # unit's relation-broken follows.
+        if event.departing_unit == self._charm.unit:
+            self._stored.departing = True
 
     def _on_collect_unit_status(self, event: ops.CollectStatusEvent) -> None:
         if self.problem and self._charm.unit.is_leader():
