@@ -355,6 +355,8 @@ class JujuBackend:
         if self.scale.get(app, 0) < 2:
             raise ScenarioError(f'{where}: {app} has one unit: leadership cannot move')
         old = await self._leader(app, where)
+        if step.to is not None and old == step.to:
+            return  # the step asks for `to` leading: it does
         for _ in range(LEADER_CHANGE_ATTEMPTS):
             await self._delete_pod(await self._leader(app, where), force=False, where=where)
             new = await self._leader(app, where)

@@ -376,3 +376,20 @@ def test_a_foreign_write_of_the_value_already_there_claims_nothing(model: Model)
     assert service is not None
     assert 'foo' not in service['metadata']['labels']
     assert service['metadata']['labels']['team'] == 'a'
+
+
+def test_a_deleted_pod_that_serves_no_unit_goes(model: Model):
+    # A rollout during a scale-down: the StatefulSet may make a pod again for a unit Juju
+    # has removed (its replicas are lowered only once every dying unit is dead), then
+    # delete it gracefully. No agent serves it to hold up its deletion (explore found a
+    # pod left Terminating for good, a rollout that never ended). Here the replicas are
+    # raised and lowered by hand, which makes and deletes such a pod the same way.
+    deploy(model, units=1)
+    model.kube.patch('StatefulSet', model.name, APP, {'spec': {'replicas': 2}})
+    model.settle()
+    assert model.kube.get('Pod', model.name, f'{APP}-1') is not None
+    assert [u.name for u in model.units() if u.app == APP] == [f'{APP}/0']
+    model.kube.patch('StatefulSet', model.name, APP, {'spec': {'replicas': 1}})
+    model.settle()
+    assert model.kube.get('Pod', model.name, f'{APP}-1') is None
+    assert model.check(APP) == []

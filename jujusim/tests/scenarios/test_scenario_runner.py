@@ -66,6 +66,23 @@ def test_leader_change_moves_leadership_and_keeps_the_pod():
         assert still['metadata']['uid'] == pod['metadata']['uid']
 
 
+def test_leader_change_to_the_unit_that_leads_leaves_it_leading():
+    # The step asks for an outcome (explore draws it before a scale-down, not knowing who
+    # leads); another unit is still made leader when it does not lead.
+    with Model(seed=5) as model:
+        runner = ModelRunner(model, CHARMS)
+        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+        leader = model.leader('consumer')
+        assert leader is not None
+        before = len(model.trace)
+        runner.run(parse_scenario(f'steps: [{{leader-change: {{app: consumer, to: {leader}}}}}]'))
+        assert model.leader('consumer') == leader
+        assert not any('abdicates' in line or 'expired' in line for line in model.trace[before:])
+        other = next(u.name for u in model.units() if u.app == 'consumer' and u.name != leader)
+        runner.run(parse_scenario(f'steps: [{{leader-change: {{app: consumer, to: {other}}}}}]'))
+        assert model.leader('consumer') == other
+
+
 def test_a_step_on_a_missing_unit_names_the_step():
     with Model(seed=5) as model:
         runner = ModelRunner(model, CHARMS)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._api import ADMIN, FakeKube, kind_of_path
+from ._api import ADMIN, FakeKube, kind_of_path, object_of_path
 from ._controller import CONTROLLER, GARBAGE_COLLECTOR, template_hash
 from ._errors import ResponseLost, StatusError
 from ._faults import Fault, Faults
@@ -47,6 +47,7 @@ __all__ = [
     'kind_of_path',
     'kubeconfig',
     'lightkube_client',
+    'object_of_path',
     'relaying',
     'resource_for_kind',
     'resource_for_path',

@@ -126,6 +126,21 @@ def kind_of_path(path: str) -> str | None:
         return None
 
 
+def object_of_path(path: str) -> tuple[str, str, str] | None:
+    """The kind, namespace and name of the one object a REST path names, or None.
+
+    Routed as the API routes it; None for a collection, a subresource, or a path it does
+    not serve.
+    """
+    try:
+        route = _route(path)
+    except _errors.StatusError:
+        return None
+    if not route.name or route.subresource:
+        return None
+    return route.resource.kind, route.namespace, route.name
+
+
 def _verb(method: str, route: _Route, watch: bool) -> str:
     named = bool(route.name)
     if method == 'GET' and watch and not route.subresource:

@@ -2,7 +2,10 @@
 
 The checker (:mod:`jujusim.check`) only observes; what it cannot read off the cluster (a
 label someone else wrote, a key the provider once published and then dropped) is recorded
-here as the model runs.
+here as the model runs. So are the labels that must stay while the data stays: a check
+judges settle points only, and a consumer that takes labels off and puts them back
+between two of them (a unit being removed that takes its own relation-broken for the
+relation's) would pass it.
 """
 
 from __future__ import annotations
@@ -10,10 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..check import LabelExpectation, read_mesh_databag
+from ..kube import object_of_path
 from ._databags import Relation
 from ._world import World
 
 MESH_INTERFACE = 'service_mesh'
+APP_LABEL = 'app.kubernetes.io/name'  # Juju's selector label on an application's pods
+WRITES = frozenset({'PATCH', 'PUT'})
+
+# What a unit's write may take off: the application, the object, the labels that must
+# stay, and the object's labels before the write.
+Watched = tuple[str, str, str, dict[str, str], dict[str, str]]
 
 
 def labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
@@ -37,6 +47,13 @@ class Expectations:
         # Per consumer, the labels of the last provider data it could accept, and the
         # relation they came on: a relation removed since took them away (released).
         self.last_accepted: dict[str, tuple[int, dict[str, str]]] = {}
+        # Per consumer, a count of its provider's commits on the service-mesh relation.
+        self.data_version: dict[str, int] = {}
+        # Per consumer, the labels its last passing check found right, with the data
+        # version and relation they rest on: until either changes, they must stay.
+        self.steady: dict[str, tuple[int, int | None, dict[str, str]]] = {}
+        # Per consumer, the writes of its own units that took such a label off, as text.
+        self.taken_off: dict[str, list[str]] = {}
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -78,6 +95,7 @@ class Expectations:
     ) -> None:
         """A provider's application databag committed: its label keys were desired."""
         if interface == MESH_INTERFACE:
+            self.data_version[consumer] = self.data_version.get(consumer, 0) + 1
             labels = labels_of(data)
             if labels is not None:  # refused data asks for nothing
                 self.ever_desired.setdefault(consumer, set()).update(labels)
@@ -127,6 +145,82 @@ class Expectations:
             other_foreign={ref: dict(v) for ref, v in self.foreign_other.items()},
             blocked=blocked,
         )
+
+    def settled_right(self, app: str) -> None:
+        """A check found ``app``'s labels right: they must stay while its data stays."""
+        relation = self._mesh_relation(app)
+        version = self.data_version.get(app, 0)
+        desired = dict(self.expectation(app).desired)
+        self.steady[app] = (version, None if relation is None else relation.id, desired)
+
+    def steady_labels(self, app: str) -> dict[str, str] | None:
+        """The labels that must stay on ``app``'s objects now.
+
+        None once the data changed (or the relation went or came) since the check that
+        found them right.
+        """
+        held = self.steady.get(app)
+        if held is None:
+            return None
+        version, relation_id, labels = held
+        relation = self._mesh_relation(app)
+        now = (self.data_version.get(app, 0), None if relation is None else relation.id)
+        if now != (version, relation_id):
+            del self.steady[app]
+            return None
+        return labels
+
+    def before_write(self, unit: str, method: str, path: str) -> Watched | None:
+        """What a unit's request is about to write over, if it may take off a label.
+
+        Only a label that must stay (:meth:`steady_labels`); see :meth:`after_write`.
+        """
+        if method not in WRITES:
+            return None
+        app = unit.rpartition('/')[0]
+        labels = self.steady_labels(app)
+        target = object_of_path(path)
+        if not labels or target is None or target[1] != self._world.name:
+            return None
+        kind, _, name = target
+        before = self._labels_of(app, kind, name)
+        return None if before is None else (app, kind, name, labels, before)
+
+    def after_write(self, unit: str, request: str, watched: Watched) -> None:
+        """Record each label that must stay which ``unit``'s write took off its object."""
+        app, kind, name, labels, before = watched
+        after = self._labels_of(app, kind, name) or {}
+        where = f'StatefulSet/{name} template' if kind == 'StatefulSet' else f'{kind}/{name}'
+        for key, value in sorted(labels.items()):
+            if before.get(key) == value and after.get(key) != value:
+                self.taken_off.setdefault(app, []).append(
+                    f'R1-R3: {unit} {request} took {key}={value} off {where} while the '
+                    'data still asks for it (unchanged since the last check)'
+                )
+
+    def take_taken_off(self, app: str) -> list[str]:
+        """The writes recorded by :meth:`after_write` since the last call."""
+        return self.taken_off.pop(app, [])
+
+    def _labels_of(self, app: str, kind: str, name: str) -> dict[str, str] | None:
+        """The labels of ``app``'s own object that R1-R3 judge, or None.
+
+        Its pod template, its Service, one of its live Pods; None for anything else.
+        """
+        world = self._world
+        obj = world.kube.get(kind, world.name, name)
+        if obj is None:
+            return None
+        meta = obj.get('metadata', {})
+        if kind == 'StatefulSet' and name == app:
+            meta = obj.get('spec', {}).get('template', {}).get('metadata', {})
+        elif kind == 'Service' and name == app:
+            pass
+        elif kind != 'Pod' or meta.get('labels', {}).get(APP_LABEL) != app:
+            return None
+        elif meta.get('deletionTimestamp') is not None:
+            return None  # going: what is written on it no longer matters
+        return dict(meta.get('labels') or {})
 
     def _mesh_relation(self, app: str) -> Relation | None:
         """``app``'s service-mesh relation to a provider, if it has one now."""

@@ -167,6 +167,7 @@ class Model:
             timers=self._timers,
             leadership=self._leadership,
             provisioner=self._provisioner,
+            expectations=self._expectations,
         )
         # `--kubeconfig` on the command line: a person's kubectl follows the newest model.
         self._relay = active_relay()
@@ -857,9 +858,14 @@ class Model:
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
         the failures Juju imposes whatever the charm's code does
         (:attr:`HookFailureKind.imposed_by_juju`: a commit refused because its unit was no
-        longer leader), which no charm can avoid.
+        longer leader), which no charm can avoid. Between two checks, too: a label that a
+        write of ``app``'s own units took off its pod template, Service or a live Pod,
+        while the data stayed as the last passing check found it (R1-R3 between settle
+        points), is a problem at the next check.
         """
-        problems: list[str] = []
+        # Labels a write of its own took off since the last check, though its data had not
+        # changed since: between two settle points (Expectations.after_write).
+        problems = self._expectations.take_taken_off(app)
         for unit in self._world.app(app).units.values():
             if unit.failure is not None:
                 problems.append(
@@ -884,6 +890,8 @@ class Model:
             problems.extend(
                 f.describe() for f in self.failed_hooks(app) if not f.kind.imposed_by_juju
             )
+        if not problems:
+            self._expectations.settled_right(app)
         return problems
 
     def admin_client(self) -> lightkube.Client:

@@ -132,6 +132,8 @@ class Pods:
                 continue
             unit = app.units.get(f'{app_name}/{ordinal}')
             if unit is None:
+                if kind == 'MODIFIED' and grace is not None:
+                    self._remove_orphan(pod, uid)
                 continue
             if kind == 'DELETED' and unit.pod_uid == uid:
                 self.terminating.pop(unit.name, None)
@@ -148,6 +150,18 @@ class Pods:
                 self._started(app, unit, uid)
             elif kind == 'MODIFIED' and unit.pod_uid == uid and grace is not None:
                 self._terminating(unit, grace)
+
+    def _remove_orphan(self, pod: str, uid: str) -> None:
+        # A pod of a unit already removed, which the StatefulSet made again before Juju
+        # lowered its replicas (a rollout during a scale-down), deleted in turn: no unit
+        # agent serves it to run stop or hold the grace period, and its containers end at
+        # the kubelet's SIGTERM (kubernetes pkg/kubelet/kuberuntime/
+        # kuberuntime_container.go killContainer), so the kubelet removes it now.
+        world = self._world
+        current = world.kube.get('Pod', world.name, pod)
+        if current is not None and current['metadata'].get('uid') == uid:
+            world.trace.record('pod-deleted', f'pod {pod} deleted: it serves no unit', unit=None)
+            world.kube.delete('Pod', world.name, pod, caller='kubelet', grace_period=0)
 
     def _forget(self, app: Application, unit: Unit) -> None:
         # A Dead unit whose pod is gone is removed from the model with its databags

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from ..agent import AgentPool
 from ..kube import kind_of_path
 from ._errors import LivelockError, ModelError
+from ._expectations import Expectations
 from ._faults import Faults
 from ._gate import Gate, HeldRequest
 from ._hooks import Hooks
@@ -38,6 +39,7 @@ class Scheduler:
         timers: Timers,
         leadership: Leadership,
         provisioner: Provisioner,
+        expectations: Expectations,
     ):
         self._world = world
         self._pool = pool
@@ -48,6 +50,7 @@ class Scheduler:
         self._timers = timers
         self._leadership = leadership
         self._provisioner = provisioner
+        self._expectations = expectations
 
     def advance(self, seconds: float, *, max_steps: int) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
@@ -189,8 +192,12 @@ class Scheduler:
         # Sent before the response: the worker's questions until its next request need
         # no round trip through this thread (worker.live_is_leader).
         self._pool.answer_is_leader_ahead(held.unit, self._leadership.answer_ahead(held.unit))
+        request = held.request
+        watched = self._expectations.before_write(held.unit, request.method, request.path)
         held.release('apply')
         held.applied.wait()
+        if watched is not None:
+            self._expectations.after_write(held.unit, held.describe(), watched)
         status = held.response.status if held.response else 'lost'
         running = self._hooks.running.get(held.unit)
         if running is not None and (status == 'lost' or int(status) >= 400):

@@ -158,7 +158,8 @@ class ModelRunner:
                 model.stall(self._unit(step.unit, where), step.seconds)
             case LeaderChange():
                 to = None if step.to is None else self._unit(step.to, where)
-                model.force_leader_change(step.app, to=to)
+                if to is None or to != model.leader(step.app):
+                    model.force_leader_change(step.app, to=to)
             case Scale():
                 model.scale(step.app, step.units)
             case RemoveUnit():

@@ -161,6 +161,7 @@ class LeaderChange:
     """Leadership of ``app`` moves to another unit, its old leader's pod left running.
 
     ``to`` names the unit that takes it (``app/N``); otherwise whichever claims first.
+    A ``to`` that leads already is left leading: the step asks for an outcome that holds.
     """
 
     app: str
