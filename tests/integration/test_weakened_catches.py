@@ -22,6 +22,10 @@ CATCHES = {
     'chaos/someone-else-puts-back-a-removed-value': 'no-compaction',
     'chaos/stale-write-lands-while-the-new-leader-stalls': 'claim-drops-values-in-flight',
     'chaos/new-leader-dies-before-its-fence': 'forgets-unfinished-fence',
+    'scale-refresh-trust/scale-down-removes-the-leader-as-the-data-stays': (
+        'releases-on-its-own-departure'
+    ),
+    'scale-refresh-trust/untrusted-then-trusted': 'no-config-changed',
 }
 
 

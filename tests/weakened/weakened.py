@@ -191,6 +191,30 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='no-config-changed',
+        mechanism='the leader reconciles on config-changed (Juju runs it on every unit once '
+        'trust is granted: the fix for "run juju trust")',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            on.config_changed,\n',
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
+        name='releases-on-its-own-departure',
+        mechanism='a unit being removed reconciles no more (its relation-broken is its own '
+        "leaving, not the relation's removal)",
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='        if self._stored.departing:\n',
+                replacement='        if False:\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-validation',
         mechanism='label keys are validated before any API call (reserved keys refused)',
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),

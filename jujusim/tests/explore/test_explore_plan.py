@@ -18,11 +18,14 @@ from jujusim.scenarios import (
     ForeignLabels,
     Kill,
     LeaderChange,
+    Refresh,
     RequestMatch,
+    Scale,
     SetLabels,
     Settle,
     Stall,
     Step,
+    Trust,
     WaitFaults,
     WaitRollout,
     dump_scenario,
@@ -227,7 +230,7 @@ def test_data_may_go_back_while_a_stale_leader_holds_an_object_write_before_the_
     # tests/weakened). Judged before any later change could repair what it wrote.
     shapes = 0
     after: collections.Counter[type[Step]] = collections.Counter()
-    for steps, index, step in _each_step(300):
+    for steps, index, step in _each_step(300, FaultWeights.parse('stall=8')):
         if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], SetLabels)):
             continue
         shapes += 1
@@ -330,6 +333,92 @@ def test_actions_are_never_drawn_inside_concurrent_steps():
     )
     assert len(drawn) > 40
     assert not any(concurrent for _, _, concurrent in drawn)
+
+
+def test_hooks_run_untrusted_as_the_data_changes_then_trust_comes_back():
+    # Untrusted, no labels can follow the data: no check until trust is back, whose
+    # config-changed applies the change (a consumer that ignores it waits for update-status).
+    shapes = 0
+    for steps, index, step in _each_step(60, FaultWeights.parse('untrust=6,concurrently=6')):
+        if isinstance(step, Concurrently):
+            assert not any(isinstance(s, Trust) for s in step.steps), step
+        if not (isinstance(step, Trust) and not step.trusted):
+            continue
+        shapes += 1
+        change, settle, back = steps[index + 1 : index + 4]
+        assert isinstance(change, SetLabels), steps[index : index + 4]
+        assert (settle, back) == (Settle(), Trust(app='consumer'))
+        later = steps[index + 4 :]
+        assert Check(app='consumer') in later
+    assert shapes >= 20
+
+
+@pytest.mark.parametrize('units', [1, 2, 3])
+def test_a_scale_goes_to_another_size_and_back_judged_at_both(units: int):
+    # Each size judged once settled, the way back only then (Juju adds no unit while one
+    # of that ordinal is being removed); the leader sometimes moved to the highest ordinal
+    # first, so that the scale-down removes it; the data sometimes steady through it.
+    judged = (Settle(), Check(app='consumer'))
+    seen: collections.Counter[str] = collections.Counter()
+    for seed in range(80):
+        weights = FaultWeights.parse('scale=6,concurrently=6')
+        steps = list(random_schedule(seed, units=units, length=12, weights=weights).steps)
+        for step in steps:
+            if isinstance(step, Concurrently):
+                assert not any(isinstance(s, Scale) for s in step.steps), step
+        index = 0
+        while index < len(steps):
+            step = steps[index]
+            if isinstance(step, LeaderChange) and step.to is not None:
+                # Only ever the highest ordinal at the size the scale-down starts from.
+                assert step.to == f'consumer/{max(units, 2) - 1}', step
+                assert tuple(steps[index + 1 : index + 3]) == judged
+                assert isinstance(steps[index + 3], Scale)
+                seen['leader moved'] += 1
+            if not isinstance(step, Scale):
+                index += 1
+                continue
+            sizes = [step.units]
+            index += 1
+            if isinstance(steps[index], SetLabels):
+                seen['with a change'] += 1
+                index += 1
+            else:
+                seen['data steady'] += 1
+            assert tuple(steps[index : index + 2]) == judged, steps[index - 2 : index + 2]
+            index += 2
+            if isinstance(steps[index], LeaderChange):  # one unit: moved after the scale-up
+                assert units == 1 and steps[index] == LeaderChange(app='consumer', to='consumer/1')
+                assert tuple(steps[index + 1 : index + 3]) == judged
+                seen['leader moved'] += 1
+                index += 3
+            back = steps[index]
+            assert isinstance(back, Scale), steps[index - 3 : index + 1]
+            sizes.append(back.units)
+            index += 1
+            if isinstance(steps[index], SetLabels):
+                index += 1
+            assert tuple(steps[index : index + 2]) == judged
+            index += 2
+            if units == 1:
+                assert sizes == [2, 1]
+            else:
+                assert 1 <= sizes[0] < units and sizes[1] == units
+            seen['shapes'] += 1
+    assert seen['shapes'] >= 20
+    assert seen['leader moved'] >= 5 and seen['data steady'] >= 5 and seen['with a change'] >= 5
+
+
+def test_a_refresh_is_drawn_alone_or_with_a_change():
+    alone = changed = 0
+    for seed in range(60):
+        steps = random_schedule(seed, units=3, length=12, weights=FaultWeights.parse('refresh=6'))
+        for step, after in itertools.pairwise(steps.steps):
+            if isinstance(step, Refresh):
+                assert step.app == 'consumer'
+                changed += isinstance(after, SetLabels)
+                alone += not isinstance(after, SetLabels)
+    assert changed > alone > 0
 
 
 @pytest.mark.parametrize(('jobs', 'schedules'), [(2, 40), (3, 25), (2, 3), (4, 60)])

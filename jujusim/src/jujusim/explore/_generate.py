@@ -26,13 +26,16 @@ from ..scenarios import (
     JujuRewrite,
     Kill,
     LeaderChange,
+    Refresh,
     RemoveRelation,
     RequestMatch,
+    Scale,
     Scenario,
     SetLabels,
     Settle,
     Stall,
     Step,
+    Trust,
     WaitFaults,
     WaitRollout,
 )
@@ -96,6 +99,9 @@ class FaultWeights:
     leader holds its write of that object. ``foreign_labels`` is someone else writing a key
     nobody asks for, sometimes one the library has just removed, with the value it had.
     ``refused_labels`` is data naming a reserved key, judged before it is replaced.
+    ``untrust`` is ``juju trust --remove`` as the data changes, the hooks run untrusted, and
+    trust given back; ``scale`` changes the number of units and back, judged at both sizes;
+    ``refresh`` is a new charm revision (every pod rolls), mostly as the data changes.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -120,7 +126,12 @@ class FaultWeights:
     api_5xx: float = 0.0
     api_403: float = 0.0
     concurrently: float = 1.0
-    settle: float = 1.0
+    settle: float = 0.3
+    # Last, and taken from settle's share (1.0 before them): a draw that does not land
+    # on one of them draws what it drew before they came.
+    untrust: float = 0.3
+    scale: float = 0.3
+    refresh: float = 0.1
 
     @classmethod
     def parse(cls, text: str) -> FaultWeights:
@@ -317,6 +328,23 @@ class _Draw:
                 ]
             case 'juju_rewrite':
                 return [JujuRewrite(app=CONSUMER)]
+            case 'untrust':
+                # Trust taken away as the data changes: the hooks meet the 403s of Juju's
+                # Role for an untrusted application (no StatefulSet, no ConfigMap) and can
+                # only say what to run. Not judged then: no labels can follow the data.
+                # Trust given back is a config-changed on every unit (juju internal/worker/
+                # uniter/resolver.go nextOp: a trust-hash change gives ConfigChanged), the
+                # one event that applies the change before update-status: judged then.
+                untrusted = [Trust(app=CONSUMER, trusted=False), self.change(), Settle()]
+                return [*untrusted, Trust(app=CONSUMER), Settle(), Check(app=CONSUMER)]
+            case 'scale':
+                return self._scale()
+            case 'refresh':
+                # A new charm revision: Juju rewrites the pod template, so every pod rolls,
+                # each new unit starting with upgrade-charm; mostly as the data changes.
+                if rng.random() < 0.75:
+                    return [Refresh(app=CONSUMER), self.change()]
+                return [Refresh(app=CONSUMER)]
             case 'api_409':
                 # Conflicts answer writes only: a read never gets 409. Storms add up (one
                 # not met yet waits for the unit's next write), and a consumer is built to
@@ -344,8 +372,13 @@ class _Draw:
                 inner: list[Step] = []
                 settled_first = ('refused_labels', 'foreign_labels', 'owned_value_changed')
                 unknown = ('set_labels_by_action',)
+                # Nor the kinds whose settles hold them together (a scale back only once
+                # the scale down is done; hooks run while untrusted), nor a refresh, which
+                # comes with a change of its own.
+                settled_within = ('untrust', 'scale', 'refresh')
                 for kind_ in self._kinds(
-                    2, exclude=('concurrently', 'settle', *settled_first, *unknown)
+                    2,
+                    exclude=('concurrently', 'settle', *settled_first, *unknown, *settled_within),
                 ):
                     inner += [s for s in self.action(kind_) if not isinstance(s, Settle | Check)]
                 # Integrate (a re-added relation) needs its removal settled first.
@@ -421,6 +454,40 @@ class _Draw:
                 Check(app=CONSUMER),
             ]
         return [stall, stalled, LeaderChange(app=CONSUMER), self.change()]
+
+    def _scale(self) -> list[Step]:
+        """Fewer units and back (one unit: one more and back), each judged once settled.
+
+        The units removed (the highest ordinals) depart as themselves, run relation-broken
+        and stop; half the time the leader is moved to the highest ordinal first, so that
+        it is among them, still leader in those hooks (its lease runs on). A size change
+        comes with a data change half the time, a quarter of the time when it removes the
+        leader: without one, the labels must stay as they are through it (judged from
+        the check before it). The units added start from the pod template. Settled
+        before the way back (Juju adds no unit while one of that ordinal is being
+        removed).
+        """
+        rng, units = self.rng, self.units
+        judged: list[Step] = [Settle(), Check(app=CONSUMER)]
+
+        def resized(size: int, *, change_odds: float = 0.5) -> list[Step]:
+            steps: list[Step] = [Scale(app=CONSUMER, units=size)]
+            if rng.random() < change_odds:
+                steps.append(self.change())
+            return [*steps, *judged]
+
+        def highest_leads(size: int) -> list[Step]:
+            if rng.random() < 0.5:
+                return [LeaderChange(app=CONSUMER, to=f'{CONSUMER}/{size - 1}'), *judged]
+            return []
+
+        if units == 1:
+            up = resized(2)
+            moved = highest_leads(2)
+            return [*up, *moved, *resized(1, change_odds=0.25 if moved else 0.5)]
+        moved = highest_leads(units)
+        down = resized(rng.randrange(1, units), change_odds=0.25 if moved else 0.5)
+        return [*moved, *down, *resized(units)]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
         # A Pod's own label goes with the pod at the next roll: less often a Pod.
