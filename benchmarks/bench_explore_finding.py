@@ -178,7 +178,8 @@ def schedules_to_catch_weakened() -> None:
                 line += f'   needs: {", ".join(kinds) or "(the prelude)"} ({broken})'
             print(line)
     faults = ['kill', 'stall', 'leader-change', 'delete-pod', 'foreign-labels', 'juju-rewrite']
-    faults += ['api-error 409', 'remove-relation', 'set-labels (refused)']
+    faults += ['api-error 409', 'remove-relation', 'set-labels (refused)', 'trust', 'scale']
+    faults += ['refresh']
     unused = [f for f in faults if f not in needed]
     print(f'  step kinds no shrunk catch needs: {", ".join(unused) or "none"}')
 
