@@ -51,12 +51,18 @@ def test_the_adr_counterexample_fails_the_original_design():
     assert "R1-R3: StatefulSet/consumer template label 'foo' is 'bar'" in caught.value.problems[0]
 
 
+def deployed(model: Model) -> tuple[ModelRunner, str]:
+    """A runner that has run ``DEPLOYED`` on ``model``, and the consumer's leader."""
+    runner = ModelRunner(model, CHARMS)
+    runner.run(parse_scenario(f'steps: {DEPLOYED}'))
+    leader = model.leader('consumer')
+    assert leader is not None
+    return runner, leader
+
+
 def test_leader_change_moves_leadership_and_keeps_the_pod():
     with Model(seed=5) as model:
-        runner = ModelRunner(model, CHARMS)
-        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
-        before = model.leader('consumer')
-        assert before is not None
+        runner, before = deployed(model)
         pod = model.kube.get('Pod', model.name, before.replace('/', '-'))
         runner.run(parse_scenario('steps: [{leader-change: {app: consumer}}, settle]'))
         after = model.leader('consumer')
@@ -70,10 +76,7 @@ def test_leader_change_to_the_unit_that_leads_leaves_it_leading():
     # The step asks for an outcome (explore draws it before a scale-down, not knowing who
     # leads); another unit is still made leader when it does not lead.
     with Model(seed=5) as model:
-        runner = ModelRunner(model, CHARMS)
-        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
-        leader = model.leader('consumer')
-        assert leader is not None
+        runner, leader = deployed(model)
         before = len(model.trace)
         runner.run(parse_scenario(f'steps: [{{leader-change: {{app: consumer, to: {leader}}}}}]'))
         assert model.leader('consumer') == leader
@@ -176,9 +179,7 @@ steps:
 
 def test_wait_faults_stops_while_the_stalled_unit_holds_its_write():
     with Model(seed=5) as model:
-        runner = ModelRunner(model, CHARMS)
-        runner.run(parse_scenario(f'steps: {DEPLOYED}'))
-        leader = model.leader('consumer')
+        runner, leader = deployed(model)
         runner.run(
             parse_scenario("""
 steps:

@@ -57,7 +57,7 @@ class Expectations:
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
-        selector = {'app.kubernetes.io/name': app}
+        selector = {APP_LABEL: app}
         self.foreign_template[app] = dict[str, str | None](selector)
         self.foreign_service[app] = {**selector, 'app.kubernetes.io/managed-by': 'juju'}
         self.foreign_other[f'StatefulSet/{app}'] = dict(self.foreign_service[app])
@@ -70,7 +70,7 @@ class Expectations:
         whatever someone wrote there stays theirs (caas/kubernetes/provider/resources/
         statefulset.go ``Apply``: only the annotations and the template are replaced).
         """
-        self.foreign_template.setdefault(app, {}).update({'app.kubernetes.io/name': app})
+        self.foreign_template.setdefault(app, {}).update({APP_LABEL: app})
 
     def foreign_write(self, kind: str, name: str, labels: Mapping[str, str | None]) -> None:
         """Someone else wrote ``labels`` on ``kind``/``name``.
@@ -146,12 +146,11 @@ class Expectations:
             blocked=blocked,
         )
 
-    def settled_right(self, app: str) -> None:
-        """A check found ``app``'s labels right: they must stay while its data stays."""
+    def settled_right(self, app: str, desired: Mapping[str, str]) -> None:
+        """A check found ``app``'s labels right: ``desired`` must stay while its data stays."""
         relation = self._mesh_relation(app)
         version = self.data_version.get(app, 0)
-        desired = dict(self.expectation(app).desired)
-        self.steady[app] = (version, None if relation is None else relation.id, desired)
+        self.steady[app] = (version, None if relation is None else relation.id, dict(desired))
 
     def steady_labels(self, app: str) -> dict[str, str] | None:
         """The labels that must stay on ``app``'s objects now.
@@ -214,12 +213,12 @@ class Expectations:
         meta = obj.get('metadata', {})
         if kind == 'StatefulSet' and name == app:
             meta = obj.get('spec', {}).get('template', {}).get('metadata', {})
-        elif kind == 'Service' and name == app:
-            pass
-        elif kind != 'Pod' or meta.get('labels', {}).get(APP_LABEL) != app:
+        elif kind == 'Pod':
+            # Another app's pod, or one going: what is written on it no longer matters.
+            if meta.get('labels', {}).get(APP_LABEL) != app or meta.get('deletionTimestamp'):
+                return None
+        elif kind != 'Service' or name != app:
             return None
-        elif meta.get('deletionTimestamp') is not None:
-            return None  # going: what is written on it no longer matters
         return dict(meta.get('labels') or {})
 
     def _mesh_relation(self, app: str) -> Relation | None:

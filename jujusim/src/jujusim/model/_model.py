@@ -891,7 +891,7 @@ class Model:
                 f.describe() for f in self.failed_hooks(app) if not f.kind.imposed_by_juju
             )
         if not problems:
-            self._expectations.settled_right(app)
+            self._expectations.settled_right(app, expectation.desired)
         return problems
 
     def admin_client(self) -> lightkube.Client:

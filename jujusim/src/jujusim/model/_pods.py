@@ -153,10 +153,13 @@ class Pods:
 
     def _remove_orphan(self, pod: str, uid: str) -> None:
         # A pod of a unit already removed, which the StatefulSet made again before Juju
-        # lowered its replicas (a rollout during a scale-down), deleted in turn: no unit
-        # agent serves it to run stop or hold the grace period, and its containers end at
-        # the kubelet's SIGTERM (kubernetes pkg/kubelet/kuberuntime/
-        # kuberuntime_container.go killContainer), so the kubelet removes it now.
+        # lowered its replicas (a rollout during a scale-down), deleted in turn. The
+        # kubelet sends SIGTERM (kubernetes pkg/kubelet/kuberuntime/
+        # kuberuntime_container.go killContainer); every container of a Juju pod runs
+        # Pebble (juju caas/kubernetes/provider/application/application.go
+        # applicationPodSpec: /charm/bin/pebble run), which exits on it (canonical/pebble
+        # internals/cli/cmd_run.go runDaemon), and no unit agent is there to run stop
+        # first: the pod goes now.
         world = self._world
         current = world.kube.get('Pod', world.name, pod)
         if current is not None and current['metadata'].get('uid') == uid:
