@@ -26,6 +26,7 @@ CATCHES = {
         'releases-on-its-own-departure'
     ),
     'scale-refresh-trust/untrusted-then-trusted': 'no-config-changed',
+    'requirements/r3-relation-changes': 'no-relation-broken',
 }
 
 

@@ -215,6 +215,28 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='no-relation-broken',
+        mechanism='reconcile on relation-broken: a removed relation asks for no labels',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            on[endpoint].relation_broken,\n',
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
+        name='refused-data-leaves-a-batch-open',
+        mechanism='bad data: a batch a leader left half done is finished to its labels',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            desired = None\n',
+                replacement='            self._set_problem(refused)\n            return\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-validation',
         mechanism='label keys are validated before any API call (reserved keys refused)',
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),

@@ -191,6 +191,7 @@ class _Draw:
         self.weights = {k: w for k, w in weights.as_dict().items() if w > 0}
         self.desired: dict[str, str] = {}
         self.conflicts = 0  # 409s drawn so far
+        self.concurrent = False  # drawing the actions of one Concurrently step
 
     def unit(self) -> str:
         if self.rng.random() < 0.75:
@@ -316,11 +317,13 @@ class _Draw:
                 # Settled first: the data before it is applied (a foreign change of a
                 # desired key repaired) before the consumer stops writing. Judged while it
                 # stands: the next change would replace it.
-                refused = {**self.desired, rng.choice(REFUSED): rng.choice(VALUES)}
-                bad = SetLabels(app=PROVIDER, labels=refused)
-                return [Settle(), bad, Settle(), Check(app=CONSUMER)]
+                return [Settle(), self._refused(), Settle(), Check(app=CONSUMER)]
             case 'relation_readded':
+                # Half the time with the labels applied first, so that the removal has
+                # labels to release (drawn at once, it may meet a change still in flight).
+                applied = [Settle(), Check(app=CONSUMER)] if rng.random() < 0.5 else []
                 return [
+                    *applied,
                     RemoveRelation(apps=(CONSUMER, PROVIDER)),
                     Settle(),
                     Check(app=CONSUMER),
@@ -376,11 +379,13 @@ class _Draw:
                 # the scale down is done; hooks run while untrusted), nor a refresh, which
                 # comes with a change of its own.
                 settled_within = ('untrust', 'scale', 'refresh')
+                self.concurrent = True
                 for kind_ in self._kinds(
                     2,
                     exclude=('concurrently', 'settle', *settled_first, *unknown, *settled_within),
                 ):
                     inner += [s for s in self.action(kind_) if not isinstance(s, Settle | Check)]
+                self.concurrent = False
                 # Integrate (a re-added relation) needs its removal settled first.
                 actions = [
                     cast('Action', s)
@@ -398,8 +403,9 @@ class _Draw:
 
         Leadership moves while it holds the request, and the data changes again for the new
         leader to apply: back to what it was (the stale write is then of a value nobody
-        asks for) or anew. The stall outlasts the lease and the new leader's work, so the
-        stale one may still land what it held.
+        asks for), anew, or to data the new leader must refuse (it must then finish the
+        stale leader's batch). The stall outlasts the lease and the new leader's work, so
+        the stale one may still land what it held.
         """
         # A write: a stale leader that stalls before its reads is not stale.
         target = self.rng.choice(REQUEST_TARGETS[1:])
@@ -453,7 +459,25 @@ class _Draw:
                 Settle(),
                 Check(app=CONSUMER),
             ]
-        return [stall, stalled, LeaderChange(app=CONSUMER), self.change()]
+        if target.kind == 'ConfigMap' or self.concurrent:
+            # Or the data changes anew (refused data needs the settles below).
+            return [stall, stalled, LeaderChange(app=CONSUMER), self.change()]
+        # Or the stale leader holds an object write (its write-ahead made: its batch is
+        # open with the stalled change's labels) and dies as its stall ends, and the data
+        # the new leader meets is refused. Blocked, it must finish that batch (lib/
+        # README.md, "Behaviour on failure"), leaving no object with a mix of the old
+        # labels and the new. Settled first, as above; judged before any later change.
+        kill = Kill(unit=unit, request=target, applied=self.rng.random() < 0.5)
+        steps = [Settle(), Check(app=CONSUMER), stall, stalled, kill, LeaderChange(app=CONSUMER)]
+        return [*steps, self._refused(), Settle(), Check(app=CONSUMER)]
+
+    def _refused(self) -> SetLabels:
+        """The provider's data with a key the consumer must refuse.
+
+        ``desired`` stays the last data the consumer accepted.
+        """
+        refused = {**self.desired, self.rng.choice(REFUSED): self.rng.choice(VALUES)}
+        return SetLabels(app=PROVIDER, labels=refused)
 
     def _scale(self) -> list[Step]:
         """Fewer units and back (one unit: one more and back), each judged once settled.
