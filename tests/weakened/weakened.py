@@ -237,6 +237,17 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='lists-every-pod',
+        mechanism="only the application's own Pods are read and written (Juju's selector)",
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor=', labels={APP_LABEL: self.app}',
+                replacement='',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-validation',
         mechanism='label keys are validated before any API call (reserved keys refused)',
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),

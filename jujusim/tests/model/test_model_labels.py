@@ -104,6 +104,40 @@ def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
     assert model.check(app) == []  # reported once; the labels are right at this point
 
 
+def labelling_every_pod(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that lists every pod of the namespace as its own."""
+    copy = tmp_path / 'mesh-consumer'
+    shutil.copytree(MESH_CONSUMER, copy, ignore=shutil.ignore_patterns('__pycache__', 'tests'))
+    source = copy / 'lib' / 'k8s_labels' / '_manager.py'
+    text = source.read_text()
+    selector = ', labels={APP_LABEL: self.app}'
+    assert text.count(selector) == 1
+    source.write_text(text.replace(selector, ''))
+    return copy
+
+
+@pytest.mark.parametrize('every_pod', [False, True], ids=['library', 'every-pod-copy'])
+def test_a_label_changed_on_another_applications_object_is_an_r4_problem(
+    model: Model, tmp_path: pathlib.Path, every_pod: bool
+):
+    # The check reads the consumer's own objects only; a write of its units that changes
+    # a label of the provider's pod is reported from the request stream (R4: nothing of
+    # the library's is asked for there). Shown failing on a copy that lists every pod.
+    consumer = labelling_every_pod(tmp_path) if every_pod else MESH_CONSUMER
+    app = deploy_pair(model, consumer, units=2)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    problems = model.check(app)
+    provider_pod = pod_labels(model, 'beacon')['beacon-0']
+    if every_pod:
+        assert provider_pod.get('foo') == 'bar'
+        assert problems and all(p.startswith('R4: ') for p in problems), problems
+        assert any('changed label foo of Pod/beacon-0' in p for p in problems), problems
+    else:
+        assert 'foo' not in provider_pod
+        assert problems == []
+
+
 def test_check_reports_a_label_left_behind(model: Model):
     # The checker is not vacuous: a label someone else re-adds after release is caught.
     app = deploy_pair(model, MESH_CONSUMER, units=1)

@@ -5,11 +5,13 @@ label someone else wrote, a key the provider once published and then dropped) is
 here as the model runs. So are the labels that must stay while the data stays: a check
 judges settle points only, and a consumer that takes labels off and puts them back
 between two of them (a unit being removed that takes its own relation-broken for the
-relation's) would pass it.
+relation's) would pass it. And so is every label a consumer's unit changes on an object
+that is not its application's: the check reads only the application's own objects.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from ..check import LabelExpectation, read_mesh_databag
@@ -21,9 +23,29 @@ MESH_INTERFACE = 'service_mesh'
 APP_LABEL = 'app.kubernetes.io/name'  # Juju's selector label on an application's pods
 WRITES = frozenset({'PATCH', 'PUT'})
 
-# What a unit's write may take off: the application, the object, the labels that must
-# stay, and the object's labels before the write.
-Watched = tuple[str, str, str, dict[str, str], dict[str, str]]
+# The kinds whose labels a consumer's write to another application's object may change.
+LABELLED_KINDS = frozenset({'Pod', 'Service', 'StatefulSet'})
+
+
+@dataclasses.dataclass(frozen=True)
+class Watched:
+    """An object a unit's write is about to change, and what the write must leave on it.
+
+    Attributes:
+        app: the unit's application.
+        kind: the object's kind.
+        name: its name.
+        before: its labels before the write (a StatefulSet's: metadata and pod template,
+            the template's keys prefixed ``template:``, for another application's).
+        must_stay: on the application's own object, the labels that must stay; None for
+            another application's object, where no label may change.
+    """
+
+    app: str
+    kind: str
+    name: str
+    before: dict[str, str]
+    must_stay: dict[str, str] | None
 
 
 def labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
@@ -52,7 +74,8 @@ class Expectations:
         # Per consumer, the labels its last passing check found right, with the data
         # version and relation they rest on: until either changes, they must stay.
         self.steady: dict[str, tuple[int, int | None, dict[str, str]]] = {}
-        # Per consumer, the writes of its own units that took such a label off, as text.
+        # Per consumer, the writes of its own units that took such a label off, or changed
+        # a label of another application's object, as text.
         self.taken_off: dict[str, list[str]] = {}
 
     def juju_labels(self, app: str) -> None:
@@ -170,27 +193,41 @@ class Expectations:
         return labels
 
     def before_write(self, unit: str, method: str, path: str) -> Watched | None:
-        """What a unit's request is about to write over, if it may take off a label.
+        """What a unit's request is about to write over, if it may change a label it must not.
 
-        Only a label that must stay (:meth:`steady_labels`); see :meth:`after_write`.
+        A label that must stay on the application's own object (:meth:`steady_labels`), or
+        any label of another application's Pod, Service or StatefulSet (R4: nothing of the
+        library's is asked for there); see :meth:`after_write`.
         """
         if method not in WRITES:
             return None
-        app = unit.rpartition('/')[0]
-        labels = self.steady_labels(app)
         target = object_of_path(path)
-        if not labels or target is None or target[1] != self._world.name:
+        if target is None or target[1] != self._world.name:
             return None
+        app = unit.rpartition('/')[0]
         kind, _, name = target
-        before = self._labels_of(app, kind, name)
-        return None if before is None else (app, kind, name, labels, before)
+        if kind in LABELLED_KINDS and not self._owns(app, kind, name):
+            before = self._others_labels(kind, name)
+            return None if before is None else Watched(app, kind, name, before, None)
+        labels = self.steady_labels(app)
+        before = self._labels_of(app, kind, name) if labels else None
+        return None if before is None else Watched(app, kind, name, before, labels)
 
     def after_write(self, unit: str, request: str, watched: Watched) -> None:
-        """Record each label that must stay which ``unit``'s write took off its object."""
-        app, kind, name, labels, before = watched
+        """Record each label ``unit``'s write changed that it must not have."""
+        app, kind, name, before = watched.app, watched.kind, watched.name, watched.before
+        if watched.must_stay is None:
+            after = self._others_labels(kind, name) or {}
+            for key in sorted(before.keys() | after.keys()):
+                if before.get(key) != after.get(key):
+                    self.taken_off.setdefault(app, []).append(
+                        f'R4: {unit} {request} changed label {key} of {kind}/{name} (from '
+                        f'{before.get(key)!r} to {after.get(key)!r}), an object not of {app}'
+                    )
+            return
         after = self._labels_of(app, kind, name) or {}
         where = f'StatefulSet/{name} template' if kind == 'StatefulSet' else f'{kind}/{name}'
-        for key, value in sorted(labels.items()):
+        for key, value in sorted(watched.must_stay.items()):
             if before.get(key) == value and after.get(key) != value:
                 self.taken_off.setdefault(app, []).append(
                     f'R1-R3: {unit} {request} took {key}={value} off {where} while the '
@@ -200,6 +237,27 @@ class Expectations:
     def take_taken_off(self, app: str) -> list[str]:
         """The writes recorded by :meth:`after_write` since the last call."""
         return self.taken_off.pop(app, [])
+
+    def _owns(self, app: str, kind: str, name: str) -> bool:
+        """Whether the object is ``app``'s own: its StatefulSet, its Service, one of its Pods."""
+        if kind != 'Pod':
+            return name == app
+        world = self._world
+        pod = world.kube.get('Pod', world.name, name) or {}
+        return pod.get('metadata', {}).get('labels', {}).get(APP_LABEL) == app
+
+    def _others_labels(self, kind: str, name: str) -> dict[str, str] | None:
+        """Every label of another application's object (a StatefulSet's template's too)."""
+        world = self._world
+        obj = world.kube.get(kind, world.name, name)
+        if obj is None:
+            return None
+        labels: dict[str, str] = dict(obj.get('metadata', {}).get('labels') or {})
+        if kind == 'StatefulSet':
+            template = obj.get('spec', {}).get('template', {}).get('metadata', {})
+            template_labels: dict[str, str] = template.get('labels') or {}
+            labels.update({f'template:{k}': v for k, v in template_labels.items()})
+        return labels
 
     def _labels_of(self, app: str, kind: str, name: str) -> dict[str, str] | None:
         """The labels of ``app``'s own object that R1-R3 judge, or None.
