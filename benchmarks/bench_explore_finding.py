@@ -21,12 +21,15 @@ beside their targets (``issues show 15``, "Figures"); nothing passes or fails on
 
 from __future__ import annotations
 
+import json
 import pathlib
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 
+from jujusim.check import read_mesh_databag
 from jujusim.explore import FaultWeights, Outcome, Plan, explore, prelude, run_schedule, shrink
 from jujusim.explore._generate import REFUSED
 from jujusim.scenarios import (
@@ -65,6 +68,11 @@ def default_plan(seed: int, schedules: int = CAP) -> Plan:
         weights=FaultWeights(),
         hooks_must_not_fail=True,
     )
+
+
+def mesh_labels_refused(labels: Mapping[str, str]) -> bool:
+    """Whether a consumer must refuse provider data asking for ``labels``."""
+    return read_mesh_databag({'labels': json.dumps(dict(labels))}).refused is not None
 
 
 def is_adr_counterexample(outcome: Outcome) -> bool:
@@ -138,7 +146,7 @@ def kinds_of(steps: tuple[Step, ...]) -> list[str]:
             name = step_name(leaf)
             if isinstance(leaf, ApiError):
                 name = f'api-error {leaf.status}'
-            if isinstance(leaf, SetLabels) and any(k in leaf.labels for k in REFUSED):
+            if isinstance(leaf, SetLabels) and mesh_labels_refused(leaf.labels):
                 name = 'set-labels (refused)'
             if name not in ('settle', 'check') and name not in names:
                 names.append(name)

@@ -308,9 +308,10 @@ def test_a_new_leader_may_meet_refused_data_and_the_batch_a_stale_leader_left_op
         assert kill.request == stall.request
         targets.add(stall.request)
         assert isinstance(stalled, SetLabels) and not _refused(stalled)
-        # The data refused is the stalled change's with a refused key added.
+        # The data refused is the stalled change's with one label refused.
         assert isinstance(step, SetLabels)
-        assert step.labels.items() > stalled.labels.items()
+        changed = {k for k, v in step.labels.items() if stalled.labels.get(k) != v}
+        assert stalled.labels.keys() <= step.labels.keys() and len(changed) == 1
         assert tuple(steps[index + 1 : index + 3]) == (Settle(), Check(app='consumer'))
     assert shapes >= 10 and len(targets) >= 3, (shapes, targets)
 
@@ -326,6 +327,16 @@ def test_a_relation_is_removed_with_its_labels_applied_or_as_a_change_is_in_flig
         removed = (Settle(), Check(app='consumer'), Integrate(apps=('consumer', 'beacon')))
         assert tuple(steps[index + 1 : index + 4]) == removed
     assert seen[True] >= 10 and seen[False] >= 10, seen
+
+
+def test_refused_data_names_reserved_keys_bad_keys_and_bad_values():
+    # A consumer that refuses only the reserved keys (or only some) must meet the rest.
+    why: collections.Counter[str] = collections.Counter()
+    for _, step, _ in _drawn('refused_labels=6', _refused):
+        assert isinstance(step, SetLabels)
+        refusal = read_mesh_databag({'labels': json.dumps(step.labels)}).refused or ''
+        why['reserved' if 'reserved' in refusal else 'value' if 'value' in refusal else 'key'] += 1
+    assert min(why['reserved'], why['key'], why['value']) >= 3, why
 
 
 def test_foreign_writes_come_after_a_settle():

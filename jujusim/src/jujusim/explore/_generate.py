@@ -50,9 +50,31 @@ VALUES = ('a', 'b')
 # the library may have in flight (listed in its ledger, a stale leader's write not landed
 # yet) cannot be told from that write landing; the library counts it as its own.
 FOREIGN_VALUES = ('x', 'y')
-# Keys a consumer must refuse (reserved for Juju or Kubernetes: k8s_labels.RESERVED_KEYS
-# and RESERVED_PREFIXES, the checker's REFUSED_KEYS): data naming one is bad data.
-REFUSED = ('app.kubernetes.io/name', 'kubernetes.io/role')
+# Keys a consumer must refuse: reserved for Juju or Kubernetes (lib/README.md, "Keys
+# refused"; the checker's REFUSED_KEYS and REFUSED_PREFIXES), or not a Kubernetes label
+# key at all (apimachinery validation.IsQualifiedName: an empty name, a space, a name
+# that starts with a dash). Data naming one is bad data.
+REFUSED = (
+    'app.kubernetes.io/name',
+    'app.kubernetes.io/managed-by',
+    'controller-revision-hash',
+    'statefulset.kubernetes.io/pod-name',
+    'apps.kubernetes.io/pod-index',
+    'pod-template-hash',
+    'kubernetes.io/role',
+    'k8s.io/pool',
+    'foo bar',
+    'team/',
+    '-team',
+)
+# Values Kubernetes refuses (validation.IsValidLabelValue: a space or a '!', over 63
+# characters): a key asked for with one makes the data bad too.
+INVALID_VALUES = ('not valid!', 'v' * 64)
+# What the provider's bad data adds to the data asked for: one label.
+REFUSED_LABELS: tuple[tuple[str, str], ...] = (
+    *((key, VALUES[0]) for key in REFUSED),
+    *((KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
+)
 # At which API request of a hook the exhaustive set kills or stalls: a reconcile that
 # writes makes 11 on 3 pods (lib/README.md, "Cost"); beyond that the plan waits for a
 # later hook.
@@ -476,8 +498,8 @@ class _Draw:
 
         ``desired`` stays the last data the consumer accepted.
         """
-        refused = {**self.desired, self.rng.choice(REFUSED): self.rng.choice(VALUES)}
-        return SetLabels(app=PROVIDER, labels=refused)
+        key, value = self.rng.choice(REFUSED_LABELS)
+        return SetLabels(app=PROVIDER, labels={**self.desired, key: value})
 
     def _scale(self) -> list[Step]:
         """Fewer units and back (one unit: one more and back), each judged once settled.
