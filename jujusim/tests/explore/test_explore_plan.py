@@ -9,8 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 import pytest
 
 from jujusim.check import read_mesh_databag
+from jujusim.check._mesh_data import REFUSED_KEYS, REFUSED_PREFIXES
 from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_schedule
 from jujusim.explore._explore import StartAffinity
+from jujusim.explore._generate import REFUSED
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
     Check,
@@ -337,6 +339,13 @@ def test_refused_data_names_reserved_keys_bad_keys_and_bad_values():
         refusal = read_mesh_databag({'labels': json.dumps(step.labels)}).refused or ''
         why['reserved' if 'reserved' in refusal else 'value' if 'value' in refusal else 'key'] += 1
     assert min(why['reserved'], why['key'], why['value']) >= 3, why
+
+
+def test_refused_keys_drawn_cover_every_key_and_prefix_the_checker_refuses():
+    # A literal, in a fixed order (a seed's schedules depend on it): it must not drift
+    # from the keys the interface refuses.
+    assert set(REFUSED) >= REFUSED_KEYS
+    assert {key.rpartition('/')[0] for key in REFUSED} >= REFUSED_PREFIXES
 
 
 def test_foreign_writes_come_after_a_settle():

@@ -50,15 +50,20 @@ def test_labels_follow_relation_data_through_add_change_remove(model: Model):
     assert all('foo' not in labels for labels in pod_labels(model, app).values())
 
 
-def releasing_on_its_own_departure(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer with a library that takes its own relation-broken for the relation's."""
+def library_edited(tmp_path: pathlib.Path, module: str, old: str, new: str) -> pathlib.Path:
+    """mesh-consumer whose library has ``old`` (found once) replaced by ``new`` in ``module``."""
     copy = tmp_path / 'mesh-consumer'
     shutil.copytree(MESH_CONSUMER, copy, ignore=shutil.ignore_patterns('__pycache__', 'tests'))
-    source = copy / 'lib' / 'k8s_labels' / '_service_mesh.py'
+    source = copy / 'lib' / 'k8s_labels' / module
     text = source.read_text()
-    assert text.count('if self._stored.departing:') == 1
-    source.write_text(text.replace('if self._stored.departing:', 'if False:'))
+    assert text.count(old) == 1
+    source.write_text(text.replace(old, new))
     return copy
+
+
+def releasing_on_its_own_departure(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that takes its own relation-broken for the relation's."""
+    return library_edited(tmp_path, '_service_mesh.py', 'if self._stored.departing:', 'if False:')
 
 
 @pytest.mark.parametrize('releases', [False, True], ids=['library', 'releasing-copy'])
@@ -106,14 +111,7 @@ def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
 
 def labelling_every_pod(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that lists every pod of the namespace as its own."""
-    copy = tmp_path / 'mesh-consumer'
-    shutil.copytree(MESH_CONSUMER, copy, ignore=shutil.ignore_patterns('__pycache__', 'tests'))
-    source = copy / 'lib' / 'k8s_labels' / '_manager.py'
-    text = source.read_text()
-    selector = ', labels={APP_LABEL: self.app}'
-    assert text.count(selector) == 1
-    source.write_text(text.replace(selector, ''))
-    return copy
+    return library_edited(tmp_path, '_manager.py', ', labels={APP_LABEL: self.app}', '')
 
 
 @pytest.mark.parametrize('every_pod', [False, True], ids=['library', 'every-pod-copy'])
