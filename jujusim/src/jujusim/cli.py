@@ -662,7 +662,7 @@ def _summary(
         for kind in result.outcome.failure_class if result.outcome else ():
             kinds[kind] = kinds.get(kind, 0) + 1
     for kind, count in sorted(kinds.items()):
-        click.echo(f'  {kind}: {count} schedule(s): {explore_.REQUIREMENTS.get(kind, kind)}')
+        click.echo(f'  {kind}: {count} schedule(s): {explore_.describe(kind)}')
     for result in skipped[:3]:
         click.echo(f'  skipped schedule {result.index}: {result.skipped}')
 

@@ -17,13 +17,40 @@ def only_weights(**kept: float) -> str:
     return ','.join(f'{name}={kept.get(name, 0)}' for name in names)
 
 
+def library_edited(
+    tmp_path: pathlib.Path, name: str, module: str, old: str, new: str
+) -> pathlib.Path:
+    """mesh-consumer whose library has ``old`` (found once) replaced by ``new`` in ``module``."""
+    charm = tmp_path / name
+    shutil.copytree(MESH_CONSUMER, charm, ignore=shutil.ignore_patterns('tests', '__pycache__'))
+    path = charm / 'lib' / 'k8s_labels' / module
+    text = path.read_text()
+    assert text.count(old) == 1, f'{module} changed: the variant no longer applies'
+    path.write_text(text.replace(old, new))
+    return charm
+
+
 def no_conflict_retry(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer whose library gives up at the first 409 (a deliberately broken copy)."""
-    charm = tmp_path / 'no-conflict-retry'
-    shutil.copytree(MESH_CONSUMER, charm, ignore=shutil.ignore_patterns('tests', '__pycache__'))
-    path = charm / 'lib' / 'k8s_labels' / '_manager.py'
-    text = path.read_text()
-    old = 'max_attempts: int = 5,'
-    assert text.count(old) == 1, '_manager.py changed: the variant no longer applies'
-    path.write_text(text.replace(old, 'max_attempts: int = 1,'))
-    return charm
+    return library_edited(
+        tmp_path,
+        'no-conflict-retry',
+        '_manager.py',
+        'max_attempts: int = 5,',
+        'max_attempts: int = 1,',
+    )
+
+
+def fighting_the_statefulset_controller(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer whose library lets ``controller-revision-hash`` through.
+
+    It puts the provider's value on the pods; the StatefulSet controller takes each for a
+    pod of an old revision and replaces it, and the new pod's hooks label it again, for ever.
+    """
+    return library_edited(
+        tmp_path,
+        'revision-hash-allowed',
+        '_validation.py',
+        "        'controller-revision-hash',\n",
+        '',
+    )

@@ -2,10 +2,11 @@
 
 import dataclasses
 import pathlib
+import re
 
-from explore_helpers import no_conflict_retry
+from explore_helpers import fighting_the_statefulset_controller, no_conflict_retry
 
-from jujusim.explore import FAILED_HOOK, REFUSED_NOT_BLOCKED, prelude, run_schedule
+from jujusim.explore import FAILED_HOOK, REFUSED_NOT_BLOCKED, explain, prelude, run_schedule
 from jujusim.model import HookFailureKind
 from jujusim.scenarios import (
     ApiError,
@@ -96,6 +97,41 @@ def test_a_consumer_that_takes_refused_data_is_named_as_such():
     outcome = run_schedule(schedule, original, seed=0)
     assert REFUSED_NOT_BLOCKED in outcome.failure_class, outcome.problems
     assert all(len(kind) < 40 for kind in outcome.failure_class), outcome.failure_class
+    assert not run_schedule(schedule, CHARMS, seed=0).failed
+
+
+def test_a_consumer_that_never_settles_is_a_livelock_found_in_bounded_time(
+    tmp_path: pathlib.Path,
+):
+    # A library that labels pods with controller-revision-hash fights the StatefulSet
+    # controller: pods replaced for ever. The settle gives up 600 virtual seconds past the
+    # retries it runs (about 25 s here, 2 units; 100,000 steps and ~400 s before it had a
+    # bound on virtual time) and the finding says what kept the model busy. The library
+    # refuses the key: the same schedule settles, Blocked.
+    schedule = Scenario(
+        name='revision-hash',
+        description="data that names the StatefulSet controller's label",
+        steps=(
+            *prelude(2),
+            SetLabels(app='beacon', labels={'controller-revision-hash': 'x'}),
+            Settle(),
+            Check(app='consumer'),
+        ),
+    )
+    fighting = {**CHARMS, 'consumer': fighting_the_statefulset_controller(tmp_path)}
+    outcome = run_schedule(schedule, fighting, seed=0, keep_trace=True)
+    assert outcome.failure_class == ('livelock',), outcome.problems
+    [problem] = outcome.problems
+    assert re.search(r'not quiescent \d+ virtual seconds after settling began', problem)
+    restarts = sum(' started (consumer/' in line for line in outcome.trace)
+    assert restarts > 10
+    assert re.search(r'\d+ pods started', problem)
+    last_time = float(outcome.trace[-1].split()[0])
+    assert last_time < 1300  # deployed at about 10 s, then 1,200 s at most
+    assert explain(outcome.problems, outcome.failure_class)[0] == (
+        'broken: livelock: the model settles (no charm keeps it busy past the bound on '
+        'steps or virtual time: hooks that trigger each other, a fight with a controller)'
+    )
     assert not run_schedule(schedule, CHARMS, seed=0).failed
 
 

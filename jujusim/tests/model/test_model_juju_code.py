@@ -18,7 +18,15 @@ from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
 from jujusim.agent import CharmSource, HookSpec
 from jujusim.kube import FakeKube
-from jujusim.model import Application, HookFailureKind, Model, ModelError, Unit, VirtualClock
+from jujusim.model import (
+    Application,
+    HookFailureKind,
+    LivelockError,
+    Model,
+    ModelError,
+    Unit,
+    VirtualClock,
+)
 from jujusim.model._hooks import Running
 from jujusim.model._leadership import Leadership
 from jujusim.model._trace import Trace
@@ -377,6 +385,28 @@ def test_a_failed_hook_shows_error_status_until_a_retry_succeeds(tmp_path: pathl
         model.config('rec', **{'fail-on': ''})
         model.settle()
         assert unit.workload_status == ops.ActiveStatus('last config_changed')
+
+
+def test_run_until_gives_up_in_bounded_virtual_time_while_a_unit_keeps_failing(
+    tmp_path: pathlib.Path,
+):
+    """run_until counts every retry of a failing unit (settle() only its first 600 s), so
+    a moment that never comes must end in a LivelockError within its bound on virtual
+    time: 1,200 s of Juju's backoff is about ten retries, where the step bound alone
+    would run thousands."""
+    log = Log(tmp_path / 'log')
+    with Model(seed=9) as model:
+        deploy_recorder(model, log, units=1)
+        model.settle()
+        model.config('rec', **{'fail-on': 'config_changed'})
+        began = model.clock.now
+        # The error says what kept the model busy: the unit's retries of that hook.
+        busy = r'did not happen in 1200 virtual seconds \(\d+ steps\): \d+ hooks \(rec/0 config_'
+        with pytest.raises(LivelockError, match=busy):
+            model.run_until('pod-started', unit='rec/0')
+        assert model.clock.now - began <= 1200
+        retries = [e for e in model.events if e.kind == 'hook-failed' and e.time > began]
+        assert 3 < len(retries) < 20
 
 
 # -- 8: is-leader False stays False for the rest of the hook ----------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ._explore import Plan, Result, explore, first_failure
 from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
-from ._report import PROPERTIES, REQUIREMENTS, explain, replay_command, timeline
+from ._report import PROPERTIES, REQUIREMENTS, describe, explain, replay_command, timeline
 from ._run import FAILED_HOOK, REFUSED_NOT_BLOCKED, Outcome, failure_class, run_schedule
 from ._shrink import Shrunk, shrink
 
@@ -22,6 +22,7 @@ __all__ = [
     'Plan',
     'Result',
     'Shrunk',
+    'describe',
     'exhaustive_schedules',
     'explain',
     'explore',

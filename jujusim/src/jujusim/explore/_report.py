@@ -25,6 +25,17 @@ PROPERTIES = {
     'a commit Juju refuses to a unit no longer leader is not counted: it fails any charm)',
 }
 
+# Failures that are neither: a row of `jujusim conformance` only where found.
+OTHER_FAILURES = {
+    'livelock': 'the model settles (no charm keeps it busy past the bound on steps or '
+    'virtual time: hooks that trigger each other, a fight with a controller)',
+}
+
+
+def describe(kind: str) -> str:
+    """A kind of failure (:func:`jujusim.explore.failure_class`) in words."""
+    return (REQUIREMENTS | PROPERTIES | OTHER_FAILURES).get(kind, kind)
+
 
 def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
     """The trace lines a person needs: operator commands, hooks, writes and faults.
@@ -47,8 +58,7 @@ def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
 
 def explain(problems: Iterable[str], failure_class: Iterable[str]) -> list[str]:
     """Which requirement broke, in words, then each object's label: expected and found."""
-    words = REQUIREMENTS | PROPERTIES
-    lines = [f'broken: {kind}: {words.get(kind, kind)}' for kind in failure_class]
+    lines = [f'broken: {kind}: {describe(kind)}' for kind in failure_class]
     lines += [f'  {problem}' for problem in problems]
     return lines
 

@@ -46,7 +46,7 @@ from ._leadership import Leadership
 from ._pods import Pods
 from ._provisioner import Provisioner
 from ._relations import Relations
-from ._scheduler import Scheduler
+from ._scheduler import MAX_STEPS, Scheduler
 from ._snapshot import Snapshot
 from ._snapshot import restore as _restore
 from ._snapshot import take as _take
@@ -465,7 +465,7 @@ class Model:
         action: str,
         params: Mapping[str, Any] | None = None,
         *,
-        max_steps: int = 100_000,
+        max_steps: int = MAX_STEPS,
     ) -> ActionOutcome:
         """``juju run UNIT ACTION``: queue the action and run the model until it has ended.
 
@@ -567,7 +567,7 @@ class Model:
         )
         self._provisioner.rewrite_statefulset(app)
 
-    def remove_application(self, app: str, *, max_steps: int = 100_000) -> None:
+    def remove_application(self, app: str, *, max_steps: int = MAX_STEPS) -> None:
         """``juju remove-application``: relations go first, then the app's Kubernetes objects.
 
         Its units run departed and broken for each relation; Juju then deletes the
@@ -625,7 +625,7 @@ class Model:
         return [f for f in self._hooks.failures if app is None or f.unit.partition('/')[0] == app]
 
     def force_leader_change(
-        self, app: str, *, to: str | None = None, max_steps: int = 100_000
+        self, app: str, *, to: str | None = None, max_steps: int = MAX_STEPS
     ) -> str:
         """Move ``app``'s leadership to another unit, as Juju does; return the new leader.
 
@@ -707,7 +707,7 @@ class Model:
         """Kill and stall plans that have neither fired nor been cancelled, oldest first."""
         return self._faults.pending()
 
-    def run_until_faults_fired(self, app: str, *, max_steps: int = 100_000) -> None:
+    def run_until_faults_fired(self, app: str, *, max_steps: int = MAX_STEPS) -> None:
         """Run as :meth:`settle` does until each kill and stall armed at ``app``'s units fired.
 
         It stops at the decision that fired the last of them: a stalled unit holds its
@@ -900,11 +900,11 @@ class Model:
 
     # -- the clock and the scheduler -------------------------------------------------------
 
-    def advance(self, seconds: float, *, max_steps: int = 100_000) -> None:
+    def advance(self, seconds: float, *, max_steps: int = MAX_STEPS) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
         self._scheduler.advance(seconds, max_steps=max_steps)
 
-    def settle(self, *, max_steps: int = 100_000) -> int:
+    def settle(self, *, max_steps: int = MAX_STEPS) -> int:
         """Run until quiescent: nothing running, held, startable or due; return the steps.
 
         Virtual time moves on only to what must happen for the model to settle: hook
@@ -913,7 +913,9 @@ class Model:
         a stall, pods becoming Ready, grace periods; not to update-status.
 
         Raises:
-            LivelockError: still busy after ``max_steps`` decisions.
+            LivelockError: still busy after ``max_steps`` decisions, or 600 virtual
+                seconds past the retries it runs (a charm that never settles, e.g. one
+                fighting the StatefulSet controller: its pods restart for ever).
         """
         return self._scheduler.settle(max_steps=max_steps)
 
@@ -927,7 +929,7 @@ class Model:
         *,
         unit: str | None = None,
         app: str | None = None,
-        max_steps: int = 100_000,
+        max_steps: int = MAX_STEPS,
     ) -> TraceEvent | None:
         """Run as :meth:`settle` does until ``moment`` comes, and stop there.
 

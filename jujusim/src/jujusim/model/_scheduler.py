@@ -8,6 +8,7 @@ replays a run exactly. Virtual time moves only when nothing else can happen.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 
 from ..agent import AgentPool
@@ -20,8 +21,15 @@ from ._hooks import Hooks
 from ._leadership import Leadership
 from ._pods import Pods
 from ._provisioner import Provisioner
-from ._timers import SETTLE_RETRY_BOUND, Timers
+from ._timers import SETTLE_BUSY_BOUND, SETTLE_RETRY_BOUND, Timers
 from ._world import World
+
+# Scheduling decisions a settle() may take by default. A settle of the explorer's schedules
+# takes at most about 130; this bounds a livelock that never moves the clock (hooks that
+# trigger each other for ever) at a minute or two of wall time, about 4 ms a step.
+MAX_STEPS = 20_000
+
+WRITE_METHODS = frozenset({'POST', 'PUT', 'PATCH', 'DELETE'})
 
 
 class Scheduler:
@@ -73,19 +81,50 @@ class Scheduler:
 
         Hook retries count up to ``retry_until`` (by default :data:`SETTLE_RETRY_BOUND`
         from now); :meth:`advance` passes its own end, so it never overshoots.
+
+        Raises:
+            LivelockError: still busy after ``max_steps`` decisions, or with something
+                due :data:`SETTLE_BUSY_BOUND` virtual seconds past ``retry_until``.
         """
+        clock = self._world.clock
+        began = clock.now
+        since = len(self._world.trace.events)
         if retry_until is None:
-            retry_until = self._world.clock.now + SETTLE_RETRY_BOUND
+            retry_until = began + SETTLE_RETRY_BOUND
         for taken in range(max_steps):
             if self.step():
                 continue
             due = self._timers.next_due(include_periodic=False, retry_until=retry_until)
             if due is None:
                 return taken
-            self._world.clock.advance_to(due)
+            if due > retry_until + SETTLE_BUSY_BOUND:
+                raise self._livelock(
+                    f'not quiescent {due - began:.0f} virtual seconds after settling began '
+                    f'({taken} steps)',
+                    since,
+                )
+            clock.advance_to(due)
             self._timers.fire()
-        tail = '\n'.join(self._world.trace.lines[-30:])
-        raise LivelockError(f'not quiescent after {max_steps} steps; last trace lines:\n{tail}')
+        raise self._livelock(f'not quiescent after {max_steps} steps', since)
+
+    def _livelock(self, what: str, since: int) -> LivelockError:
+        """The error, its first line saying what kept the model busy since event ``since``."""
+        trace = self._world.trace
+        events = trace.events[since:]
+        hooks = Counter(
+            f'{event.unit} {str(event.fields.get("hook", "")).partition("(")[0]}'
+            for event in events
+            if event.kind == 'hook-start'
+        )
+        pods = sum(event.kind == 'pod-started' for event in events)
+        writes = sum(
+            event.kind == 'request' and event.fields.get('method') in WRITE_METHODS
+            for event in events
+        )
+        often = ', '.join(f'{hook} x{count}' for hook, count in hooks.most_common(3))
+        busy = f'{hooks.total()} hooks ({often or "none"}), {pods} pods started, {writes} writes'
+        tail = '\n'.join(trace.lines[-30:])
+        return LivelockError(f'{what}: {busy}; last trace lines:\n{tail}')
 
     def run_until(
         self,
@@ -102,8 +141,13 @@ class Scheduler:
 
         Raises:
             ModelError: the model settled first; ``what`` says what did not happen.
-            LivelockError: neither after ``max_steps`` decisions.
+            LivelockError: neither after ``max_steps`` decisions, nor within the bounds
+                on virtual time :meth:`settle` has (hook retries counted throughout).
         """
+        clock = self._world.clock
+        bound = SETTLE_RETRY_BOUND + SETTLE_BUSY_BOUND
+        deadline = clock.now + bound
+        since = len(self._world.trace.events)
         for taken in range(max_steps):
             if reached():
                 return taken
@@ -120,14 +164,16 @@ class Scheduler:
                 if reached():
                     return taken
                 raise ModelError(f'{what} did not happen: the model settled first')
-            self._world.clock.advance_to(due)
+            if due > deadline:
+                raise self._livelock(
+                    f'{what} did not happen in {bound:.0f} virtual seconds ({taken} steps)',
+                    since,
+                )
+            clock.advance_to(due)
             self._timers.fire()
         if reached():
             return max_steps
-        tail = '\n'.join(self._world.trace.lines[-30:])
-        raise LivelockError(
-            f'{what} did not happen in {max_steps} steps; last trace lines:\n{tail}'
-        )
+        raise self._livelock(f'{what} did not happen in {max_steps} steps', since)
 
     def step(self) -> bool:
         """Make one scheduling decision; False when there is nothing to decide."""

@@ -20,6 +20,14 @@ from ._world import World
 # retries for ever).
 SETTLE_RETRY_BOUND = 600.0
 
+# How long past its last counted retry settle() lets the model stay busy before calling it
+# a livelock, in virtual seconds. A modelling bound too: the longest settle of the
+# explorer's schedules for mesh-consumer measured 100 s (a 3-pod rollout with 30 s grace
+# periods is about that), so this is only reached by charms that never settle, e.g. a
+# library that puts controller-revision-hash on pods and fights the StatefulSet
+# controller, each pod restarted for ever (about 1,000 steps a 200 virtual seconds).
+SETTLE_BUSY_BOUND = 600.0
+
 
 class Timers:
     """When the clock must next move to, and what fires when it gets there."""
