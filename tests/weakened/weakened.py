@@ -63,6 +63,17 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='write-ahead-lists-only-new-values',
+        mechanism='the ledger written ahead lists both the old and the new value (step 1)',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='{desired, current} if ours and current is not None else {desired}',
+                replacement='{desired}',
+            ),
+        ),
+    ),
+    Weakening(
         name='release-without-ownership-check',
         mechanism='release gives back only a value the entry lists (the ownership rule)',
         edits=(

@@ -273,6 +273,43 @@ def _drawn(weights: str, wanted: Callable[[Step], bool]) -> list[tuple[Step, Ste
     return found
 
 
+def test_a_leader_killed_as_values_change_then_sees_those_keys_dropped():
+    # A write-ahead that records only the new values leaves an old one behind (taken for
+    # someone else's) once the key goes: the kill mid-batch, then the drop, each judged.
+    shapes = 0
+    applied: set[bool] = set()
+    for steps, index, step in _each_step(300):
+        after = steps[index + 1 : index + 7]
+        if not (
+            isinstance(step, Kill)
+            and steps[index - 2 : index] == (Settle(), Check(app='consumer'))
+            and len(after) == 6
+            and isinstance(after[0], SetLabels)
+            and after[1:3] == (Settle(), Check(app='consumer'))
+            and isinstance(after[3], SetLabels)
+            and after[4:] == (Settle(), Check(app='consumer'))
+        ):
+            continue
+        revalued, dropped = after[0].labels, after[3].labels
+        # The labels before it: the same keys, those dropped next with a new value.
+        earlier = [
+            s for x in steps[:index] for s in (x.steps if isinstance(x, Concurrently) else (x,))
+        ]
+        before = next(
+            s.labels for s in reversed(earlier) if isinstance(s, SetLabels) and not _refused(s)
+        )
+        gone = revalued.keys() - dropped.keys()
+        if not (gone and before.keys() == revalued.keys()):
+            continue  # another shape with a kill, then changes that happen to look so
+        shapes += 1
+        applied.add(step.applied)
+        assert step.unit == 'consumer/leader' and step.request is not None
+        assert step.request.method == 'patch', step
+        assert dropped == {k: revalued[k] for k in dropped}
+        assert all(before[k] != revalued[k] for k in gone), (before, revalued)
+    assert shapes >= 10 and applied == {True, False}, (shapes, applied)
+
+
 def _refused(step: Step) -> bool:
     return (
         isinstance(step, SetLabels)

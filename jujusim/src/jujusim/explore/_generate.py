@@ -262,8 +262,19 @@ class _Draw:
             case 'kill':
                 # Armed at the unit's next request of the drawn verb and kind, then a change
                 # whose hook makes that request: the kill lands in the hook applying it.
-                target, applied = self.target(), rng.random() < 0.5
-                return [Kill(unit=self.unit(), request=target, applied=applied), self.change()]
+                target, roll = self.target(), rng.random()
+                kill = Kill(unit=self.unit(), request=target, applied=roll < 0.5)
+                # Half of the leader's kills at a write, applied or not, land in a change of
+                # values (decided by the same draw, so that other schedules draw as before).
+                if (
+                    kill.unit.endswith('/leader')
+                    and target.method == 'patch'
+                    and self.desired
+                    and not self.concurrent
+                    and roll % 0.5 < 0.25
+                ):
+                    return self._values_changed_mid_batch(kill)
+                return [kill, self.change()]
             case 'stall':
                 unit, target = self.unit(), self.target()
                 if unit.endswith('/leader') and self.units > 1 and rng.random() < 0.7:
@@ -492,6 +503,29 @@ class _Draw:
         kill = Kill(unit=unit, request=target, applied=self.rng.random() < 0.5)
         steps = [Settle(), Check(app=CONSUMER), stall, stalled, kill, LeaderChange(app=CONSUMER)]
         return [*steps, self._refused(), Settle(), Check(app=CONSUMER)]
+
+    def _values_changed_mid_batch(self, kill: Kill) -> list[Step]:
+        """The leader killed in a batch giving desired keys new values; then they go.
+
+        The kill leaves the old value on some objects and the new on others, so the
+        record written ahead of the batch must list both (lib/README.md, write-ahead): a
+        library that records only the new value takes the old one for someone else's and
+        leaves it (or gives it back) when the key is dropped. Settled first, so the values
+        it changes are on the objects (a change still in flight would be coalesced with
+        this one); judged once applied and once dropped.
+        """
+        keys = sorted(self.desired)
+        changed = [k for k in keys if self.rng.random() < 0.5] or [self.rng.choice(keys)]
+        # New dicts: earlier steps hold the old ones.
+        self.desired = {
+            k: next(other for other in VALUES if other != v) if k in changed else v
+            for k, v in self.desired.items()
+        }
+        revalued = SetLabels(app=PROVIDER, labels=self.desired)
+        self.desired = {k: v for k, v in self.desired.items() if k not in changed}
+        dropped = SetLabels(app=PROVIDER, labels=self.desired)
+        judged = [Settle(), Check(app=CONSUMER)]
+        return [*judged, kill, revalued, *judged, dropped, *judged]
 
     def _refused(self) -> SetLabels:
         """The provider's data with a key the consumer must refuse.
