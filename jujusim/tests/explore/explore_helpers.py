@@ -54,3 +54,16 @@ def fighting_the_statefulset_controller(tmp_path: pathlib.Path) -> pathlib.Path:
         "        'controller-revision-hash',\n",
         '',
     )
+
+
+def hanging_on_labels(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer whose library sleeps an hour in any reconcile with labels to apply."""
+    return library_edited(
+        tmp_path,
+        'hanging-on-labels',
+        '_manager.py',
+        '        wanted = _validation.validate_labels(desired)\n',
+        '        wanted = _validation.validate_labels(desired)\n'
+        '        if wanted:\n'
+        '            time.sleep(3600)\n',
+    )

@@ -10,10 +10,11 @@ import json
 import pathlib
 import random
 import re
+import socket
 
 import ops
 import pytest
-from model_helpers import BEACON_STUB, MESH_CONSUMER, RECORDER
+from model_helpers import BEACON_STUB, COUNTER, MESH_CONSUMER, RECORDER
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
 from jujusim.agent import CharmSource, HookSpec
@@ -407,6 +408,49 @@ def test_run_until_gives_up_in_bounded_virtual_time_while_a_unit_keeps_failing(
         assert model.clock.now - began <= 1200
         retries = [e for e in model.events if e.kind == 'hook-failed' and e.time > began]
         assert 3 < len(retries) < 20
+
+
+def test_a_hung_hook_leaves_its_unit_in_it_until_its_pod_goes(tmp_path: pathlib.Path):
+    """Juju waits for a hook's process with no deadline, so a hung hook's unit stays in
+    it for ever: the harness kills the worker after ``hook_timeout``, but the unit runs
+    nothing else, neither a retry (each would hang as long again) nor an action nor a
+    stop hook, until its pod is replaced; then the new agent runs the hook again.
+
+    Source: juju ``internal/worker/uniter/runner/runner.go``
+    (``runCharmProcessOnLocal``: ``ps.Wait()``, a cancel only for actions).
+    """
+    gate = tmp_path / 'gate.sock'
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(gate))
+        listener.listen(8)  # connections queue; nobody ever answers: every hook hangs
+        with Model(seed=3, hook_timeout=3.0) as model:
+            model.deploy(COUNTER, app='counter', units=1)
+            model.settle()
+            model.config('counter', gate=str(gate))
+            model.settle()
+            [failure] = model.failed_hooks('counter')
+            assert failure.kind is HookFailureKind.TIMED_OUT
+            assert failure.hook == 'config_changed()'
+            assert 'Juju sets no limit' in failure.cause
+            assert model.check('counter') == [
+                "counter/0 is hung in config_changed(): it ran past the harness's limit, "
+                'and Juju would wait for it for ever'
+            ]
+            unit = model.apps['counter'].units['counter/0']
+            assert not unit.in_error  # executing, for Juju, not in error
+            with pytest.raises(ModelError, match='settled first'):
+                model.run_action_to_end('counter/0', 'count')
+            # Its pod deleted: no stop hook (the agent is busy), SIGKILL at the grace's
+            # end, and the new agent's first hooks hang again.
+            model.delete_pod('counter/0')
+            model.settle()
+            kinds = [e.kind for e in model.events if e.unit == 'counter/0']
+            assert 'grace-over' in kinds and 'pod-started' in kinds[kinds.index('grace-over') :]
+            assert not any(
+                e.kind == 'hook-start' and e.fields['hook'] == 'stop()' for e in model.events
+            )
+            assert len(model.failed_hooks('counter')) == 2
+            assert model.check('counter')[0].startswith('counter/0 is hung in ')
 
 
 # -- 8: is-leader False stays False for the rest of the hook ----------------------------------

@@ -29,6 +29,8 @@ PROPERTIES = {
 OTHER_FAILURES = {
     'livelock': 'the model settles (no charm keeps it busy past the bound on steps or '
     'virtual time: hooks that trigger each other, a fight with a controller)',
+    'unit hung': "no hook runs past the harness's time limit (Juju sets none: the unit "
+    'would stay in it for ever)',
 }
 
 

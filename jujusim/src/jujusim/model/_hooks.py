@@ -282,8 +282,10 @@ class Hooks:
                 # reports nothing else of it, and holds the unit's next worker's events
                 # until it has gone, so nothing waits here for the process to be reaped.
                 self._killed.add((unit.name, process.pid))
-            self._pool.kill(unit.name)
+            if unit.name in self._pool.units:  # a hung unit's worker is gone already
+                self._pool.kill(unit.name)
             unit.alive = False
+            unit.hung = ''  # its hook dies with it; the next agent runs it again
             self._interrupted(unit, self.running.pop(unit.name, None))
             held = self.held.pop(unit.name, None)
             if held is not None:
@@ -455,7 +457,17 @@ class Hooks:
             traceback=traceback,
         )
         unit.last_failure = failure
-        if spec.kind != 'action':  # a failed action leaves the unit out of error
+        if kind is HookFailureKind.TIMED_OUT:
+            # Not in error, not retried: for Juju it is still running that hook (Unit.hung),
+            # its pod up. The pool killed the worker only to stop waiting: its WorkerGone
+            # is no death of the agent's.
+            unit.hung = spec.describe()
+            process = self._pool.process(unit.name)
+            if process is not None:
+                self._killed.add((unit.name, process.pid))
+            if spec.kind != 'action':
+                self.failures.append(failure)
+        elif spec.kind != 'action':  # a failed action leaves the unit out of error
             self.failures.append(failure)
             if unit.failure is None:
                 delay = RETRY_FIRST

@@ -851,7 +851,7 @@ class Model:
         """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
 
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
-        in error, an unfinished rollout and a livelock are failures too. When the
+        in error or hung in a hook, an unfinished rollout and a livelock are failures too. When the
         provider's data must be refused, the leader must be Blocked and the labels those
         of the last data the consumer could accept. With ``hooks_must_not_fail``, every
         hook of ``app`` that failed during the run is a problem too (see
@@ -870,6 +870,11 @@ class Model:
             if unit.failure is not None:
                 problems.append(
                     f'{unit.name} is in error: {unit.failure.message.splitlines()[-1:]}'
+                )
+            if unit.hung:
+                problems.append(
+                    f"{unit.name} is hung in {unit.hung}: it ran past the harness's limit, "
+                    'and Juju would wait for it for ever'
                 )
         client = self.admin_client()
         pending = rollout_pending(client, self.name, app)

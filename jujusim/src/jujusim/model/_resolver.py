@@ -29,6 +29,8 @@ def next_hook(
     pebble-ready, actions, config-changed on a changed config or trust hash, relation
     hooks, update-status. A unit in error runs its actions and the retry of its hook.
     """
+    if unit.hung:
+        return None  # still in its hung hook, for Juju
     if unit.failure is not None:
         # A unit in error runs actions (actions/resolver.go: "We can still run actions if
         # the unit is in a hook error state"), then, when due, the retry of its hook.

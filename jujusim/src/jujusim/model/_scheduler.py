@@ -213,11 +213,12 @@ class Scheduler:
             if faults.stalled(unit.name):
                 continue
             if unit.name in self._pods.terminating:
-                choices.append(('stop', unit.name))
+                if not unit.hung:  # a hung agent runs no stop: SIGKILLed at the grace's end
+                    choices.append(('stop', unit.name))
                 continue
             if hooks.next_hook(unit) is not None:
                 choices.append(('hook', unit.name))
-            elif unit.dying and unit.failure is None:
+            elif unit.dying and unit.failure is None and not unit.hung:
                 choices.append(('die', unit.name))
         if self._pods.controller_ready():
             choices.append(('controller', ''))

@@ -198,6 +198,11 @@ class Unit:
     removed: bool = False
     last_hook: str | None = None  # the last hook that finished, and how
     last_failure: HookFailure | None = None  # set when last_hook failed
+    # The hook or action that ran past the harness's wall-clock limit. Juju sets no limit
+    # (internal/worker/uniter/runner/runner.go runCharmProcessOnLocal waits for the hook's
+    # process with no deadline), so the unit's agent would still be in it: it runs nothing
+    # else until its pod goes (the harness only killed the worker).
+    hung: str = ''
 
     @property
     def pod(self) -> str:

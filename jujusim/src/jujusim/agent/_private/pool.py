@@ -865,7 +865,10 @@ class AgentPool:
             error = hooks.HookError(
                 kind='timeout',
                 type_name='TimeoutError',
-                message=f'{spec.describe()} ran over {self.hook_timeout} s; its worker was killed',
+                message=(
+                    f'{spec.describe()} ran over {self.hook_timeout} s of wall-clock time; '
+                    'its worker was killed (Juju sets no limit: it would hang for ever)'
+                ),
             )
             assert worker.unit is not None  # noqa: S101 - spares run no hooks
             result = hooks.HookResult(
