@@ -56,6 +56,17 @@ STALE_LEADER_COMMIT = Scenario(
 )
 
 
+def one_change(labels: dict[str, str], *, units: int) -> Scenario:
+    """Deployed and checked, then the provider's data set to ``labels``, settled, checked."""
+    steps = (
+        *prelude(units),
+        SetLabels(app='beacon', labels=labels),
+        Settle(),
+        Check(app='consumer'),
+    )
+    return Scenario(name='one-change', description=f'the data set to {labels}', steps=steps)
+
+
 def test_a_kill_aimed_at_a_call_no_hook_makes_is_not_a_finding():
     # Nothing runs after the prelude, so no hook reaches call 1: the kill never fires. The
     # scenario runner's check reports that; the explorer must not call it a violation.
@@ -91,16 +102,7 @@ def test_a_broken_requirement_beside_an_unfired_kill_is_still_a_finding():
 def test_a_consumer_that_takes_refused_data_is_named_as_such():
     # The original design applies any data: a reserved key makes its hook fail and its
     # leader is never Blocked. The finding's kind names that, not the checker's sentence.
-    schedule = Scenario(
-        name='refused-data',
-        description='data the library must refuse',
-        steps=(
-            *prelude(1),
-            SetLabels(app='beacon', labels={'app.kubernetes.io/name': 'x'}),
-            Settle(),
-            Check(app='consumer'),
-        ),
-    )
+    schedule = one_change({'app.kubernetes.io/name': 'x'}, units=1)
     original = {**CHARMS, 'consumer': ROOT / 'tests' / 'charms' / 'adr-original'}
     outcome = run_schedule(schedule, original, seed=0)
     assert REFUSED_NOT_BLOCKED in outcome.failure_class, outcome.problems
@@ -119,16 +121,7 @@ def test_a_consumer_that_never_settles_is_a_livelock_found_in_bounded_time(
     # the same schedule settles, Blocked.
     monkeypatch.setattr(scheduler, 'SETTLE_RETRY_BOUND', 60.0)
     monkeypatch.setattr(scheduler, 'SETTLE_BUSY_BOUND', 60.0)
-    schedule = Scenario(
-        name='revision-hash',
-        description="data that names the StatefulSet controller's label",
-        steps=(
-            *prelude(2),
-            SetLabels(app='beacon', labels={'controller-revision-hash': 'x'}),
-            Settle(),
-            Check(app='consumer'),
-        ),
-    )
+    schedule = one_change({'controller-revision-hash': 'x'}, units=2)
     fighting = {**CHARMS, 'consumer': fighting_the_statefulset_controller(tmp_path)}
     outcome = run_schedule(schedule, fighting, seed=0, keep_trace=True, fresh=True)
     assert outcome.failure_class == ('livelock',), outcome.problems
@@ -152,16 +145,7 @@ def test_a_consumer_whose_hook_hangs_is_a_unit_hung_finding_within_the_time_limi
     # The leader's hook sleeps an hour: its worker is killed at the explorer's time limit
     # (10 s; 5 s here) and the unit stays in that hook for Juju, which the check reports.
     monkeypatch.setattr(explore_run, 'HOOK_TIMEOUT', 5.0)
-    schedule = Scenario(
-        name='hang',
-        description='labels to apply',
-        steps=(
-            *prelude(2),
-            SetLabels(app='beacon', labels={'foo': 'a'}),
-            Settle(),
-            Check(app='consumer'),
-        ),
-    )
+    schedule = one_change({'foo': 'a'}, units=2)
     hanging = {**CHARMS, 'consumer': hanging_on_labels(tmp_path)}
     began = time.monotonic()
     outcome = run_schedule(schedule, hanging, seed=0, fresh=True)
