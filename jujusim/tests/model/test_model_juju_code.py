@@ -410,6 +410,35 @@ def test_run_until_gives_up_in_bounded_virtual_time_while_a_unit_keeps_failing(
         assert 3 < len(retries) < 20
 
 
+def test_a_stall_longer_than_the_livelock_bounds_is_waited_out(tmp_path: pathlib.Path):
+    """The bounds on virtual time are on the model keeping itself busy, not on a wait a
+    test asked for: a unit stalled for longer than them (2,000 and 3,000 s) is waited
+    for, by settle() and by run_until, and runs its hook once the stall ends; a re-ensure
+    held 2,500 s likewise."""
+    log = Log(tmp_path / 'log')
+    with Model(seed=9) as model:
+        deploy_recorder(model, log, units=1)
+        model.settle()
+        began = model.clock.now
+        model.stall('rec/0', 2000)
+        model.config('rec', value='x')
+        model.settle()
+        assert model.clock.now >= began + 2000
+        ran = [e for e in model.events if e.kind == 'hook-done' and e.time > began]
+        assert 'config_changed()' in [e.fields['hook'] for e in ran]  # update-status too
+        began = model.clock.now
+        model.stall('rec/0', 3000)
+        model.config('rec', value='y')
+        hook = model.run_until('hook-start', unit='rec/0')
+        assert hook is not None and hook.time >= began + 3000
+        # So is Juju's re-ensure of the StatefulSet held between its GET and its PATCH.
+        model.settle()
+        began = model.clock.now
+        model.juju_rewrite_statefulset('rec', stall_after_get=2500)
+        model.settle()
+        assert model.clock.now >= began + 2500
+
+
 def test_a_hung_hook_leaves_its_unit_in_it_until_its_pod_goes(tmp_path: pathlib.Path):
     """Juju waits for a hook's process with no deadline, so a hung hook's unit stays in
     it for ever: the harness kills the worker after ``hook_timeout``, but the unit runs

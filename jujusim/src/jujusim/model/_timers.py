@@ -20,8 +20,9 @@ from ._world import World
 # retries for ever).
 SETTLE_RETRY_BOUND = 600.0
 
-# How long past its last counted retry settle() lets the model stay busy before calling it
-# a livelock, in virtual seconds. A modelling bound too: the longest settle of the
+# How long past its last counted retry (and past the end of any stall or held re-ensure a
+# test asked for) settle() lets the model stay busy before calling it a livelock, in
+# virtual seconds. A modelling bound too: the longest settle of the
 # explorer's schedules for mesh-consumer measured 100 s (a 3-pod rollout with 30 s grace
 # periods is about that), so this is only reached by charms that never settle, e.g. a
 # library that puts controller-revision-hash on pods and fights the StatefulSet
