@@ -4,6 +4,7 @@ import pathlib
 from typing import Any
 
 from jujusim.explore import Outcome, failure_class, prelude, shrink
+from jujusim.explore._shrink import SLOW_FAILURE_BUDGET
 from jujusim.scenarios import (
     Check,
     Concurrently,
@@ -78,3 +79,45 @@ def test_a_concurrent_step_loses_what_the_failure_does_not_need():
         )
     ]
     assert shrunk.outcome.failed
+
+
+def test_a_hung_unit_or_a_livelock_is_shrunk_with_a_small_budget():
+    # Each run of these lasts until a bound (10 s for a hung hook in explore): a hanging
+    # consumer's shrink took 30 runs of 20 s with the whole budget. Here only the whole
+    # schedule fails, so the shrinker tries candidates until its budget is spent.
+    schedule = Scenario(
+        name='s',
+        description='d',
+        steps=(
+            *prelude(2),
+            *(SetLabels(app='beacon', labels={'foo': v, 'team': v}) for v in 'abcdefghijkl'),
+        ),
+    )
+    spent: dict[str, int] = {}
+    for problem in (
+        'consumer/0 is hung in relation_changed(1): ...',
+        'livelock: not quiescent',
+        PROBLEM,
+    ):
+        found = (problem,)
+        failure = Outcome(
+            seed=0,
+            failed_step=len(schedule.steps),
+            problems=found,
+            failure_class=failure_class(found),
+        )
+
+        def only_the_whole(candidate: Scenario, charms: Any, failure: Outcome = failure, **_: Any):
+            return (
+                failure
+                if candidate == schedule
+                else Outcome(seed=0, failed_step=None, problems=(), failure_class=())
+            )
+
+        shrunk = shrink(schedule, failure, CHARMS, budget=40, runner=only_the_whole)
+        spent[failure.failure_class[0]] = shrunk.runs
+    assert spent == {
+        'unit hung': SLOW_FAILURE_BUDGET,
+        'livelock': SLOW_FAILURE_BUDGET,
+        'R1-R3': 40,
+    }

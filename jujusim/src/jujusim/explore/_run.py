@@ -40,6 +40,8 @@ REFUSED_NOT_BLOCKED = 'refused data not blocked'
 FAILED_HOOK = 'failed hook'
 # The kind of a unit left in a hook that ran past the harness's time limit (Model.check).
 UNIT_HUNG = 'unit hung'
+# The kind of a model that never settles (LivelockError).
+LIVELOCK = 'livelock'
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -193,7 +195,7 @@ def _run(
             found = [p for p in e.problems if not p.endswith(UNFIRED_FAULT)]
         except LivelockError as e:
             first = str(e).splitlines()[0]
-            found = [f'livelock: {first}']
+            found = [f'{LIVELOCK}: {first}']
         except ScenarioError:
             raise
         except Exception as e:  # any other error: this step cannot run now

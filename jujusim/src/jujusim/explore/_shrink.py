@@ -22,7 +22,7 @@ from ..scenarios import (
     Stall,
     Step,
 )
-from ._run import Outcome, run_schedule
+from ._run import LIVELOCK, UNIT_HUNG, Outcome, run_schedule
 
 Runner = Callable[..., Outcome]
 """Runs a schedule as :func:`run_schedule` does (same arguments): what shrinking re-runs."""
@@ -37,6 +37,13 @@ class Shrunk:
     schedule: Scenario
     outcome: Outcome
     runs: int
+
+
+# Failures whose every run lasts until a bound (LivelockError's, the hook time limit):
+# shrinking one with the whole budget would cost minutes (a hanging consumer: 30 runs of
+# 20 s each, measured), so fewer runs, and a less shrunk schedule.
+SLOW_FAILURES = frozenset({LIVELOCK, UNIT_HUNG})
+SLOW_FAILURE_BUDGET = 8
 
 
 def shrink(
@@ -54,8 +61,11 @@ def shrink(
     A candidate is kept only if it fails with the same failure class (R1-R3, R4, a unit in
     error...) under the same scheduler seed. Steps run at one moment (``concurrently``)
     are shrunk too: one of them dropped, or one made smaller. At most ``budget`` runs of
-    ``runner``.
+    ``runner``; at most :data:`SLOW_FAILURE_BUDGET` for a livelock or a hung unit, each
+    run of which lasts until a bound (a hung hook: the time limit, 10 s in ``explore``).
     """
+    if SLOW_FAILURES & set(failure.failure_class):
+        budget = min(budget, SLOW_FAILURE_BUDGET)
     runs = 0
     best, outcome = _cut_after(schedule, failure), failure
 
