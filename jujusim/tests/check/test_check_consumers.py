@@ -3,9 +3,9 @@
 import json
 import pathlib
 import re
-import shutil
 
 import pytest
+from broken_library import library_edited
 
 from jujusim.check import REFUSED_KEYS, REFUSED_PREFIXES
 from jujusim.model import Model
@@ -16,17 +16,6 @@ BEACON_STUB = ROOT / 'charms' / 'beacon-stub'
 NOOP_CONSUMER = ROOT / 'tests' / 'charms' / 'noop-consumer'
 APP = 'consumer'
 UPSTREAM = {'istio.io/dataplane-mode': 'ambient', 'istio.io/use-waypoint': 'wp'}
-
-
-def broken_library(tmp_path: pathlib.Path, module: str, old: str, new: str) -> pathlib.Path:
-    """mesh-consumer with one change to its copy of the library (a deliberately broken variant)."""
-    charm = tmp_path / 'mesh-consumer'
-    shutil.copytree(MESH_CONSUMER, charm, ignore=shutil.ignore_patterns('tests', '__pycache__'))
-    path = charm / 'lib' / 'k8s_labels' / module
-    text = path.read_text()
-    assert text.count(old) == 1, f'{module} changed: the variant no longer applies'
-    path.write_text(text.replace(old, new))
-    return charm
 
 
 def deploy(model: Model, consumer: pathlib.Path, *, units: int = 2) -> None:
@@ -75,7 +64,7 @@ def test_labels_the_upstream_library_left_must_be_cleaned_up(
         'mesh-consumer': MESH_CONSUMER,
         'noop-consumer': NOOP_CONSUMER,
         # The library with its adoption of the upstream ConfigMap switched off.
-        'no-upstream-adoption': broken_library(
+        'no-upstream-adoption': library_edited(
             tmp_path,
             '_service_mesh.py',
             'legacy_configmap=LEGACY_CONFIGMAP.format(app=app),',
@@ -150,7 +139,7 @@ def test_refused_data_fails_a_consumer_that_is_not_blocked():
 
 
 def test_refused_data_fails_a_library_that_applies_a_reserved_key(tmp_path: pathlib.Path):
-    charm = broken_library(
+    charm = library_edited(
         tmp_path,
         '_validation.py',
         'if key in RESERVED_KEYS or prefix in RESERVED_PREFIXES:',
@@ -191,7 +180,7 @@ def test_right_labels_reached_through_failed_hooks_are_told_apart(
     charm = (
         MESH_CONSUMER
         if consumer == 'mesh-consumer'
-        else broken_library(
+        else library_edited(
             tmp_path, '_manager.py', 'max_attempts: int = 5,', 'max_attempts: int = 1,'
         )
     )

@@ -2,11 +2,10 @@
 
 import dataclasses
 import pathlib
-import shutil
+
+from broken_library import library_edited
 
 from jujusim.explore import FaultWeights
-
-MESH_CONSUMER = pathlib.Path(__file__).resolve().parents[3] / 'charms' / 'mesh-consumer'
 
 
 def only_weights(**kept: float) -> str:
@@ -17,27 +16,14 @@ def only_weights(**kept: float) -> str:
     return ','.join(f'{name}={kept.get(name, 0)}' for name in names)
 
 
-def library_edited(
-    tmp_path: pathlib.Path, name: str, module: str, old: str, new: str
-) -> pathlib.Path:
-    """mesh-consumer whose library has ``old`` (found once) replaced by ``new`` in ``module``."""
-    charm = tmp_path / name
-    shutil.copytree(MESH_CONSUMER, charm, ignore=shutil.ignore_patterns('tests', '__pycache__'))
-    path = charm / 'lib' / 'k8s_labels' / module
-    text = path.read_text()
-    assert text.count(old) == 1, f'{module} changed: the variant no longer applies'
-    path.write_text(text.replace(old, new))
-    return charm
-
-
 def no_conflict_retry(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer whose library gives up at the first 409 (a deliberately broken copy)."""
     return library_edited(
         tmp_path,
-        'no-conflict-retry',
         '_manager.py',
         'max_attempts: int = 5,',
         'max_attempts: int = 1,',
+        name='no-conflict-retry',
     )
 
 
@@ -49,10 +35,10 @@ def fighting_the_statefulset_controller(tmp_path: pathlib.Path) -> pathlib.Path:
     """
     return library_edited(
         tmp_path,
-        'revision-hash-allowed',
         '_validation.py',
         "        'controller-revision-hash',\n",
         '',
+        name='revision-hash-allowed',
     )
 
 
@@ -60,10 +46,10 @@ def hanging_on_labels(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer whose library sleeps an hour in any reconcile with labels to apply."""
     return library_edited(
         tmp_path,
-        'hanging-on-labels',
         '_manager.py',
         '        wanted = _validation.validate_labels(desired)\n',
         '        wanted = _validation.validate_labels(desired)\n'
         '        if wanted:\n'
         '            time.sleep(3600)\n',
+        name='hanging-on-labels',
     )

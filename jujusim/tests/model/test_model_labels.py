@@ -2,9 +2,9 @@
 
 import json
 import pathlib
-import shutil
 
 import pytest
+from broken_library import library_edited
 from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
 
 from jujusim.model import Model, ModelError, TraceEvent
@@ -48,17 +48,6 @@ def test_labels_follow_relation_data_through_add_change_remove(model: Model):
     model.settle()
     assert model.check(app) == []
     assert all('foo' not in labels for labels in pod_labels(model, app).values())
-
-
-def library_edited(tmp_path: pathlib.Path, module: str, old: str, new: str) -> pathlib.Path:
-    """mesh-consumer whose library has ``old`` (found once) replaced by ``new`` in ``module``."""
-    copy = tmp_path / 'mesh-consumer'
-    shutil.copytree(MESH_CONSUMER, copy, ignore=shutil.ignore_patterns('__pycache__', 'tests'))
-    source = copy / 'lib' / 'k8s_labels' / module
-    text = source.read_text()
-    assert text.count(old) == 1
-    source.write_text(text.replace(old, new))
-    return copy
 
 
 def releasing_on_its_own_departure(tmp_path: pathlib.Path) -> pathlib.Path:

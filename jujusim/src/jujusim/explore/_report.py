@@ -6,6 +6,8 @@ import re
 import shlex
 from collections.abc import Iterable
 
+from ._run import LIVELOCK, UNIT_HUNG
+
 _FAULT = re.compile(r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED')
 _HOOK = re.compile(r' runs | FAILED')
 _WRITE = re.compile(r' (PATCH|POST|PUT|DELETE) ')
@@ -27,9 +29,9 @@ PROPERTIES = {
 
 # Failures that are neither: a row of `jujusim conformance` only where found.
 OTHER_FAILURES = {
-    'livelock': 'the model settles (no charm keeps it busy past the bound on steps or '
+    LIVELOCK: 'the model settles (no charm keeps it busy past the bound on steps or '
     'virtual time: hooks that trigger each other, a fight with a controller)',
-    'unit hung': "no hook runs past the harness's time limit (Juju sets none: the unit "
+    UNIT_HUNG: "no hook runs past the harness's time limit (Juju sets none: the unit "
     'would stay in it for ever)',
 }
 

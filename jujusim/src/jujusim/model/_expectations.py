@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from ..check import LabelExpectation, read_mesh_databag
 from ..kube import object_of_path
@@ -202,22 +203,28 @@ class Expectations:
         if method not in WRITES:
             return None
         target = object_of_path(path)
-        if target is None or target[1] != self._world.name:
+        if target is None or target[1] != self._world.name or target[0] not in LABELLED_KINDS:
             return None
-        app = unit.rpartition('/')[0]
         kind, _, name = target
-        if kind in LABELLED_KINDS and not self._owns(app, kind, name):
-            before = self._others_labels(kind, name)
-            return None if before is None else Watched(app, kind, name, before, None)
+        app = unit.rpartition('/')[0]
+        # Read once, and only when needed: a Pod's application is in its labels, a
+        # StatefulSet's or a Service's is its name.
+        pod = self._read(kind, name) if kind == 'Pod' else None
+        if (_app_of(pod) if kind == 'Pod' else name) != app:
+            obj = pod if kind == 'Pod' else self._read(kind, name)
+            return None if obj is None else Watched(app, kind, name, _all_labels(kind, obj), None)
         labels = self.steady_labels(app)
-        before = self._labels_of(app, kind, name) if labels else None
+        if not labels:
+            return None
+        before = _judged_labels(app, kind, name, pod if kind == 'Pod' else self._read(kind, name))
         return None if before is None else Watched(app, kind, name, before, labels)
 
     def after_write(self, unit: str, request: str, watched: Watched) -> None:
         """Record each label ``unit``'s write changed that it must not have."""
         app, kind, name, before = watched.app, watched.kind, watched.name, watched.before
+        obj = self._read(kind, name)
         if watched.must_stay is None:
-            after = self._others_labels(kind, name) or {}
+            after = {} if obj is None else _all_labels(kind, obj)
             for key in sorted(before.keys() | after.keys()):
                 if before.get(key) != after.get(key):
                     self.taken_off.setdefault(app, []).append(
@@ -225,7 +232,7 @@ class Expectations:
                         f'{before.get(key)!r} to {after.get(key)!r}), an object not of {app}'
                     )
             return
-        after = self._labels_of(app, kind, name) or {}
+        after = _judged_labels(app, kind, name, obj) or {}
         where = f'StatefulSet/{name} template' if kind == 'StatefulSet' else f'{kind}/{name}'
         for key, value in sorted(watched.must_stay.items()):
             if before.get(key) == value and after.get(key) != value:
@@ -238,46 +245,10 @@ class Expectations:
         """The writes recorded by :meth:`after_write` since the last call."""
         return self.taken_off.pop(app, [])
 
-    def _owns(self, app: str, kind: str, name: str) -> bool:
-        """Whether the object is ``app``'s own: its StatefulSet, its Service, one of its Pods."""
-        if kind != 'Pod':
-            return name == app
+    def _read(self, kind: str, name: str) -> dict[str, Any] | None:
+        """A copy of the object of ``kind`` named ``name`` in the model's namespace."""
         world = self._world
-        pod = world.kube.get('Pod', world.name, name) or {}
-        return pod.get('metadata', {}).get('labels', {}).get(APP_LABEL) == app
-
-    def _others_labels(self, kind: str, name: str) -> dict[str, str] | None:
-        """Every label of another application's object (a StatefulSet's template's too)."""
-        world = self._world
-        obj = world.kube.get(kind, world.name, name)
-        if obj is None:
-            return None
-        labels: dict[str, str] = dict(obj.get('metadata', {}).get('labels') or {})
-        if kind == 'StatefulSet':
-            template = obj.get('spec', {}).get('template', {}).get('metadata', {})
-            template_labels: dict[str, str] = template.get('labels') or {}
-            labels.update({f'template:{k}': v for k, v in template_labels.items()})
-        return labels
-
-    def _labels_of(self, app: str, kind: str, name: str) -> dict[str, str] | None:
-        """The labels of ``app``'s own object that R1-R3 judge, or None.
-
-        Its pod template, its Service, one of its live Pods; None for anything else.
-        """
-        world = self._world
-        obj = world.kube.get(kind, world.name, name)
-        if obj is None:
-            return None
-        meta = obj.get('metadata', {})
-        if kind == 'StatefulSet' and name == app:
-            meta = obj.get('spec', {}).get('template', {}).get('metadata', {})
-        elif kind == 'Pod':
-            # Another app's pod, or one going: what is written on it no longer matters.
-            if meta.get('labels', {}).get(APP_LABEL) != app or meta.get('deletionTimestamp'):
-                return None
-        elif kind != 'Service' or name != app:
-            return None
-        return dict(meta.get('labels') or {})
+        return world.kube.get(kind, world.name, name)
 
     def _mesh_relation(self, app: str) -> Relation | None:
         """``app``'s service-mesh relation to a provider, if it has one now."""
@@ -287,3 +258,39 @@ class Expectations:
             if app in relation.endpoints and relation.other_app(app) != app:
                 return relation
         return None
+
+
+def _app_of(pod: Mapping[str, Any] | None) -> str | None:
+    """The application a Pod serves (Juju's selector label), if any."""
+    return None if pod is None else pod.get('metadata', {}).get('labels', {}).get(APP_LABEL)
+
+
+def _all_labels(kind: str, obj: Mapping[str, Any]) -> dict[str, str]:
+    """Every label of an object (a StatefulSet's pod template's too, prefixed ``template:``)."""
+    labels: dict[str, str] = dict(obj.get('metadata', {}).get('labels') or {})
+    if kind == 'StatefulSet':
+        template = obj.get('spec', {}).get('template', {}).get('metadata', {})
+        template_labels: dict[str, str] = template.get('labels') or {}
+        labels.update({f'template:{k}': v for k, v in template_labels.items()})
+    return labels
+
+
+def _judged_labels(
+    app: str, kind: str, name: str, obj: Mapping[str, Any] | None
+) -> dict[str, str] | None:
+    """The labels of ``app``'s own object that R1-R3 judge, or None.
+
+    Its pod template, its Service, one of its live Pods; None for anything else.
+    """
+    if obj is None:
+        return None
+    meta = obj.get('metadata', {})
+    if kind == 'StatefulSet' and name == app:
+        meta = obj.get('spec', {}).get('template', {}).get('metadata', {})
+    elif kind == 'Pod':
+        # Another app's pod, or one going: what is written on it no longer matters.
+        if meta.get('labels', {}).get(APP_LABEL) != app or meta.get('deletionTimestamp'):
+            return None
+    elif kind != 'Service' or name != app:
+        return None
+    return dict(meta.get('labels') or {})

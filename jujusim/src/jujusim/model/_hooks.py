@@ -285,7 +285,9 @@ class Hooks:
             if unit.name in self._pool.units:  # a hung unit's worker is gone already
                 self._pool.kill(unit.name)
             unit.alive = False
-            unit.hung = ''  # its hook dies with it; the next agent runs it again
+            # Its hook dies with it, uncommitted: the next agent finds it due again, as
+            # any hook killed mid-run.
+            unit.hung = ''
             self._interrupted(unit, self.running.pop(unit.name, None))
             held = self.held.pop(unit.name, None)
             if held is not None:
@@ -442,7 +444,10 @@ class Hooks:
         cause: str,
         traceback: str = '',
     ) -> None:
-        """Record a failed hook: the unit goes into error and a retry is timed."""
+        """Record a failed hook: the unit goes into error and a retry is timed.
+
+        Past the harness's time limit, the unit is hung in it instead (:attr:`Unit.hung`).
+        """
         world = self._world
         spec = running.spec
         attempts = unit.failure.attempts + 1 if unit.failure else 1
@@ -457,6 +462,8 @@ class Hooks:
             traceback=traceback,
         )
         unit.last_failure = failure
+        if spec.kind != 'action':  # a failed action is no failed hook
+            self.failures.append(failure)
         if kind is HookFailureKind.TIMED_OUT:
             # Not in error, not retried: for Juju it is still running that hook (Unit.hung),
             # its pod up. The pool killed the worker only to stop waiting: its WorkerGone
@@ -465,10 +472,7 @@ class Hooks:
             process = self._pool.process(unit.name)
             if process is not None:
                 self._killed.add((unit.name, process.pid))
-            if spec.kind != 'action':
-                self.failures.append(failure)
         elif spec.kind != 'action':  # a failed action leaves the unit out of error
-            self.failures.append(failure)
             if unit.failure is None:
                 delay = RETRY_FIRST
             else:

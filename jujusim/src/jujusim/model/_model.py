@@ -851,8 +851,8 @@ class Model:
         """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
 
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
-        in error or hung in a hook, an unfinished rollout and a livelock are failures too. When the
-        provider's data must be refused, the leader must be Blocked and the labels those
+        in error or hung in a hook, an unfinished rollout and a livelock are failures too.
+        When the provider's data must be refused, the leader must be Blocked and the labels those
         of the last data the consumer could accept. With ``hooks_must_not_fail``, every
         hook of ``app`` that failed during the run is a problem too (see
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
@@ -919,8 +919,9 @@ class Model:
 
         Raises:
             LivelockError: still busy after ``max_steps`` decisions, or 600 virtual
-                seconds past the retries it runs (a charm that never settles, e.g. one
-                fighting the StatefulSet controller: its pods restart for ever).
+                seconds past the retries it runs and any stall (a charm that never
+                settles, e.g. one fighting the StatefulSet controller: its pods restart
+                for ever).
         """
         return self._scheduler.settle(max_steps=max_steps)
 

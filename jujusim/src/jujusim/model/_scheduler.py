@@ -29,8 +29,6 @@ from ._world import World
 # trigger each other for ever) at a minute or two of wall time, about 4 ms a step.
 MAX_STEPS = 20_000
 
-WRITE_METHODS = frozenset({'POST', 'PUT', 'PATCH', 'DELETE'})
-
 
 class Scheduler:
     """Decides the next step and runs the model to quiescence."""
@@ -98,8 +96,7 @@ class Scheduler:
             due = self._timers.next_due(include_periodic=False, retry_until=retry_until)
             if due is None:
                 return taken
-            limit = max([retry_until, *self._waits()]) + SETTLE_BUSY_BOUND
-            if due > limit:
+            if due > self._busy_limit(retry_until):
                 raise self._livelock(
                     f'not quiescent {due - began:.0f} virtual seconds after settling began '
                     f'({taken} steps)',
@@ -109,13 +106,15 @@ class Scheduler:
             self._timers.fire()
         raise self._livelock(f'not quiescent after {max_steps} steps', since)
 
-    def _waits(self) -> list[float]:
-        """When the waits a test asked for end: stalls, a Juju re-ensure's held PATCH.
+    def _busy_limit(self, retry_until: float) -> float:
+        """The virtual time past which a model still busy is livelocked.
 
-        However long, they are no sign of a model keeping itself busy: the bounds on
-        virtual time run from their ends too.
+        :data:`SETTLE_BUSY_BOUND` past the last retry counted, and past the end of every
+        wait a test asked for (stalls, a Juju re-ensure's held PATCH): however long, they
+        are no sign of a model keeping itself busy.
         """
-        return [*self._faults.due(), *self._provisioner.due()]
+        waits = [*self._faults.due(), *self._provisioner.due()]
+        return max([retry_until, *waits]) + SETTLE_BUSY_BOUND
 
     def _livelock(self, what: str, since: int) -> LivelockError:
         """The error, its first line saying what kept the model busy since event ``since``."""
@@ -128,8 +127,7 @@ class Scheduler:
         )
         pods = sum(event.kind == 'pod-started' for event in events)
         writes = sum(
-            event.kind == 'request' and event.fields.get('method') in WRITE_METHODS
-            for event in events
+            event.kind == 'request' and event.fields.get('method') != 'GET' for event in events
         )
         often = ', '.join(f'{hook} x{count}' for hook, count in hooks.most_common(3))
         busy = f'{hooks.total()} hooks ({often or "none"}), {pods} pods started, {writes} writes'
@@ -155,8 +153,7 @@ class Scheduler:
                 on virtual time :meth:`settle` has (hook retries counted throughout).
         """
         clock = self._world.clock
-        bound = SETTLE_RETRY_BOUND + SETTLE_BUSY_BOUND
-        deadline = clock.now + bound
+        retries_until = clock.now + SETTLE_RETRY_BOUND  # every retry runs; the bound counts
         since = len(self._world.trace.events)
         for taken in range(max_steps):
             if reached():
@@ -174,7 +171,8 @@ class Scheduler:
                 if reached():
                     return taken
                 raise ModelError(f'{what} did not happen: the model settled first')
-            if due > max([deadline, *(end + SETTLE_BUSY_BOUND for end in self._waits())]):
+            if due > self._busy_limit(retries_until):
+                bound = SETTLE_RETRY_BOUND + SETTLE_BUSY_BOUND
                 raise self._livelock(
                     f'{what} did not happen in {bound:.0f} virtual seconds ({taken} steps)',
                     since,
@@ -223,7 +221,9 @@ class Scheduler:
             if faults.stalled(unit.name):
                 continue
             if unit.name in self._pods.terminating:
-                if not unit.hung:  # a hung agent runs no stop: SIGKILLed at the grace's end
+                # A hung agent runs no stop (it is still in its hook: Unit.hung); the kubelet
+                # SIGKILLs it at the grace period's end (Pods).
+                if not unit.hung:
                     choices.append(('stop', unit.name))
                 continue
             if hooks.next_hook(unit) is not None:

@@ -26,7 +26,7 @@ SETTLE_RETRY_BOUND = 600.0
 # explorer's schedules for mesh-consumer measured 100 s (a 3-pod rollout with 30 s grace
 # periods is about that), so this is only reached by charms that never settle, e.g. a
 # library that puts controller-revision-hash on pods and fights the StatefulSet
-# controller, each pod restarted for ever (about 1,000 steps a 200 virtual seconds).
+# controller, each pod restarted for ever (about 220 virtual seconds every 1,000 steps).
 SETTLE_BUSY_BOUND = 600.0
 
 
