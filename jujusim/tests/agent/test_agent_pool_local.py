@@ -1,6 +1,10 @@
-"""A worker given a unit's local state goes on from it; forgetting units ends them all."""
+"""A worker given a unit's local state goes on from it; forgetting units ends them all,
+but for idle workers kept aside for their units."""
 
 from __future__ import annotations
+
+import pathlib
+import time
 
 import agent_helpers
 import pytest
@@ -47,3 +51,57 @@ def test_local_state_of_a_unit_without_a_live_worker_is_an_error():
         pool.add_app('counter', agent_helpers.COUNTER)
         with pytest.raises(agent.AgentError, match='no live worker'):
             pool.local_state('counter/0')
+
+
+def ended(pid: int, timeout: float = 10.0) -> bool:
+    """Whether process ``pid`` is gone (its zygote reaps it) within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pathlib.Path(f'/proc/{pid}').exists():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_an_idle_worker_kept_aside_serves_its_unit_again_with_the_state_given():
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        first = pool.spawn('counter/0', env={'X': '1'})
+        run(pool, 'counter/0', 'install')
+        local = pool.local_state('counter/0')
+        pool.forget_units(keep_idle=True)
+        assert pool.units == []
+
+        again = pool.spawn('counter/0', env={'X': '1'})
+        assert again.pid == first.pid
+        assert kinds(pool, 'counter/0') == ''  # no local state given: none kept
+        pool.forget_units(keep_idle=True)
+        assert pool.spawn('counter/0', env={'X': '1'}, local=local).pid == first.pid
+        assert kinds(pool, 'counter/0') == 'install'
+
+
+def test_a_kept_worker_of_another_environment_or_not_taken_back_is_ended():
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        first = pool.spawn('counter/0', env={'X': '1'})
+        pool.forget_units(keep_idle=True)
+        other = pool.spawn('counter/0', env={'X': '2'})
+        assert other.pid != first.pid
+        assert ended(first.pid)
+
+        pool.forget_units(keep_idle=True)
+        pool.retire_kept()
+        assert ended(other.pid)
+        assert pool.spawn('counter/0', env={'X': '2'}).pid != other.pid
+
+
+def test_a_worker_running_a_hook_is_not_kept():
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        busy = pool.spawn('counter/0')
+        pool.start_hook('counter/0', agent.HookSpec(kind='install'), agent_helpers.counter_state())
+        pool.forget_units(keep_idle=True)
+        assert pool.spawn('counter/0').pid != busy.pid
+        assert ended(busy.pid)
+        with pytest.raises(agent.AgentError, match='nothing to wait for'):
+            pool.next_event()  # neither the killed worker's hook nor its end is reported

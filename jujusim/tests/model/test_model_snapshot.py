@@ -196,3 +196,21 @@ def test_restoring_a_new_models_snapshot_with_a_seed_is_a_new_model():
         assert model.trace == []
         run(ModelRunner(model, charms), START)
         assert list(model.trace) == expected
+
+
+def test_a_restore_keeps_an_idle_units_process_and_replaces_a_busy_one():
+    # A unit's idle worker serves it again (no fork), given the snapshot's local state
+    # (test_unit_local_state_is_part_of_the_snapshot); one in the middle of a hook is not.
+    with Model(seed=0) as model:
+        model.deploy(COUNTER, units=2)
+        model.settle()
+        snapshot = model.snapshot()
+        pids = {unit: model.pool.process(unit) for unit in ('counter/0', 'counter/1')}
+        model.run_action('counter/0', 'count')
+        model.run_until('hook-start', unit='counter/0')
+        model.restore(snapshot)
+        after = {unit: model.pool.process(unit) for unit in pids}
+        assert after['counter/1'] == pids['counter/1']
+        assert after['counter/0'] is not None and pids['counter/0'] is not None
+        assert after['counter/0'].pid != pids['counter/0'].pid
+        model.settle()

@@ -264,9 +264,10 @@ class Model:
     def restore(self, snapshot: Snapshot, *, seed: int | None = None) -> None:
         """Put the model back into the state ``snapshot`` holds, whatever it did since.
 
-        Every worker is killed and each unit that had one gets a fresh process (a warmed
-        spare) given only the unit-local state the snapshot holds, as a unit's agent
-        keeps it between hooks; nothing else of an earlier process carries over. Going on
+        Each unit that had a worker gets one given only the unit-local state the snapshot
+        holds, as a unit's agent keeps it between hooks: its current worker when that is
+        idle (no hook of it is in flight), else a fresh process (a warmed spare); every
+        other worker is killed. Going on
         from here gives the same run, event for event, as going on from the moment the
         snapshot was taken. The zygotes, servers and temp files stay.
 
@@ -284,7 +285,9 @@ class Model:
         if snapshot.origin != self._origin:
             raise ModelError('a snapshot can only restore the model that took it')
         busy = bool(self._hooks.running or self._hooks.held)
-        self.pool.forget_units()  # first: a worker whose request is dropped may send another
+        # First: a worker whose request is dropped may send another. An idle one is kept
+        # for its unit (AgentPool.forget_units): a fork and a process's end saved.
+        self.pool.forget_units(keep_idle=True)
         for held in self._hooks.held.values():
             held.release('drop')
         if busy:
@@ -306,6 +309,7 @@ class Model:
                 self.pool.add_app(app.name, app.charm)
         for unit, (env, local) in snapshot.workers.items():
             self.pool.spawn(unit, env=env, local=local)
+        self.pool.retire_kept()
         if seed is not None:
             self.reseed(seed)
             self.kube.store.reseed(seed)
