@@ -7,6 +7,7 @@ import pathlib
 import time
 
 import agent_helpers
+import ops.testing
 import pytest
 
 from jujusim import agent
@@ -105,3 +106,33 @@ def test_a_worker_running_a_hook_is_not_kept():
         assert ended(busy.pid)
         with pytest.raises(agent.AgentError, match='nothing to wait for'):
             pool.next_event()  # neither the killed worker's hook nor its end is reported
+
+
+REMEMBERING = agent_helpers.COUNTER.parent / 'remembering'
+
+
+def recall(pool: agent.AgentPool, unit: str) -> str:
+    spec = agent.HookSpec(kind='action', action='recall')
+    result = pool.run_hook(unit, spec, ops.testing.State())
+    assert result.ok and result.action_results is not None, result.error
+    return result.action_results['seen']
+
+
+def test_a_worker_whose_charm_keeps_something_in_memory_is_not_kept():
+    # A module global changed by a hook would reach the unit's next hook in a kept
+    # process, where a new process (as under Juju) has none of it.
+    with agent.AgentPool() as pool:
+        pool.add_app('remembering', REMEMBERING)
+        first = pool.spawn('remembering/0')
+        before = recall(pool, 'remembering/0')  # reading changes nothing: kept
+        pool.forget_units(keep_idle=True)
+        assert pool.spawn('remembering/0').pid == first.pid
+
+        install = agent.HookSpec(kind='install')
+        result = pool.run_hook('remembering/0', install, ops.testing.State())
+        assert result.ok, result.error
+        assert recall(pool, 'remembering/0') == ','.join(filter(None, [before, 'install']))
+        pool.forget_units(keep_idle=True)
+        assert pool.spawn('remembering/0').pid != first.pid
+        assert 'install' not in recall(pool, 'remembering/0')
+        assert ended(first.pid)

@@ -124,6 +124,9 @@ class _Worker:
         # The unit-local state the worker holds, as it keeps it (worker.Worker.run_hook):
         # what it was given, then that of each hook that succeeded.
         self.local = hooks.LocalState()
+        # Its answer to ('as-new',): whether the charm's modules hold what they did when
+        # it began to serve (worker.charm_memory); None until it answers.
+        self.as_new: bool | None = None
 
     @property
     def alive(self) -> bool:
@@ -408,23 +411,28 @@ class AgentPool:
         background; their ends, and any outcome already on its way, are never reported.
         Applications stay added.
 
-        With ``keep_idle``, a unit's current worker that runs no hook is set aside
-        instead of killed: the next :meth:`spawn` of that unit with the same
-        environment takes it back, with the unit-local state it is given (a model
-        restored from a snapshot saves a fork, the copy-on-write faults of a new
-        process and its end: ~23 ms of CPU a unit, measured). A hook under Juju runs
-        in a new process each time, so a charm finds nothing of its earlier hooks in
-        memory either way. :meth:`retire_kept` ends those no spawn took.
+        With ``keep_idle``, a unit's current worker that runs no hook, and whose charm
+        modules hold what they held when it began to serve (``worker.charm_memory``:
+        the charm keeps nothing in memory between hooks), is set aside instead of
+        killed: the next :meth:`spawn` of that unit with the same environment takes it
+        back, with the unit-local state it is given. A model restored from a snapshot
+        so saves a fork, the copy-on-write faults of a new process and its end: ~23 ms
+        of CPU a unit, measured. :meth:`retire_kept` ends those no spawn took.
         """
         self._check_open()
         self.retire_kept()
+        idle = [
+            w
+            for w in self._by_pid.values()
+            if w.unit is not None and self._units.get(w.unit) is w and w.alive and w.hook is None
+        ]
+        as_new = self._ask_as_new(idle) if keep_idle else []
         # Every worker a unit ever had and that has not been reaped: an earlier worker of
         # a restarted unit too, whose end would otherwise be reported later.
         for worker in self._by_pid.values():
             if worker.unit is None:
                 continue  # a spare
-            current = self._units.get(worker.unit) is worker
-            if keep_idle and current and worker.alive and worker.hook is None:
+            if worker in as_new:
                 # Unit-less until taken back: its end meanwhile is a spare's, unreported.
                 self._kept[worker.unit] = worker
             elif worker.alive:
@@ -437,6 +445,22 @@ class AgentPool:
             worker.predecessor = worker.successor = None
         self._units.clear()
         self._events.clear()
+
+    def _ask_as_new(self, workers: list[_Worker]) -> list[_Worker]:
+        """Those of the idle ``workers`` whose charm memory is as when they began."""
+        asked: list[_Worker] = []
+        for worker in workers:
+            worker.as_new = None
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                wire.send(worker.sock, (wire.AS_NEW,))
+                asked.append(worker)
+        deadline = time.monotonic() + self.startup_timeout
+        while any(w.as_new is None and w.alive for w in asked):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._pump(remaining)
+        return [w for w in asked if w.as_new and w.alive]
 
     def retire_kept(self) -> None:
         """Kill the workers :meth:`forget_units` kept that no :meth:`spawn` took back."""
@@ -779,6 +803,9 @@ class AgentPool:
                 continue
             if message[0] == wire.IS_LEADER:
                 self._answer_is_leader(worker)
+                continue
+            if message[0] == wire.AS_NEW:
+                worker.as_new = bool(message[1])
                 continue
             _, hook_id, result = message
             if worker.hook is None or worker.hook[0] != hook_id:

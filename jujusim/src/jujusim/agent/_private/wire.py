@@ -29,9 +29,12 @@ FAILED = 'failed'
 # releasing a unit's API request the parent may send ('leader-ahead', answer): what
 # is-leader answers from that request's response until the worker next sends anything.
 # ('local', LocalState) before its first hook gives a new worker the unit-local state a
-# unit's previous worker had (a model restored from a snapshot), instead of none.
+# unit's previous worker had (a model restored from a snapshot), instead of none. Between
+# hooks, ('as-new',) asks whether the charm's modules hold what they held when the worker
+# began to serve; it answers ('as-new', bool) (worker.charm_memory).
 ASSIGN = 'assign'
 LOCAL = 'local'
+AS_NEW = 'as-new'
 HOOK = 'hook'
 DONE = 'done'
 EXIT = 'exit'

@@ -9,6 +9,7 @@ import os
 import pathlib
 import socket
 import ssl
+import sys
 import tempfile
 import time
 import traceback
@@ -240,6 +241,7 @@ class Worker:
         self.juju_version = juju_version
         self.local = hooks.LocalState()
         self._context_kwargs = source.context_kwargs()
+        self._root = source.path
 
     def run_hook(
         self,
@@ -324,6 +326,7 @@ class Worker:
         """Answer hook requests on ``sock`` until the parent closes it or says ``exit``."""
         parent = ParentLink(sock)
         _PARENT[:] = [parent]
+        fresh = charm_memory(self._root)  # as a new process of this unit starts
         while True:
             try:
                 message = parent.recv()
@@ -333,6 +336,9 @@ class Worker:
                 return
             if message[0] == wire.LOCAL:
                 self.local = message[1]
+                continue
+            if message[0] == wire.AS_NEW:
+                parent.send((wire.AS_NEW, charm_memory(self._root) == fresh))
                 continue
             _, hook_id, spec, juju_state, trusted, leader = message
             result = self.run_hook(hook_id, spec, juju_state, trusted=trusted, leader=leader)
@@ -347,6 +353,30 @@ class Worker:
                 sock.sendall(message)
             except (BrokenPipeError, ConnectionResetError):
                 return
+
+
+def charm_memory(root: pathlib.Path) -> list[tuple[str, str, int, str | None]]:
+    """What the charm's own modules (those loaded from under ``root``) hold, shallowly.
+
+    Each global's identity, and the text of each module-level container (dict, list,
+    set, deque, bytearray): a global rebound or a container changed shows, a change
+    deeper inside an object does not. Under Juju each hook is a new process, so a charm
+    that changes these keeps in memory what its next hook will not find there.
+    """
+    prefix = f'{root}{os.sep}'
+    memory: list[tuple[str, str, int, str | None]] = []
+    for name, module in sorted(sys.modules.items()):
+        file = getattr(module, '__file__', None)
+        if not isinstance(file, str) or not file.startswith(prefix):
+            continue
+        globals_: dict[str, object] = vars(module)
+        for key, value in globals_.items():
+            text = repr(value) if issubclass(type(value), _CONTAINERS) else None
+            memory.append((name, key, id(value), text))
+    return memory
+
+
+_CONTAINERS = (dict, list, set, collections.deque, bytearray)
 
 
 def use_tmpdir(tmpdir: str) -> None:

@@ -1,0 +1,28 @@
+#!/usr/bin/env python3
+"""Remembering: each hook appends its name to a module-level list; ``recall`` shows it."""
+
+from __future__ import annotations
+
+import ops
+
+SEEN: list[str] = []  # survives between hooks only if one process runs them
+
+
+class RememberingCharm(ops.CharmBase):
+    """Remembers the hooks it ran in ``SEEN``."""
+
+    def __init__(self, framework: ops.Framework):
+        super().__init__(framework)
+        for event in (self.on.install, self.on.config_changed, self.on.update_status):
+            framework.observe(event, self._on_hook)
+        framework.observe(self.on.recall_action, self._on_recall)
+
+    def _on_hook(self, event: ops.EventBase) -> None:
+        SEEN.append(event.handle.kind)
+
+    def _on_recall(self, event: ops.ActionEvent) -> None:
+        event.set_results({'seen': ','.join(SEEN)})
+
+
+if __name__ == '__main__':  # pragma: no cover
+    ops.main(RememberingCharm)
