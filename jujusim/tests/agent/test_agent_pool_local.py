@@ -136,3 +136,39 @@ def test_a_worker_whose_charm_keeps_something_in_memory_is_not_kept():
         assert pool.spawn('remembering/0').pid != first.pid
         assert 'install' not in recall(pool, 'remembering/0')
         assert ended(first.pid)
+
+
+def test_set_aside_keeps_an_idle_workers_process_for_the_units_next_start():
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        first = pool.spawn('counter/0', env={'X': '1'})
+        run(pool, 'counter/0', 'install')
+        assert pool.set_aside('counter/0')
+        assert pool.units == []
+        with pytest.raises(agent.AgentError, match='nothing to wait for'):
+            pool.next_event()  # it reports nothing, as a killed worker reports no hook
+
+        again = pool.restart('counter/0', env={'X': '1'})
+        assert again.pid == first.pid
+        assert kinds(pool, 'counter/0') == ''  # a new pod's: no local state
+        assert pool.set_aside('counter/0')
+        pool.retire_kept('counter/0')
+        assert ended(first.pid)
+        assert pool.restart('counter/0', env={'X': '1'}).pid != first.pid
+
+
+def test_set_aside_refuses_a_busy_worker_and_one_whose_charm_kept_memory():
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        pool.add_app('remembering', REMEMBERING)
+        busy = pool.spawn('counter/0')
+        pool.start_hook('counter/0', agent.HookSpec(kind='install'), agent_helpers.counter_state())
+        assert not pool.set_aside('counter/0')
+        process = pool.process('counter/0')
+        assert process is not None and process.pid == busy.pid and process.alive
+
+        pool.spawn('remembering/0')
+        install = agent.HookSpec(kind='install')
+        assert pool.run_hook('remembering/0', install, ops.testing.State()).ok
+        assert not pool.set_aside('remembering/0')
+        assert pool.units == ['counter/0', 'remembering/0']

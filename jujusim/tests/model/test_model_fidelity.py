@@ -22,6 +22,7 @@ from jujusim.model import Model
 from jujusim.model._pods import POD_STARTUP
 
 Record = dict[str, Any]
+COUNTER = pathlib.Path(__file__).parents[1] / 'charms' / 'counter'
 _TRACE = re.compile(r'^\s*(?P<time>\d+\.\d)  (?P<text>.*)$')
 
 
@@ -38,19 +39,19 @@ class Log:
         out = [json.loads(line) for line in self.path.read_text().splitlines()]
         return [r for r in out if unit is None or r['unit'] == unit]
 
-    def hooks(self, unit: str, *, pid: int | None = None) -> list[Record]:
+    def hooks(self, unit: str, *, life: str | None = None) -> list[Record]:
         """The records of the hooks Juju dispatched (not re-emitted deferred events)."""
         return [
-            r for r in self.records(unit) if _dispatched(r) and (pid is None or r['pid'] == pid)
+            r for r in self.records(unit) if _dispatched(r) and (life is None or r['life'] == life)
         ]
 
-    def kinds(self, unit: str, *, pid: int | None = None) -> list[str]:
+    def kinds(self, unit: str, *, life: str | None = None) -> list[str]:
         """The kinds of the hooks dispatched to ``unit``, in order."""
-        return [r['kind'] for r in self.hooks(unit, pid=pid)]
+        return [r['kind'] for r in self.hooks(unit, life=life)]
 
-    def pids(self, unit: str) -> list[int]:
-        """The unit's processes (one per pod), in order of first record."""
-        return list(dict.fromkeys(r['pid'] for r in self.records(unit)))
+    def lives(self, unit: str) -> list[str]:
+        """The lives of the unit's local state (one per pod), in order of first record."""
+        return list(dict.fromkeys(r['life'] for r in self.records(unit)))
 
 
 def _dispatched(record: Record) -> bool:
@@ -175,6 +176,38 @@ def test_deploy_order_and_one_hook_at_a_time(tmp_path: pathlib.Path):
 # -- pod restarts ------------------------------------------------------------------------
 
 
+def test_a_new_pods_agent_may_run_in_an_idle_process_but_never_with_its_local_state():
+    # A pod deleted while its agent was idle: the process may serve the next pod
+    # (AgentPool.set_aside), its StoredState gone all the same. One deleted mid-hook: the
+    # process dies with it.
+    with Model(seed=0) as model:
+        model.deploy(COUNTER, units=1)
+        model.settle()
+        before = model.pool.process('counter/0')
+        assert before is not None and 'install' in recalled(model)
+        model.delete_pod('counter/0', graceful=False)
+        model.settle()
+        after = model.pool.process('counter/0')
+        assert after is not None and after.pid == before.pid
+        assert recalled(model).split(',')[0] == 'upgrade_charm'
+
+        model.config('counter', **{'fail-on': 'nothing'})
+        model.run_until('hook-start', unit='counter/0')
+        model.delete_pod('counter/0', graceful=False)
+        model.settle()
+        again = model.pool.process('counter/0')
+        assert again is not None and again.pid != before.pid
+
+
+def recalled(model: Model) -> str:
+    """The hooks counter/0 counted in its StoredState, comma-separated."""
+    model.run_action('counter/0', 'count')
+    model.settle()
+    results = model.actions[-1].results
+    assert results is not None
+    return str(results['kinds'])
+
+
 def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathlib.Path):
     """A recreated pod runs upgrade-charm, config-changed, start, leader-settings-changed
     (non-leader only), pebble-ready; no install, no leader-elected, no relation hooks.
@@ -208,13 +241,13 @@ def test_pod_restart_sequence_loses_local_state_keeps_juju_state(tmp_path: pathl
 
         assert model.leader('writer') == leader  # back within its lease: still leader
         for unit in (leader, follower):
-            old, new = log.pids(unit)
+            old, new = log.lives(unit)
             assert new != old
             expected = ['upgrade_charm', 'config_changed', 'start', 'pebble_ready']
             if unit == follower:
                 expected.insert(3, 'leader_settings_changed')
-            assert log.kinds(unit, pid=new) == expected
-            first = log.records(unit)[[r['pid'] for r in log.records(unit)].index(new)]
+            assert log.kinds(unit, life=new) == expected
+            first = log.records(unit)[[r['life'] for r in log.records(unit)].index(new)]
             # The first thing the new pod ran is upgrade-charm itself: no deferred start
             # carried over, and an empty StoredState.
             assert (first['kind'], first['dispatch'], first['stored']) == (
@@ -582,11 +615,11 @@ def test_template_change_rolls_every_pod_from_the_highest_ordinal(tmp_path: path
             stop = texts.index(f'{unit} runs stop (pod rec-{n} terminating)')
             assert not any(t.startswith(f'{unit} runs ') for t in texts[sigterm:stop])
             assert texts.index(f'{unit} stop done; pod rec-{n} goes') > stop
-            assert 'stop' in log.kinds(unit, pid=log.pids(unit)[0])
+            assert 'stop' in log.kinds(unit, life=log.lives(unit)[0])
         for n in (0, 1, 2):
             unit = f'rec/{n}'
             # The new pod ran the restart sequence.
-            assert log.kinds(unit, pid=log.pids(unit)[-1])[0] == 'upgrade_charm'
+            assert log.kinds(unit, life=log.lives(unit)[-1])[0] == 'upgrade_charm'
         pods = model.kube.objects('Pod', model.name)
         assert all(p['metadata']['labels'].get('team') == 'a' for p in pods)
         assert model.check('rec') == []

@@ -125,8 +125,8 @@ def test_rollout_deletes_pods_gracefully_with_stop_and_a_terminating_phase(
                 break
         assert pod['metadata']['deletionGracePeriodSeconds'] == 30
         model.settle()
-        first_pid = log.pids('rec/1')[0]
-        assert log.kinds('rec/1', pid=first_pid)[-1] == 'stop'
+        first_life = log.lives('rec/1')[0]
+        assert log.kinds('rec/1', life=first_life)[-1] == 'stop'
         assert not any('SIGKILL rec/' in line for line in model.trace)
         # A stalled agent cannot stop: SIGKILL at the end of the grace period.
         mark = len(model.trace)
@@ -258,7 +258,7 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
         model.settle()
         model.write_labels('StatefulSet', 'rec', {'app.kubernetes.io/managed-by': 'me'})
         mark = len(model.trace)
-        pids = {f'rec/{n}': log.pids(f'rec/{n}') for n in range(3)}
+        lives = {f'rec/{n}': log.lives(f'rec/{n}') for n in range(3)}
         model.refresh('rec')
         model.settle()
         sts = model.kube.get('StatefulSet', model.name, 'rec')
@@ -274,10 +274,10 @@ def test_refresh_rewrites_the_template_and_rolls_every_pod_with_upgrade_charm(
             if re.match(r'pod rec-\d terminating', text)
         ]
         assert rolled == ['rec-2', 'rec-1', 'rec-0']
-        for unit, before in pids.items():
-            new = log.pids(unit)[-1]
+        for unit, before in lives.items():
+            new = log.lives(unit)[-1]
             assert new not in before
-            assert log.kinds(unit, pid=new)[0] == 'upgrade_charm'
+            assert log.kinds(unit, life=new)[0] == 'upgrade_charm'
         assert model.check('rec') == []
 
 
@@ -577,7 +577,7 @@ def test_actions_run_in_error_but_never_ahead_of_queued_hooks(tmp_path: pathlib.
             assert model.step()
         model.run_action('rec/0', 'record')
         model.settle()
-        new = _all_kinds(log, 'rec/0', pid=log.pids('rec/0')[-1])
+        new = _all_kinds(log, 'rec/0', life=log.lives('rec/0')[-1])
         assert new[:3] == ['upgrade_charm', 'config_changed', 'start']
         assert 'record_action' in new[3:]
         # In error: the action runs, though the failed hook's retry is not due yet.
@@ -621,15 +621,15 @@ def test_an_action_whose_agent_dies_is_failed_not_run_again_and_one_queued_meanw
         assert not unit.alive
         model.run_action('rec/0', 'record')  # no agent to run it yet
         model.settle()
-        new = _all_kinds(log, 'rec/0', pid=log.pids('rec/0')[-1])
+        new = _all_kinds(log, 'rec/0', life=log.lives('rec/0')[-1])
         assert new[:3] == ['upgrade_charm', 'config_changed', 'start']
         assert new.count('record_action') == 1
         assert [a.error for a in model.actions] == ['action terminated', None]
 
 
-def _all_kinds(log: Log, unit: str, *, pid: int | None = None) -> list[str]:
+def _all_kinds(log: Log, unit: str, *, life: str | None = None) -> list[str]:
     # Actions included: their dispatch path is the action's name, not its kind.
-    return [r['kind'] for r in log.records(unit) if pid is None or r['pid'] == pid]
+    return [r['kind'] for r in log.records(unit) if life is None or r['life'] == life]
 
 
 # -- 10: timer jitter and automatically-retry-hooks --------------------------------------------

@@ -276,14 +276,18 @@ class Hooks:
     def kill(self, unit: Unit) -> None:
         """SIGKILL the unit's worker; its hook in flight and its held request are lost."""
         if unit.alive:
-            process = self._pool.process(unit.name)
-            if process is not None:
-                # Its WorkerGone comes later and is ignored (on_agent_event). The pool
-                # reports nothing else of it, and holds the unit's next worker's events
-                # until it has gone, so nothing waits here for the process to be reaped.
-                self._killed.add((unit.name, process.pid))
-            if unit.name in self._pool.units:  # a hung unit's worker is gone already
-                self._pool.kill(unit.name)
+            idle = unit.name not in self.running and unit.name not in self.held
+            # An idle worker's process may serve the unit's next pod (AgentPool.set_aside):
+            # the same to the model, one fork fewer. It reports nothing more.
+            if not (idle and self._pool.set_aside(unit.name)):
+                process = self._pool.process(unit.name)
+                if process is not None:
+                    # Its WorkerGone comes later and is ignored (on_agent_event). The pool
+                    # reports nothing else of it, and holds the unit's next worker's events
+                    # until it has gone, so nothing waits here for the process to be reaped.
+                    self._killed.add((unit.name, process.pid))
+                if unit.name in self._pool.units:  # a hung unit's worker is gone already
+                    self._pool.kill(unit.name)
             unit.alive = False
             # Its hook dies with it, uncommitted: the next agent finds it due again, as
             # any hook killed mid-run.
@@ -338,6 +342,7 @@ class Hooks:
         unit.removed = True
         self._world.trace.record('unit-dead', f'{unit.name} is dead', unit=unit.name)
         self.kill(unit)
+        self._pool.retire_kept(unit.name)  # no pod of it comes back
         self._on_dead(unit)
 
     # -- results ---------------------------------------------------------------------------

@@ -230,7 +230,7 @@ class AgentPool:
         # a hook or died (_refill_spares), so a restart's first hook does not share the
         # CPU with a new spare's warm-up (~15% of a restart, measured).
         self._owing: list[_Worker] = []
-        # Idle workers forget_units(keep_idle=True) set aside, by the unit they served:
+        # Idle workers set aside (set_aside, forget_units), by the unit they served:
         # spawn() of that unit takes its worker back instead of a new process.
         self._kept: dict[str, _Worker] = {}
 
@@ -349,9 +349,9 @@ class AgentPool:
                 of the zygote's own.
             local: unit-local state to start with instead of none: what a unit's
                 earlier worker held (:meth:`local_state`), for a model restored from a
-                snapshot. Nothing else of that worker carries over, but a worker of
-                the unit that :meth:`forget_units` kept, with the same ``env``, serves
-                the unit again (with ``local``) instead of a new process.
+                snapshot. Nothing else of that worker carries over, but the unit's
+                worker set aside (:meth:`set_aside`), if its ``env`` is the same,
+                serves the unit again (with ``local``) instead of a new process.
 
         Raises:
             AgentError: the unit already has a live worker, or its zygote is gone.
@@ -411,42 +411,70 @@ class AgentPool:
         background; their ends, and any outcome already on its way, are never reported.
         Applications stay added.
 
-        With ``keep_idle``, a unit's current worker that runs no hook, and whose charm
-        modules hold what they held when it began to serve (``worker.charm_memory``:
-        the charm keeps nothing in memory between hooks), is set aside instead of
-        killed: the next :meth:`spawn` of that unit with the same environment takes it
-        back, with the unit-local state it is given. A model restored from a snapshot
-        so saves a fork, the copy-on-write faults of a new process and its end: ~23 ms
-        of CPU a unit, measured. :meth:`retire_kept` ends those no spawn took.
+        With ``keep_idle``, each unit's current worker is set aside as :meth:`set_aside`
+        does when it can be, and those set aside before stay so; :meth:`retire_kept`
+        ends those no spawn took back.
         """
         self._check_open()
-        self.retire_kept()
-        idle = [
-            w
-            for w in self._by_pid.values()
-            if w.unit is not None and self._units.get(w.unit) is w and w.alive and w.hook is None
-        ]
-        as_new = self._ask_as_new(idle) if keep_idle else []
+        if not keep_idle:
+            self.retire_kept()
+        idle = [w for w in self._by_pid.values() if self._units.get(w.unit or '') is w]
+        as_new = self._as_new([w for w in idle if self._idle(w)]) if keep_idle else []
         # Every worker a unit ever had and that has not been reaped: an earlier worker of
         # a restarted unit too, whose end would otherwise be reported later.
-        for worker in self._by_pid.values():
+        for worker in list(self._by_pid.values()):
             if worker.unit is None:
-                continue  # a spare
+                continue  # a spare, or set aside
             if worker in as_new:
-                # Unit-less until taken back: its end meanwhile is a spare's, unreported.
-                self._kept[worker.unit] = worker
-            elif worker.alive:
+                self._keep(worker)
+                continue
+            if worker.alive:
                 self._kill(worker)
-            # Unassigned, it is retired as a spare is (_maybe_gone) and its hook's
-            # outcome is ignored (_read_worker).
-            worker.unit = None
-            worker.hook = None
-            worker.held = []
-            worker.predecessor = worker.successor = None
+            self._unassign(worker)
         self._units.clear()
         self._events.clear()
 
-    def _ask_as_new(self, workers: list[_Worker]) -> list[_Worker]:
+    def set_aside(self, unit: str) -> bool:
+        """End ``unit``'s worker as :meth:`kill` would, but keep its process if it can be.
+
+        It can be when it is idle (no hook in flight, nothing of it still to report) and
+        its charm's modules hold what they held when it began to serve
+        (``worker.charm_memory``: the charm keeps nothing in memory between hooks). It
+        is then taken from the unit and reports nothing more, and the unit's next
+        :meth:`spawn` or :meth:`restart` with the same environment takes it back, given
+        the unit-local state the spawn gives (none for a restart), instead of a new
+        process: a fork, the copy-on-write faults of a new process and its end saved,
+        ~23 ms of CPU a worker (measured). Under Juju each hook is a new process; what
+        a charm could tell apart here is only its process id.
+
+        Returns:
+            Whether it was set aside; when not, nothing changed (kill it then).
+        """
+        self._check_open()
+        worker = self._units.get(unit)
+        if worker is None or not self._idle(worker) or not self._as_new([worker]):
+            return False
+        del self._units[unit]
+        self._keep(worker)
+        return True
+
+    def retire_kept(self, unit: str | None = None) -> None:
+        """Kill the workers set aside (:meth:`set_aside`) that no spawn took back.
+
+        Args:
+            unit: only that unit's, if it has one.
+        """
+        for name in [unit] if unit is not None else list(self._kept):
+            worker = self._kept.pop(name, None)
+            if worker is not None and worker.alive:
+                self._kill(worker)
+
+    @staticmethod
+    def _idle(worker: _Worker) -> bool:
+        waiting = worker.predecessor is not None and not worker.predecessor.reported
+        return worker.alive and worker.hook is None and not worker.held and not waiting
+
+    def _as_new(self, workers: list[_Worker]) -> list[_Worker]:
         """Those of the idle ``workers`` whose charm memory is as when they began."""
         asked: list[_Worker] = []
         for worker in workers:
@@ -462,12 +490,20 @@ class AgentPool:
             self._pump(remaining)
         return [w for w in asked if w.as_new and w.alive]
 
-    def retire_kept(self) -> None:
-        """Kill the workers :meth:`forget_units` kept that no :meth:`spawn` took back."""
-        for worker in self._kept.values():
-            if worker.alive:
-                self._kill(worker)
-        self._kept.clear()
+    def _keep(self, worker: _Worker) -> None:
+        assert worker.unit is not None  # noqa: S101 - only a unit's worker is kept
+        self.retire_kept(worker.unit)
+        self._kept[worker.unit] = worker
+        self._unassign(worker)
+
+    @staticmethod
+    def _unassign(worker: _Worker) -> None:
+        # Unit-less, it is retired as a spare is (_maybe_gone), and a hook outcome of it
+        # is ignored (_read_worker).
+        worker.unit = None
+        worker.hook = None
+        worker.held = []
+        worker.predecessor = worker.successor = None
 
     def remove_app(self, app: str) -> None:
         """Forget ``app`` (its units first: :meth:`forget_units`); its zygote stays."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 import lightkube
@@ -29,7 +30,9 @@ class RecorderCharm(ops.CharmBase):
 
     def __init__(self, framework: ops.Framework):
         super().__init__(framework)
-        self._stored.set_default(kinds=[])
+        # A token per life of the unit's local state: a new pod (whatever process runs
+        # it) starts without StoredState. A failed hook commits none of it.
+        self._stored.set_default(kinds=[], life=uuid.uuid4().hex)
         for event in (
             self.on.install,
             self.on.start,
@@ -52,7 +55,7 @@ class RecorderCharm(ops.CharmBase):
         kind = _kind(event)
         record: dict[str, Any] = {
             'unit': self.unit.name,
-            'pid': os.getpid(),
+            'life': self._stored.life,
             'kind': kind,
             'dispatch': os.environ.get('JUJU_DISPATCH_PATH', '').rpartition('/')[2],
             'leader': self.unit.is_leader(),
