@@ -8,8 +8,8 @@ may be shared: compare figures printed side by side, not across runs.
    zygotes, server, temp files) and the explorer's start (3 mesh-consumer units with
    trust, the beacon-stub, the relation, settle, check), then closing the model. From a
    snapshot: what ``run_schedule`` pays instead, restoring the model it keeps to the
-   snapshot of that start (killing the last schedule's workers, giving each unit a
-   fresh worker with its unit-local state), timed inside the random schedules of 2.
+   snapshot of that start (each unit's idle worker handed back to it, or a fresh one,
+   with its unit-local state; the rest killed), timed inside the random schedules of 2.
    Target: at most 5 % of fresh.
 2. Schedules per second: ``SCHEDULES`` random schedules (3 units, 10 steps drawn, the
    explorer's default weights) through ``explore`` with ``--jobs 1`` and ``--jobs 2``;

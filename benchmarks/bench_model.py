@@ -13,10 +13,12 @@ over repeats; nothing passes or fails on a timing (targets: ``issues show 6``, "
    against the model.
 2. Pod restart: a settled mesh-consumer; ``delete_pod(graceful=False)`` of the leader
    (its first hook, ``upgrade-charm``, reconciles: 4 API reads) or of a non-leader (no
-   API call), then scheduler steps until the new pod's first hook is done. Spares are
-   warmed between repeats, so each repeat is the steady state. The floor beside it is
-   that first hook alone through plain ``ops.testing`` in this process, as in 1 (the
-   best of three runs of it); at the end, the same with the workers' ``speedups``.
+   API call), then scheduler steps until the new pod's first hook is done. The unit is
+   idle when its pod goes, so its process serves the new pod (``AgentPool.set_aside``);
+   spares are warmed between repeats all the same, so each repeat is the steady state.
+   The floor beside it is that first hook alone through plain ``ops.testing`` in this
+   process, as in 1 (the best of three runs of it); at the end, the same with the
+   workers' ``speedups``.
 3. Schedule of 50 hook events (the issue's figure): 3 mesh-consumer units and a
    beacon-stub, settled; then seeded model events (a new label set on the provider: a
    relation-changed on every consumer unit; 5 virtual minutes: update-status everywhere;

@@ -265,11 +265,11 @@ class Model:
         """Put the model back into the state ``snapshot`` holds, whatever it did since.
 
         Each unit that had a worker gets one given only the unit-local state the snapshot
-        holds, as a unit's agent keeps it between hooks: its current worker when that is
-        idle (no hook of it is in flight), else a fresh process (a warmed spare); every
-        other worker is killed. Going on
-        from here gives the same run, event for event, as going on from the moment the
-        snapshot was taken. The zygotes, servers and temp files stay.
+        holds, as a unit's agent keeps it between hooks: its idle worker if it has one
+        whose charm keeps nothing in memory (``AgentPool.set_aside``), else a fresh
+        process (a warmed spare); every other worker is killed. Going on from here gives
+        the same run, event for event, as going on from the moment the snapshot was
+        taken. The zygotes, servers and temp files stay.
 
         Args:
             snapshot: what :meth:`snapshot` returned, on this model.

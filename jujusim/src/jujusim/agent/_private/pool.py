@@ -337,11 +337,13 @@ class AgentPool:
         env: Mapping[str, str] | None = None,
         local: hooks.LocalState | None = None,
     ) -> UnitProcess:
-        """Give ``unit`` (``app/N``) a fresh worker, with empty unit-local state.
+        """Give ``unit`` (``app/N``) a worker, with empty unit-local state.
 
-        A spare (forked ahead of need, and warmed or warming) takes the unit when
-        there is one, and the zygote forks a new spare once the unit has run its first
-        hook (or died); otherwise the zygote forks a worker for the unit now.
+        The unit's worker set aside (:meth:`set_aside`) serves it again if its
+        environment is ``env``. Else a spare (forked ahead of need, and warmed or
+        warming) takes the unit when there is one, and the zygote forks a new spare once
+        the unit has run its first hook (or died); otherwise the zygote forks a worker
+        for the unit now.
 
         Args:
             unit: the unit's name; its application must have been added.
@@ -734,9 +736,9 @@ class AgentPool:
             signal.pidfd_send_signal(worker.pidfd, signal.SIGKILL)
 
     def restart(self, unit: str, *, env: Mapping[str, str] | None = None) -> UnitProcess:
-        """Kill ``unit``'s worker if it lives, then give the unit a fresh one.
+        """Kill ``unit``'s worker if it lives, then give the unit another (:meth:`spawn`).
 
-        The fresh worker starts with empty unit-local state, as a recreated pod does.
+        The worker starts with empty unit-local state, as a recreated pod does.
 
         Args:
             unit: the unit.
