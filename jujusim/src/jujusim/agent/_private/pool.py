@@ -420,8 +420,8 @@ class AgentPool:
         self._check_open()
         if not keep_idle:
             self.retire_kept()
-        idle = [w for w in self._by_pid.values() if self._units.get(w.unit or '') is w]
-        as_new = self._as_new([w for w in idle if self._idle(w)]) if keep_idle else []
+        current = [w for w in self._by_pid.values() if self._units.get(w.unit or '') is w]
+        as_new = self._as_new([w for w in current if self._idle(w)]) if keep_idle else []
         # Every worker a unit ever had and that has not been reaped: an earlier worker of
         # a restarted unit too, whose end would otherwise be reported later.
         for worker in list(self._by_pid.values()):
