@@ -172,3 +172,13 @@ def test_set_aside_refuses_a_busy_worker_and_one_whose_charm_kept_memory():
         assert pool.run_hook('remembering/0', install, ops.testing.State()).ok
         assert not pool.set_aside('remembering/0')
         assert pool.units == ['counter/0', 'remembering/0']
+
+
+def test_set_aside_refuses_a_worker_that_a_hook_left_a_thread_running_in():
+    with agent.AgentPool() as pool:
+        pool.add_app('remembering', REMEMBERING)
+        pool.spawn('remembering/0')
+        recall(pool, 'remembering/0')
+        linger = agent.HookSpec(kind='action', action='linger')
+        assert pool.run_hook('remembering/0', linger, ops.testing.State()).ok
+        assert not pool.set_aside('remembering/0')

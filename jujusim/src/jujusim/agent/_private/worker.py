@@ -11,6 +11,7 @@ import socket
 import ssl
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Mapping
@@ -356,14 +357,16 @@ class Worker:
 
 
 def charm_memory(root: pathlib.Path) -> list[tuple[str, str, int, str | None]]:
-    """What the charm's own modules (those loaded from under ``root``) hold, shallowly.
+    """What the charm's own modules (those under ``root``) hold, and which threads run.
 
-    Each global's identity, and the text of each module-level container (dict, list,
+    Shallowly: each global's identity, and the text of each module-level container (dict, list,
     set, deque, bytearray): a global rebound or a container changed shows, a change
     deeper inside an object does not. Under Juju each hook is a new process, so a charm
-    that changes these keeps in memory what its next hook will not find there.
+    that changes these keeps in memory what its next hook will not find there; and a
+    thread a hook left running ends with that process.
     """
-    memory: list[tuple[str, str, int, str | None]] = []
+    threads = sorted(thread.ident or 0 for thread in threading.enumerate())
+    memory: list[tuple[str, str, int, str | None]] = [('', 'threads', 0, repr(threads))]
     for name in _charm_modules(f'{root}{os.sep}'):
         module = sys.modules.get(name)
         globals_: dict[str, object] = vars(module) if module is not None else {}
