@@ -182,3 +182,22 @@ def test_set_aside_refuses_a_worker_that_a_hook_left_a_thread_running_in():
         linger = agent.HookSpec(kind='action', action='linger')
         assert pool.run_hook('remembering/0', linger, ops.testing.State()).ok
         assert not pool.set_aside('remembering/0')
+
+
+def test_set_aside_refuses_a_worker_whose_hook_outcome_is_not_yet_taken():
+    # Its hook has ended in the worker, but the caller has not had its HookDone: for the
+    # caller the hook still runs.
+    with agent.AgentPool() as pool:
+        pool.add_app('counter', agent_helpers.COUNTER)
+        pool.spawn('counter/0')
+        pool.spawn('counter/1')
+        pool.start_hook('counter/0', agent.HookSpec(kind='install'), agent_helpers.counter_state())
+        # run_hook of another unit reads every worker's output; counter/0's stays queued.
+        deadline = time.monotonic() + agent_helpers.PATIENCE
+        while (process := pool.process('counter/0')) is not None and process.hook is not None:
+            assert time.monotonic() < deadline
+            run(pool, 'counter/1', 'update_status')
+        assert not pool.set_aside('counter/0')
+        event = pool.next_event()
+        assert isinstance(event, agent.HookDone) and event.unit == 'counter/0'
+        assert pool.set_aside('counter/0')

@@ -276,16 +276,12 @@ class Hooks:
     def kill(self, unit: Unit) -> None:
         """SIGKILL the unit's worker; its hook in flight and its held request are lost."""
         if unit.alive:
-            idle = unit.name not in self.running and unit.name not in self.held
             # An idle worker's process may serve the unit's next pod (AgentPool.set_aside):
             # the same to the model, one fork fewer. It reports nothing more.
-            if not (idle and self._pool.set_aside(unit.name)):
-                process = self._pool.process(unit.name)
-                if process is not None:
-                    # Its WorkerGone comes later and is ignored (on_agent_event). The pool
-                    # reports nothing else of it, and holds the unit's next worker's events
-                    # until it has gone, so nothing waits here for the process to be reaped.
-                    self._killed.add((unit.name, process.pid))
+            if not self._pool.set_aside(unit.name):
+                # The pool reports nothing else of it, and holds the unit's next worker's
+                # events until it has gone, so nothing waits here for it to be reaped.
+                self._ignore_end_of_worker(unit)
                 if unit.name in self._pool.units:  # a hung unit's worker is gone already
                     self._pool.kill(unit.name)
             unit.alive = False
@@ -296,6 +292,12 @@ class Hooks:
             held = self.held.pop(unit.name, None)
             if held is not None:
                 held.release('drop')
+
+    def _ignore_end_of_worker(self, unit: Unit) -> None:
+        """The unit's current worker's WorkerGone, when it comes, is ignored (on_agent_event)."""
+        process = self._pool.process(unit.name)
+        if process is not None:
+            self._killed.add((unit.name, process.pid))
 
     def _interrupted(self, unit: Unit, running: Running | None) -> None:
         """An action whose agent died while it ran is failed, and never runs again.
@@ -474,9 +476,7 @@ class Hooks:
             # its pod up. The pool killed the worker only to stop waiting: its WorkerGone
             # is no death of the agent's.
             unit.hung = spec.describe()
-            process = self._pool.process(unit.name)
-            if process is not None:
-                self._killed.add((unit.name, process.pid))
+            self._ignore_end_of_worker(unit)
         elif spec.kind != 'action':  # a failed action leaves the unit out of error
             if unit.failure is None:
                 delay = RETRY_FIRST

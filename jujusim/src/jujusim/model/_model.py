@@ -855,10 +855,11 @@ class Model:
         """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
 
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
-        in error or hung in a hook, an unfinished rollout and a livelock are failures too.
-        When the provider's data must be refused, the leader must be Blocked and the labels those
-        of the last data the consumer could accept. With ``hooks_must_not_fail``, every
-        hook of ``app`` that failed during the run is a problem too (see
+        in error or hung in a hook, an unfinished rollout and a livelock are failures
+        too. When the provider's data must be refused, the leader must be Blocked and the
+        labels those of the last data the consumer could accept. With
+        ``hooks_must_not_fail``, every hook of ``app`` that failed during the run is a
+        problem too (see
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
         the failures Juju imposes whatever the charm's code does
         (:attr:`HookFailureKind.imposed_by_juju`: a commit refused because its unit was no

@@ -124,8 +124,8 @@ class _Worker:
         # The unit-local state the worker holds, as it keeps it (worker.Worker.run_hook):
         # what it was given, then that of each hook that succeeded.
         self.local = hooks.LocalState()
-        # Its answer to ('as-new',): whether the charm's modules hold what they did when
-        # it began to serve (worker.charm_memory); None until it answers.
+        # Its answer to ('as-new',): whether its charm's memory and threads are as when it
+        # began to serve (worker.charm_memory); None until it answers.
         self.as_new: bool | None = None
 
     @property
@@ -440,8 +440,8 @@ class AgentPool:
         """End ``unit``'s worker as :meth:`kill` would, but keep its process if it can be.
 
         It can be when it is idle (no hook in flight, nothing of it still to report) and
-        its charm's modules hold what they held when it began to serve
-        (``worker.charm_memory``: the charm keeps nothing in memory between hooks). It
+        its charm's modules hold what they held when it began to serve, with no thread
+        of the charm's left running (``worker.charm_memory``). It
         is then taken from the unit and reports nothing more, and the unit's next
         :meth:`spawn` or :meth:`restart` with the same environment takes it back, given
         the unit-local state the spawn gives (none for a restart), instead of a new
@@ -471,13 +471,15 @@ class AgentPool:
             if worker is not None and worker.alive:
                 self._kill(worker)
 
-    @staticmethod
-    def _idle(worker: _Worker) -> bool:
+    def _idle(self, worker: _Worker) -> bool:
+        """No hook of ``worker`` in flight, and nothing of it still to report."""
         waiting = worker.predecessor is not None and not worker.predecessor.reported
-        return worker.alive and worker.hook is None and not worker.held and not waiting
+        queued = any(owner is worker for owner, _, _ in self._events)
+        busy = worker.hook is not None or worker.held or waiting or queued
+        return worker.alive and not busy
 
     def _as_new(self, workers: list[_Worker]) -> list[_Worker]:
-        """Those of the idle ``workers`` whose charm memory is as when they began."""
+        """Those of the idle ``workers`` whose charm memory is as when they began to serve."""
         asked: list[_Worker] = []
         for worker in workers:
             worker.as_new = None

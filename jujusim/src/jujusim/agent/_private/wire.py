@@ -30,8 +30,8 @@ FAILED = 'failed'
 # is-leader answers from that request's response until the worker next sends anything.
 # ('local', LocalState) before its first hook gives a new worker the unit-local state a
 # unit's previous worker had (a model restored from a snapshot), instead of none. Between
-# hooks, ('as-new',) asks whether the charm's modules hold what they held when the worker
-# began to serve; it answers ('as-new', bool) (worker.charm_memory).
+# hooks, ('as-new',) asks whether the charm's modules and threads are what they were when
+# the worker began to serve; it answers ('as-new', bool) (worker.charm_memory).
 ASSIGN = 'assign'
 LOCAL = 'local'
 AS_NEW = 'as-new'

@@ -359,9 +359,9 @@ class Worker:
 def charm_memory(root: pathlib.Path) -> list[tuple[str, str, int, str | None]]:
     """What the charm's own modules (those under ``root``) hold, and which threads run.
 
-    Shallowly: each global's identity, and the text of each module-level container (dict, list,
-    set, deque, bytearray): a global rebound or a container changed shows, a change
-    deeper inside an object does not. Under Juju each hook is a new process, so a charm
+    Shallowly: each global's identity, and the text of each module-level container
+    (dict, list, set, deque, bytearray): a global rebound or a container changed shows,
+    a change deeper inside an object does not. Under Juju each hook is a new process, so a charm
     that changes these keeps in memory what its next hook will not find there; and a
     thread a hook left running ends with that process.
     """
