@@ -19,6 +19,7 @@ CATCHES = {
     'chaos/stale-leader-dies-after-its-stall': 'no-leader-elected',
     'chaos/someone-else-writes-between-the-leaders-read-and-write': 'blind-409-rewrite',
     'chaos/stale-leader-fenced-when-the-data-goes-back': 'no-fencing',
+    'chaos/stale-leader-stalled-mid-hook': 'never-rechecks-leadership',
     'chaos/someone-else-puts-back-a-removed-value': 'no-compaction',
     'chaos/stale-write-lands-while-the-new-leader-stalls': 'claim-drops-values-in-flight',
     'chaos/new-leader-dies-before-its-fence': 'forgets-unfinished-fence',

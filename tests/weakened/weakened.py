@@ -166,6 +166,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='never-rechecks-leadership',
+        mechanism='leadership is checked before each write batch and after every conflict, '
+        'and a unit that lost it stops (a stale leader fenced by a 409 gives up)',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor='        self.is_leader = is_leader\n',
+                replacement='        self.is_leader = lambda: True\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='claim-drops-values-in-flight',
         mechanism='a claim of a ledger whose batch is open keeps every value the ledger lists '
         'until a batch has fenced every object',

@@ -144,6 +144,7 @@ ROW_NAMES = {
     'unit in error': 'no unit in error',
     'rollout not done': 'rollout completes',
     'refused data not blocked': 'Blocked on refused data',
+    'stale write': 'no stale leader write',
     explore_.FAILED_HOOK: 'no hook fails',
 }
 

@@ -501,7 +501,9 @@ def test_is_leader_false_stays_false_for_the_rest_of_the_hook():
     world.apps['a'] = app
     app.lease.claim('a/0', 0.0)  # someone else leads
     running = Running(spec=HookSpec(kind='update_status'), hook_id=1)
-    leadership = Leadership(world, running={'a/1': running}, stalled=lambda _: False)
+    leadership = Leadership(
+        world, running={'a/1': running}, stalled=lambda _: False, on_elected=lambda app, unit: None
+    )
     clock.advance_to(31.0)
     assert leadership.is_leader_now('a/1') is False  # asked Juju: a/0 leads
     app.lease.holder, app.lease.expiry = None, 0.0

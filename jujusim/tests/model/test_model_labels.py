@@ -222,3 +222,43 @@ def test_refused_data_on_a_new_relation_expects_the_labels_the_old_one_released(
     assert expectation.desired == {}
     assert model.check(app) == []
     assert all('foo' not in labels for labels in pod_labels(model, app).values())
+
+
+def never_rechecking_leadership(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that takes itself for the leader once its hook began."""
+    return library_edited(
+        tmp_path, '_manager.py', 'self.is_leader = is_leader\n', 'self.is_leader = lambda: True\n'
+    )
+
+
+@pytest.mark.parametrize('rechecks', [True, False], ids=['library', 'never-rechecking-copy'])
+def test_a_deposed_leaders_write_after_its_successors_is_a_stale_write(
+    model: Model, tmp_path: pathlib.Path, rechecks: bool
+):
+    # The leader stalls at a pod write past its lease while the data changes and goes
+    # back; its successor fences and writes. The library's held write then gets 409 and
+    # it stops; a copy that never asks again reads everything anew and writes its stale
+    # labels over the successor's. A template change rolls the pods and the new leader's
+    # upgrade-charm puts them right before the settle point: only the request stream shows
+    # the overwrite. Shown failing on that copy.
+    consumer = MESH_CONSUMER if rechecks else never_rechecking_leadership(tmp_path)
+    app = deploy_pair(model, consumer, units=3)
+    set_labels(model, {'a': '1'})
+    model.settle()
+    assert model.check(app) == []
+    old = model.leader(app)
+    assert old is not None
+    model.stall_at_request(old, 90, method='PATCH', kind='Pod')
+    set_labels(model, {'a': '1', 'b': '2'})
+    model.run_until_faults_fired(app)
+    set_labels(model, {'a': '1'})
+    new = model.force_leader_change(app)
+    model.settle()
+    problems = model.check(app)
+    if rechecks:
+        assert problems == []
+    else:
+        assert problems, 'the overwrite went unseen'
+        assert all(p.startswith('stale write: ') for p in problems), problems
+        assert any(f'{old}, deposed, PATCH' in p and f'after {new}' in p for p in problems)
+    assert model.check(app) == []  # reported once; the labels are right again

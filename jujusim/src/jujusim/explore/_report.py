@@ -6,6 +6,7 @@ import re
 import shlex
 from collections.abc import Iterable
 
+from ..model import STALE_WRITE
 from ._run import LIVELOCK, UNIT_HUNG
 
 _FAULT = re.compile(r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED')
@@ -19,6 +20,8 @@ REQUIREMENTS = {
     'unit in error': 'no unit is left in error',
     'rollout not done': 'the StatefulSet rollout completes',
     'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
+    STALE_WRITE: 'no deposed leader overwrites an object its successor wrote (R1 between '
+    'settle points)',
 }
 # Beyond R1-R4: a row of `jujusim conformance`, and judged by `explore` unless
 # --hooks-may-fail.

@@ -10,7 +10,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import HookFailure, LivelockError, Model, ModelError, Snapshot
+from ..model import STALE_WRITE, HookFailure, LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
     Check,
     CheckFailedError,
@@ -95,6 +95,8 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add('rollout not done')
         elif ' must be Blocked on refused data ' in problem:
             kinds.add(REFUSED_NOT_BLOCKED)
+        elif problem.startswith(f'{STALE_WRITE}: '):
+            kinds.add(STALE_WRITE)
         else:
             kinds.add(problem.split(':', 1)[0])
     return tuple(sorted(kinds))

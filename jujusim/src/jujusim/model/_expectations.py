@@ -6,7 +6,10 @@ here as the model runs. So are the labels that must stay while the data stays: a
 judges settle points only, and a consumer that takes labels off and puts them back
 between two of them (a unit being removed that takes its own relation-broken for the
 relation's) would pass it. And so is every label a consumer's unit changes on an object
-that is not its application's: the check reads only the application's own objects.
+that is not its application's: the check reads only the application's own objects. And
+so is a write of a deposed leader that lands on an object its successor has written
+since: the labels the successor made right are overwritten between two settle points,
+and only luck (a rolling restart, a later event) puts them right again.
 """
 
 from __future__ import annotations
@@ -23,6 +26,10 @@ from ._world import World
 MESH_INTERFACE = 'service_mesh'
 APP_LABEL = 'app.kubernetes.io/name'  # Juju's selector label on an application's pods
 WRITES = frozenset({'PATCH', 'PUT'})
+# The requests that can overwrite an object that exists (a create fails if it does).
+OVERWRITES = frozenset({'PATCH', 'PUT', 'DELETE'})
+# The kind of problem a deposed leader's write makes (jujusim.explore's failure classes).
+STALE_WRITE = 'stale write'
 
 # The kinds whose labels a consumer's write to another application's object may change.
 LABELLED_KINDS = frozenset({'Pod', 'Service', 'StatefulSet'})
@@ -78,6 +85,13 @@ class Expectations:
         # Per consumer, the writes of its own units that took such a label off, or changed
         # a label of another application's object, as text.
         self.taken_off: dict[str, list[str]] = {}
+        # Per application, the leaders elected so far; per unit, the count when it was last
+        # elected (its term; 0: it never led).
+        self.elections: dict[str, int] = {}
+        self.term: dict[str, int] = {}
+        # Per application, per object ('Kind/name') its units wrote, the highest term of a
+        # write that landed on it, and the unit that made it.
+        self.written: dict[str, dict[str, tuple[int, str]]] = {}
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -241,8 +255,45 @@ class Expectations:
                     'data still asks for it (unchanged since the last check)'
                 )
 
+    def leader_elected(self, app: str, unit: str) -> None:
+        """A claim of ``app``'s lease by ``unit`` landed (a new holder): a new term."""
+        self.elections[app] = self.elections.get(app, 0) + 1
+        self.term[unit] = self.elections[app]
+
+    def landed(self, unit: str, method: str, path: str, status: int | str, request: str) -> None:
+        """Record a unit's request that changed an object; a deposed leader's is a problem.
+
+        A write that lands on an object after a unit elected later than the writer wrote
+        it undoes the successor's work: with conditional writes it cannot (the successor's
+        write moved the resourceVersion), unless the writer read the object again after
+        losing the lease, i.e. did not re-check leadership (docs/design-notes.md,
+        "Leadership"). A unit that never led is not judged here: whether any unit but
+        the leader writes is a design's choice (the ADR's every-unit design), and R1-R4
+        judge what its writes leave.
+        """
+        if method not in OVERWRITES or not str(status).startswith('2'):
+            return
+        target = object_of_path(path)
+        if target is None or target[1] != self._world.name:
+            return
+        term = self.term.get(unit, 0)
+        if not term:
+            return
+        app = unit.rpartition('/')[0]
+        ref = f'{target[0]}/{target[2]}'
+        written = self.written.setdefault(app, {})
+        last_term, last_unit = written.get(ref, (0, unit))
+        if term >= last_term:
+            written[ref] = (term, unit)
+            return
+        self.taken_off.setdefault(app, []).append(
+            f'{STALE_WRITE}: {unit}, deposed, {request} -> {status} landed on {ref} after '
+            f'{last_unit}, elected later, had written it (a stale leader undoing its '
+            "successor's labels)"
+        )
+
     def take_taken_off(self, app: str) -> list[str]:
-        """The writes recorded by :meth:`after_write` since the last call."""
+        """The writes recorded by :meth:`after_write` and :meth:`landed` since the last call."""
         return self.taken_off.pop(app, [])
 
     def _read(self, kind: str, name: str) -> dict[str, Any] | None:

@@ -39,6 +39,7 @@ class Leadership:
         world: the controller's state.
         running: the hooks in flight, by unit (what ``is-leader`` is asked from).
         stalled: whether a unit's agent is stalled now (it renews and claims nothing).
+        on_elected: told ``(app, unit)`` when a claim makes ``unit`` the new holder.
     """
 
     def __init__(
@@ -47,8 +48,10 @@ class Leadership:
         *,
         running: Mapping[str, Running],
         stalled: Callable[[str], bool],
+        on_elected: Callable[[str, str], None],
     ):
         self._world = world
+        self._on_elected = on_elected
         self._running = running
         self._stalled = stalled
         # A forced change, per application: the leader whose agent stops renewing, and the
@@ -79,6 +82,7 @@ class Leadership:
             if previous is not None and previous in app.units:
                 app.units[previous].leader_notified = False
                 app.units[previous].settings_pending = True
+            self._on_elected(app.name, unit.name)
             self._world.trace.record(
                 'leader-elected',
                 f'{unit.name} is leader of {app.name}',

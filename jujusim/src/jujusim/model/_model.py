@@ -139,7 +139,10 @@ class Model:
             world, hooks=self._hooks, expectations=self._expectations, kubectl=self.kubectl
         )
         self._leadership = Leadership(
-            world, running=self._hooks.running, stalled=self._faults.stalled
+            world,
+            running=self._hooks.running,
+            stalled=self._faults.stalled,
+            on_elected=self._expectations.leader_elected,
         )
         self._pods = Pods(
             world,
@@ -866,7 +869,9 @@ class Model:
         longer leader), which no charm can avoid. Between two checks, too: a label that a
         write of ``app``'s own units took off its pod template, Service or a live Pod,
         while the data stayed as the last passing check found it (R1-R3 between settle
-        points), is a problem at the next check.
+        points), is a problem at the next check; so is a write of ``app``'s units landing
+        on an object after a unit elected later had written it (a stale write: see
+        ``Expectations.landed``).
         """
         # Labels a write of its own took off since the last check, though its data had not
         # changed since: between two settle points (Expectations.after_write).

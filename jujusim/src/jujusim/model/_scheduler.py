@@ -256,6 +256,7 @@ class Scheduler:
         if watched is not None:
             self._expectations.after_write(held.unit, held.describe(), watched)
         status = held.response.status if held.response else 'lost'
+        self._expectations.landed(held.unit, request.method, request.path, status, held.describe())
         running = self._hooks.running.get(held.unit)
         if running is not None and (status == 'lost' or int(status) >= 400):
             running.api_errors.append(f'{held.describe()} -> {status}')
