@@ -9,7 +9,7 @@ from expected_labels import JUJU_SELECTOR, ExpectedLabels
 from scenario_backend import charm_paths, leaves, run_scenario
 
 from jujusim.check import LabelExpectation
-from jujusim.model import Model, ModelError
+from jujusim.model import STALE_WRITE, Model, ModelError
 from jujusim.scenarios import (
     Check,
     CheckFailedError,
@@ -98,15 +98,18 @@ async def broken_requirements(scenario: Scenario, consumer: pathlib.Path) -> lis
     """Run ``scenario`` on a fresh model with ``consumer`` as its consumer charm.
 
     Returns the R1-R4 problems of the first check that failed (empty if every check
-    held); any other failure of a check (a fault that never fired, a unit in error) is
-    raised, since it says nothing about the requirements.
+    held), a deposed leader's write over its successor's (``stale write``, R1 between
+    settle points) among them; any other failure of a check (a fault that never fired, a
+    unit in error) is raised, since it says nothing about the requirements.
     """
     with Model(seed=0) as model:
         backend = JujusimBackend(model, {**charm_paths(packed=False), 'consumer': consumer})
         try:
             await run_scenario(backend, scenario, echo=lambda _: None)
         except CheckFailedError as failed:
-            broken = [p for p in failed.problems if p.startswith(('R1-R3: ', 'R4: '))]
+            broken = [
+                p for p in failed.problems if p.startswith(('R1-R3: ', 'R4: ', f'{STALE_WRITE}: '))
+            ]
             if not broken:
                 raise
             return broken
