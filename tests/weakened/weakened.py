@@ -260,6 +260,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='keeps-a-fixed-problem',
+        mechanism='a reconcile that applies the data clears the Blocked status refused data '
+        'set (Behaviour on failure: "fix the provider; the next event applies it")',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor="return None if result.outcome is _manager.Outcome.NOT_LEADER else ''",
+                replacement='return None',
+            ),
+        ),
+    ),
+    Weakening(
         name='lists-every-pod',
         mechanism="only the application's own Pods are read and written (Juju's selector)",
         edits=(

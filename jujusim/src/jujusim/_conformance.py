@@ -145,6 +145,7 @@ ROW_NAMES = {
     'rollout not done': 'rollout completes',
     'refused data not blocked': 'Blocked on refused data',
     'stale write': 'no stale leader write',
+    'still Blocked on refused data': 'unblocked once data is fixed',
     explore_.FAILED_HOOK: 'no hook fails',
 }
 

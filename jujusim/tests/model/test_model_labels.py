@@ -262,3 +262,44 @@ def test_a_deposed_leaders_write_after_its_successors_is_a_stale_write(
         assert all(p.startswith('stale write: ') for p in problems), problems
         assert any(f'{old}, deposed, PATCH' in p and f'after {new}' in p for p in problems)
     assert model.check(app) == []  # reported once; the labels are right again
+
+
+def keeping_a_fixed_problem(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that never clears a problem once it showed one."""
+    return library_edited(
+        tmp_path,
+        '_service_mesh.py',
+        "return None if result.outcome is _manager.Outcome.NOT_LEADER else ''\n",
+        'return None\n',
+    )
+
+
+@pytest.mark.parametrize('clears', [True, False], ids=['library', 'keeping-copy'])
+def test_a_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
+    model: Model, tmp_path: pathlib.Path, clears: bool
+):
+    # The data goes bad, then back to the labels already applied: nothing is written, no
+    # pod restarts, so only the consumer itself can take its Blocked status away. Shown
+    # failing on a copy that never does.
+    consumer = MESH_CONSUMER if clears else keeping_a_fixed_problem(tmp_path)
+    app = deploy_pair(model, consumer, units=2)
+    set_labels(model, {'team': 'mesh'})
+    model.settle()
+    assert model.check(app) == []
+    provider = model.leader('beacon')
+    assert provider is not None
+    for labels in ('not json', '{"team": "mesh"}'):
+        data = json.dumps({'labels': labels, 'mesh_type': '"istio"'})
+        outcome = model.run_action_to_end(provider, 'publish-raw', {'data': data})
+        assert outcome.failure is None and outcome.error is None
+        model.settle()
+        if labels == 'not json':
+            assert model.check(app) == []  # Blocked, as it must be
+    problems = model.check(app)
+    if clears:
+        assert problems == []
+    else:
+        assert problems == [
+            f"{app} is still Blocked on refused data ('service-mesh relation data: relation "
+            "field \"labels\" is not valid JSON') though the data asks for {'team': 'mesh'} now"
+        ]

@@ -6,7 +6,7 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from ..model import STALE_WRITE
+from ..model import STALE_WRITE, STILL_BLOCKED
 from ._run import LIVELOCK, UNIT_HUNG
 
 _FAULT = re.compile(r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED')
@@ -20,6 +20,7 @@ REQUIREMENTS = {
     'unit in error': 'no unit is left in error',
     'rollout not done': 'the StatefulSet rollout completes',
     'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
+    STILL_BLOCKED: 'once the data is fixed, the consumer no longer shows it as refused',
     STALE_WRITE: 'no deposed leader overwrites an object its successor wrote (R1 between '
     'settle points)',
 }

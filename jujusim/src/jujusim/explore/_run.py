@@ -10,7 +10,15 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import STALE_WRITE, HookFailure, LivelockError, Model, ModelError, Snapshot
+from ..model import (
+    STALE_WRITE,
+    STILL_BLOCKED,
+    HookFailure,
+    LivelockError,
+    Model,
+    ModelError,
+    Snapshot,
+)
 from ..scenarios import (
     Check,
     CheckFailedError,
@@ -97,6 +105,8 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add(REFUSED_NOT_BLOCKED)
         elif problem.startswith(f'{STALE_WRITE}: '):
             kinds.add(STALE_WRITE)
+        elif f' is {STILL_BLOCKED} ' in problem:
+            kinds.add(STILL_BLOCKED)
         else:
             kinds.add(problem.split(':', 1)[0])
     return tuple(sorted(kinds))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._clock import VirtualClock
 from ._databags import Databag, Relation
-from ._expectations import STALE_WRITE
+from ._expectations import STALE_WRITE, STILL_BLOCKED
 from ._faults import FaultPlan
 from ._lease import Lease
 from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError, Snapshot
@@ -15,6 +15,7 @@ from ._units import Application, HookFailure, HookFailureKind, Unit, UnitStatus
 __all__ = [
     'DEFAULT_NAME',
     'STALE_WRITE',
+    'STILL_BLOCKED',
     'TRACE_KINDS',
     'ActionOutcome',
     'Application',

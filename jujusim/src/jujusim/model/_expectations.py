@@ -30,6 +30,8 @@ WRITES = frozenset({'PATCH', 'PUT'})
 OVERWRITES = frozenset({'PATCH', 'PUT', 'DELETE'})
 # The kind of problem a deposed leader's write makes (jujusim.explore's failure classes).
 STALE_WRITE = 'stale write'
+# How a consumer still Blocked on refused data once it was fixed is reported.
+STILL_BLOCKED = 'still Blocked on refused data'
 
 # The kinds whose labels a consumer's write to another application's object may change.
 LABELLED_KINDS = frozenset({'Pod', 'Service', 'StatefulSet'})
@@ -92,6 +94,9 @@ class Expectations:
         # Per application, per object ('Kind/name') its units wrote, the highest term of a
         # write that landed on it, and the unit that made it.
         self.written: dict[str, dict[str, tuple[int, str]]] = {}
+        # Per consumer, the Blocked message its leader showed for refused data at a check,
+        # until a check finds the data accepted and that status gone.
+        self.refused_status: dict[str, str] = {}
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -254,6 +259,36 @@ class Expectations:
                     f'R1-R3: {unit} {request} took {key}={value} off {where} while the '
                     'data still asks for it (unchanged since the last check)'
                 )
+
+    def judge_status(
+        self, app: str, refused: str | None, leader_status: tuple[str, str] | None
+    ) -> list[str]:
+        """The problems with ``app``'s leader's status (workload, message) at a check.
+
+        ``refused``: why the provider's data must be refused now, or None. Refused data
+        must leave the leader Blocked; once the data is accepted, the message it showed
+        for the refused data must be gone (a consumer that never clears it would show a
+        problem that was fixed: unless the labels change, no pod restarts to forget it).
+        """
+        workload, message = leader_status or ('', '')
+        if refused is not None:
+            if workload != 'blocked':
+                shown = f'{workload} {message!r}' if leader_status else 'no leader'
+                return [
+                    f'{app} must be Blocked on refused data ({refused}); its leader is {shown}'
+                ]
+            self.refused_status[app] = message
+            return []
+        stale = self.refused_status.get(app)
+        if stale is None:
+            return []
+        if (workload, message) != ('blocked', stale):
+            del self.refused_status[app]
+            return []
+        return [
+            f'{app} is {STILL_BLOCKED} ({stale!r}) though the data asks for '
+            f'{self.desired_labels(app)} now'
+        ]
 
     def leader_elected(self, app: str, unit: str) -> None:
         """A claim of ``app``'s lease by ``unit`` landed (a new holder): a new term."""

@@ -860,7 +860,8 @@ class Model:
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
         in error or hung in a hook, an unfinished rollout and a livelock are failures
         too. When the provider's data must be refused, the leader must be Blocked and the
-        labels those of the last data the consumer could accept. With
+        labels those of the last data the consumer could accept; once the data is fixed,
+        the leader must no longer show the Blocked status it showed for it. With
         ``hooks_must_not_fail``, every hook of ``app`` that failed during the run is a
         problem too (see
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
@@ -891,15 +892,10 @@ class Model:
         if pending is not None:
             problems.append(f'StatefulSet {app}: {pending}')
         expectation = self.expectation(app)
-        if expectation.blocked is not None:
-            leader = self.leader(app)
-            status = self.unit_status(leader) if leader else None
-            if status is None or status.workload != 'blocked':
-                shown = f'{status.workload} {status.message!r}' if status else 'no leader'
-                problems.append(
-                    f'{app} must be Blocked on refused data ({expectation.blocked}); '
-                    f'its leader is {shown}'
-                )
+        leader = self.leader(app)
+        status = self.unit_status(leader) if leader else None
+        shown = (status.workload, status.message) if status else None
+        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown))
         problems.extend(str(v) for v in check_app(client, expectation))
         if hooks_must_not_fail:
             problems.extend(
