@@ -144,7 +144,7 @@ ROW_NAMES = {
     'unit in error': 'no unit in error',
     'rollout not done': 'rollout completes',
     'refused data not blocked': 'Blocked on refused data',
-    'stale write': 'no stale leader write',
+    'stale write': "no write over a later leader's",
     'still Blocked on refused data': 'unblocked once data is fixed',
     explore_.FAILED_HOOK: 'no hook fails',
 }

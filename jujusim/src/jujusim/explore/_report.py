@@ -21,8 +21,8 @@ REQUIREMENTS = {
     'rollout not done': 'the StatefulSet rollout completes',
     'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
     STILL_BLOCKED: 'once the data is fixed, the consumer no longer shows it as refused',
-    STALE_WRITE: 'no deposed leader overwrites an object its successor wrote (R1 between '
-    'settle points)',
+    STALE_WRITE: 'no unit overwrites an object a leader elected after it wrote (a deposed '
+    'leader, or a unit that never led; R1 between settle points)',
 }
 # Beyond R1-R4: a row of `jujusim conformance`, and judged by `explore` unless
 # --hooks-may-fail.

@@ -302,9 +302,9 @@ class Expectations:
         it undoes the successor's work: with conditional writes it cannot (the successor's
         write moved the resourceVersion), unless the writer read the object again after
         losing the lease, i.e. did not re-check leadership (docs/design-notes.md,
-        "Leadership"). A unit that never led is not judged here: whether any unit but
-        the leader writes is a design's choice (the ADR's every-unit design), and R1-R4
-        judge what its writes leave.
+        "Leadership"). A unit that never led counts as of term 0: a design where every
+        unit writes (the ADR's first rejected one, the upstream library) overwrites the
+        leader's writes whichever unit led before.
         """
         if method not in OVERWRITES or not str(status).startswith('2'):
             return
@@ -312,8 +312,6 @@ class Expectations:
         if target is None or target[1] != self._world.name:
             return
         term = self.term.get(unit, 0)
-        if not term:
-            return
         app = unit.rpartition('/')[0]
         ref = f'{target[0]}/{target[2]}'
         written = self.written.setdefault(app, {})
@@ -321,10 +319,15 @@ class Expectations:
         if term >= last_term:
             written[ref] = (term, unit)
             return
+        if term:
+            why = (
+                f'{last_unit}, elected later, had written it (a stale leader undoing its successor'
+            )
+        else:
+            why = f'the leader {last_unit} had written it (a non-leader undoing the leader'
         self.taken_off.setdefault(app, []).append(
-            f'{STALE_WRITE}: {unit}, deposed, {request} -> {status} landed on {ref} after '
-            f'{last_unit}, elected later, had written it (a stale leader undoing its '
-            "successor's labels)"
+            f'{STALE_WRITE}: {unit}, {"deposed" if term else "never leader"}, {request} -> '
+            f"{status} landed on {ref} after {why}'s labels)"
         )
 
     def take_taken_off(self, app: str) -> list[str]:
