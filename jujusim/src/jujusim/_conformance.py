@@ -43,6 +43,7 @@ def save_schedule(
     seed: int,
     *,
     hooks_must_not_fail: bool = False,
+    stale_writes_fail: bool = True,
 ) -> pathlib.Path:
     """Save ``schedule`` in ``out``, headed by the command that replays it.
 
@@ -53,7 +54,11 @@ def save_schedule(
     # The name is the schedule's, made safe as a file name.
     path = out / (re.sub(r'[^A-Za-z0-9._-]+', '-', schedule.name) + '.yaml')
     command = explore_.replay_command(
-        str(path), consumer, seed, hooks_must_not_fail=hooks_must_not_fail
+        str(path),
+        consumer,
+        seed,
+        hooks_must_not_fail=hooks_must_not_fail,
+        stale_writes_fail=stale_writes_fail,
     )
     path.write_text(f'# {command}\n{scenarios.dump_scenario(schedule)}')
     return path
@@ -72,13 +77,16 @@ def judge(
     """Explore ``plan`` on ``charms['consumer']``; shrink and save each kind of failure.
 
     ``consumer`` is how the replay command names it (a known name or a folder). Hooks
-    that fail are recorded on every run; the first schedule with one is re-run with
-    failed hooks counted as a failure, and that failure shrunk and saved.
+    that fail and stale writes are recorded on every run, not failures, so that a
+    schedule goes on to show what else it breaks (a design where every unit writes makes
+    a stale write at almost every change); the first schedule with either is re-run with
+    it counted as a failure, and that failure shrunk and saved.
 
     Raises:
         OSError: a schedule file cannot be saved in ``out``.
     """
     name = charms['consumer'].name
+    plan = dataclasses.replace(plan, hooks_must_not_fail=False, stale_writes_fail=False)
     results = sorted(
         progress(explore_.explore(plan, charms, jobs=jobs), len(plan.indices())),
         key=lambda r: r.index,
@@ -101,13 +109,31 @@ def judge(
         assert outcome is not None  # noqa: S101 - only failing results are kept above
         path = _shrink_and_save(plan, index, outcome, charms, consumer, name, out, shrink_budget)
         findings.update(dict.fromkeys(kinds, path))
-    hooky = next((r for r in results if r.outcome and r.outcome.counted_failed_hooks), None)
-    if hooky is not None and explore_.FAILED_HOOK not in findings:
-        schedule, seed = plan.schedule(hooky.index)
-        outcome = explore_.run_schedule(schedule, charms, seed=seed, hooks_must_not_fail=True)
-        if outcome.failed:  # else the failed hook did not happen again: nothing to show
-            findings[explore_.FAILED_HOOK] = _shrink_and_save(
-                plan, hooky.index, outcome, charms, consumer, name, out, shrink_budget, True
+    recorded: dict[str, tuple[Callable[[explore_.Outcome], bool], explore_.Plan]] = {
+        explore_.FAILED_HOOK: (
+            lambda outcome: bool(outcome.counted_failed_hooks),
+            dataclasses.replace(plan, hooks_must_not_fail=True),
+        ),
+        explore_.STALE_WRITE: (
+            lambda outcome: bool(outcome.stale_writes),
+            dataclasses.replace(plan, stale_writes_fail=True),
+        ),
+    }
+    for kind, (seen_in, strict) in recorded.items():
+        first = next((r for r in results if r.outcome and seen_in(r.outcome)), None)
+        if first is None or kind in findings:
+            continue
+        schedule, seed = strict.schedule(first.index)
+        outcome = explore_.run_schedule(
+            schedule,
+            charms,
+            seed=seed,
+            hooks_must_not_fail=strict.hooks_must_not_fail,
+            stale_writes_fail=strict.stale_writes_fail,
+        )
+        if outcome.failed:  # else it did not happen again: nothing to show
+            findings[kind] = _shrink_and_save(
+                strict, first.index, outcome, charms, consumer, name, out, shrink_budget
             )
     return Column(name=name, ran=len(results) - skipped, skipped=skipped, findings=findings)
 
@@ -121,21 +147,31 @@ def _shrink_and_save(
     name: str,
     out: pathlib.Path,
     budget: int,
-    hooks_must_not_fail: bool = False,
 ) -> pathlib.Path:
+    """Shrink ``failure`` of ``plan``'s schedule ``index`` under ``plan``'s verdict; save it."""
     schedule, _ = plan.schedule(index)
+    hooks, stale = plan.hooks_must_not_fail, plan.stale_writes_fail
     shrunk = explore_.shrink(
-        schedule, failure, charms, budget=budget, hooks_must_not_fail=hooks_must_not_fail
+        schedule,
+        failure,
+        charms,
+        budget=budget,
+        hooks_must_not_fail=hooks,
+        stale_writes_fail=stale,
     )
     confirmed = explore_.run_schedule(
-        shrunk.schedule, charms, seed=failure.seed, hooks_must_not_fail=hooks_must_not_fail
+        shrunk.schedule,
+        charms,
+        seed=failure.seed,
+        hooks_must_not_fail=hooks,
+        stale_writes_fail=stale,
     )
     kept = shrunk.schedule if confirmed.failure_class == failure.failure_class else schedule
     # Named by consumer and kind: the same seed draws the same schedule for every consumer.
     label = '-'.join(re.sub(r'[^A-Za-z0-9]+', '-', kind) for kind in failure.failure_class)
     kept = dataclasses.replace(kept, name=f'{name}-{label}')
     return save_schedule(
-        out, kept, consumer, failure.seed, hooks_must_not_fail=hooks_must_not_fail
+        out, kept, consumer, failure.seed, hooks_must_not_fail=hooks, stale_writes_fail=stale
     )
 
 

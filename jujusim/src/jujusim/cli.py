@@ -703,7 +703,18 @@ def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> 
     is_flag=True,
     help="Also fail a check when a hook of its app failed so far (Juju's retries hid it).",
 )
-def replay(file: pathlib.Path, consumer: str, seed: int, hooks_must_not_fail: bool) -> None:
+@click.option(
+    '--stale-writes-allowed',
+    is_flag=True,
+    help="Do not fail a check on a write over a later leader's (it is still recorded).",
+)
+def replay(
+    file: pathlib.Path,
+    consumer: str,
+    seed: int,
+    hooks_must_not_fail: bool,
+    stale_writes_allowed: bool,
+) -> None:
     """Run a schedule file on jujusim and say whether R1-R4 held at every settle point.
 
     Exit 0 if they held, 1 if not (with the timeline), 2 on a bad file or input.
@@ -721,6 +732,7 @@ def replay(file: pathlib.Path, consumer: str, seed: int, hooks_must_not_fail: bo
             seed=seed,
             keep_trace=True,
             hooks_must_not_fail=hooks_must_not_fail,
+            stale_writes_fail=not stale_writes_allowed,
             fresh=True,  # from scratch: what a saved file says, not a snapshot of a start
         )
     except scenarios.ScenarioError as e:

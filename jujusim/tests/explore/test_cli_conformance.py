@@ -8,7 +8,7 @@ from click.testing import CliRunner, Result
 from explore_helpers import no_conflict_retry, only_weights
 
 from jujusim.cli import main
-from jujusim.explore import FAILED_HOOK, prelude, run_schedule
+from jujusim.explore import FAILED_HOOK, STALE_WRITE, prelude, run_schedule
 from jujusim.model import HookFailureKind
 from jujusim.scenarios import ApiError, Check, Scenario, SetLabels, Settle
 
@@ -184,3 +184,65 @@ def test_explore_counts_a_failed_hook_unless_hooks_may_fail(tmp_path: pathlib.Pa
     # The labels end right through Juju's retries: R1-R4 alone hold.
     lenient = CliRunner().invoke(main, [*args, '--hooks-may-fail'])
     assert lenient.exit_code == 0, lenient.output
+
+
+EVERY_UNIT = ROOT / 'tests' / 'charms' / 'adr-every-unit'
+# Three label changes: in one at least, a non-leader's write lands after the leader's.
+THREE_CHANGES = Scenario(
+    name='three-changes',
+    description='Three label changes, each settled and checked.',
+    steps=(
+        *prelude(3),
+        *(
+            step
+            for value in ('a', 'b', 'c')
+            for step in (
+                SetLabels(app='beacon', labels={'foo': value}),
+                Settle(),
+                Check(app='consumer'),
+            )
+        ),
+    ),
+)
+
+
+def test_stale_writes_are_recorded_and_fail_a_check_unless_allowed():
+    charms = {**CHARMS, 'consumer': EVERY_UNIT}
+    strict = run_schedule(THREE_CHANGES, charms, seed=0)
+    assert strict.failure_class == (STALE_WRITE,), strict.problems
+    allowed = run_schedule(THREE_CHANGES, charms, seed=0, stale_writes_fail=False)
+    assert not allowed.failed, allowed.problems
+    assert allowed.stale_writes
+    assert all(', never leader, ' in w for w in allowed.stale_writes)
+    # The library makes none.
+    assert run_schedule(THREE_CHANGES, CHARMS, seed=0, stale_writes_fail=False).stale_writes == ()
+
+
+def test_stale_writes_hide_nothing_else_a_schedule_shows(tmp_path: pathlib.Path):
+    # The upstream library writes from every unit: almost every change makes a stale write.
+    # Judged apart, the same schedules still show where its labels go wrong.
+    out = tmp_path / 'conformance'
+    result = CliRunner().invoke(
+        main,
+        [
+            'conformance',
+            '--consumer',
+            'mesh-consumer',
+            '--consumer',
+            'upstream-service-mesh',
+            '--out',
+            str(out),
+            '--jobs',
+            '2',
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    cells = table(result.output, ['mesh-consumer', 'upstream-service-mesh'])
+    assert {row['mesh-consumer'] for row in cells.values()} == {'yes'}
+    for row, kind in (('R1-R3', 'R1-R3'), ("no write over a later leader's", STALE_WRITE)):
+        path = saved_file(cells[row]['upstream-service-mesh'])
+        command = path.read_text().splitlines()[0]
+        assert ('--stale-writes-allowed' in command) == (kind != STALE_WRITE), command
+        replayed = replay(path)
+        assert replayed.exit_code == 1, replayed.output
+        assert f'broken: {kind}' in replayed.output

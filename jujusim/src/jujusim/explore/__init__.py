@@ -6,6 +6,7 @@ scenario file that ``jujusim replay`` and ``tests/integration`` run as it is.
 
 from __future__ import annotations
 
+from ..model import STALE_WRITE
 from ._explore import Plan, Result, explore, first_failure
 from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
 from ._report import PROPERTIES, REQUIREMENTS, describe, explain, replay_command, timeline
@@ -17,6 +18,7 @@ __all__ = [
     'PROPERTIES',
     'REFUSED_NOT_BLOCKED',
     'REQUIREMENTS',
+    'STALE_WRITE',
     'FaultWeights',
     'Outcome',
     'Plan',

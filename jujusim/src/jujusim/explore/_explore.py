@@ -33,6 +33,9 @@ class Plan:
             faults drawn by default are ones a consumer is built to absorb within the
             hook: a 409 within its retries, a kill, a stall); but not one Juju fails
             whatever the charm's code (a commit refused to a unit no longer leader).
+        stale_writes_fail: a stale write is a finding (else only recorded in each
+            outcome: ``jujusim conformance`` judges it apart, so that it hides nothing
+            else a schedule would show).
     """
 
     units: int
@@ -43,6 +46,7 @@ class Plan:
     exhaustive: bool = False
     shard: tuple[int, int] = (1, 1)
     hooks_must_not_fail: bool = False
+    stale_writes_fail: bool = True
 
     def indices(self) -> list[int]:
         """The schedule indices this shard runs."""
@@ -96,6 +100,7 @@ def _run_one(plan: Plan, charms: dict[str, pathlib.Path], index: int, shared: in
             seed=seed,
             shared=shared,
             hooks_must_not_fail=plan.hooks_must_not_fail,
+            stale_writes_fail=plan.stale_writes_fail,
         )
         return Result(index, outcome)
     except ScenarioError as e:

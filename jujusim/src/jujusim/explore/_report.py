@@ -72,8 +72,15 @@ def explain(problems: Iterable[str], failure_class: Iterable[str]) -> list[str]:
 
 
 def replay_command(
-    path: str, consumer: str, seed: int, *, hooks_must_not_fail: bool = False
+    path: str,
+    consumer: str,
+    seed: int,
+    *,
+    hooks_must_not_fail: bool = False,
+    stale_writes_fail: bool = True,
 ) -> str:
     """The command that replays a saved schedule."""
     args = ['jujusim', 'replay', path, '--consumer', consumer, '--seed', str(seed)]
-    return shlex.join(args + (['--hooks-must-not-fail'] if hooks_must_not_fail else []))
+    args += ['--hooks-must-not-fail'] if hooks_must_not_fail else []
+    args += [] if stale_writes_fail else ['--stale-writes-allowed']
+    return shlex.join(args)

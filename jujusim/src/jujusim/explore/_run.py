@@ -66,6 +66,8 @@ class Outcome:
         failed_hooks: each hook of a checked app that failed during the run (up to the
             failing step), whether or not failed hooks were a failure, and whatever made
             them fail.
+        stale_writes: each stale write of a checked app's units during the run (up to the
+            failing step), whether or not they were a failure.
     """
 
     seed: int
@@ -74,6 +76,7 @@ class Outcome:
     failure_class: tuple[str, ...]
     trace: tuple[str, ...] = ()
     failed_hooks: tuple[HookFailure, ...] = ()
+    stale_writes: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -134,6 +137,7 @@ def run_schedule(
     seed: int,
     keep_trace: bool = False,
     hooks_must_not_fail: bool = False,
+    stale_writes_fail: bool = True,
     fresh: bool = False,
     shared: int = 0,
 ) -> Outcome:
@@ -154,6 +158,8 @@ def run_schedule(
     retries. Failures Juju imposes whatever the charm's code does not count
     (:attr:`jujusim.model.HookFailureKind.imposed_by_juju`: the commit of application
     data refused to a unit no longer leader); the labels after them are judged as ever.
+    Without ``stale_writes_fail``, a stale write (:meth:`jujusim.model.Model.check`) is
+    recorded in the outcome, not a failure.
 
     Raises:
         ScenarioError: a step the model cannot carry out (a bad schedule, not a finding).
@@ -163,10 +169,11 @@ def run_schedule(
         with Model(seed=start_seed(seed), hook_timeout=HOOK_TIMEOUT) as model:
             if boundary == 0:
                 model.reseed(seed)
-            runner = ModelRunner(model, charms)
+            runner = ModelRunner(model, charms, stale_writes_fail=stale_writes_fail)
             return _run(schedule, runner, 0, boundary, seed, keep_trace, hooks_must_not_fail)
     starts = shared_starts()
-    runner, done = starts.resume(schedule, charms, seed, hooks_must_not_fail)
+    verdict = (hooks_must_not_fail, stale_writes_fail)
+    runner, done = starts.resume(schedule, charms, seed, verdict)
     return _run(
         schedule,
         runner,
@@ -175,7 +182,7 @@ def run_schedule(
         seed,
         keep_trace,
         hooks_must_not_fail,
-        lambda index: starts.reached(schedule, index, shared, seed, hooks_must_not_fail, runner),
+        lambda index: starts.reached(schedule, index, shared, seed, verdict, runner),
     )
 
 
@@ -234,6 +241,7 @@ def _run(
         failure_class=(),
         trace=tuple(model.trace) if keep_trace else (),
         failed_hooks=_failed_hooks(model, checked),
+        stale_writes=_stale_writes(model, checked),
     )
 
 
@@ -243,8 +251,8 @@ class Starts:
     One model per charm set (the last few used) is kept alive, with a snapshot of it as
     new; a schedule resumes from the longest of its leading parts that has a snapshot.
     A snapshot is keyed by the steps before it, the start's seed, and, past the start,
-    the schedule's seed; with ``hooks_must_not_fail`` too, since it decides whether a
-    check passed.
+    the schedule's seed; with the verdict too (whether failed hooks and stale writes
+    fail a check), since it decides whether a check passed.
 
     Args:
         models: how many charm sets keep a live model.
@@ -263,7 +271,7 @@ class Starts:
         schedule: Scenario,
         charms: dict[str, pathlib.Path],
         seed: int,
-        hooks_must_not_fail: bool,
+        verdict: tuple[bool, bool],
     ) -> tuple[ModelRunner, int]:
         """A runner on a model restored for ``schedule``, and how many steps are done."""
         charm_key = tuple(sorted((role, str(path)) for role, path in charms.items()))
@@ -277,9 +285,9 @@ class Starts:
                 self._snapshots = {k: v for k, v in self._snapshots.items() if k[0] != id(old)}
         self._models[charm_key] = entry
         model, blank = entry
-        runner = ModelRunner(model, charms)
+        runner = ModelRunner(model, charms, stale_writes_fail=verdict[1])
         for done in range(len(schedule.steps), 0, -1):
-            key = self._key(model, schedule, done, seed, hooks_must_not_fail)
+            key = self._key(model, schedule, done, seed, verdict)
             saved = self._snapshots.get(key)
             if saved is not None:
                 snapshot, relations = saved
@@ -300,7 +308,7 @@ class Starts:
         index: int,
         shared: int,
         seed: int,
-        hooks_must_not_fail: bool,
+        verdict: tuple[bool, bool],
         runner: ModelRunner,
     ) -> None:
         """Step ``index`` passed: keep a snapshot if it is a check within the shared part."""
@@ -308,7 +316,7 @@ class Starts:
             return
         if not isinstance(schedule.steps[index - 1], Check):
             return
-        key = self._key(runner.model, schedule, index, seed, hooks_must_not_fail)
+        key = self._key(runner.model, schedule, index, seed, verdict)
         if key in self._snapshots:
             return
         try:
@@ -319,7 +327,7 @@ class Starts:
 
     @staticmethod
     def _key(
-        model: Model, schedule: Scenario, done: int, seed: int, hooks_must_not_fail: bool
+        model: Model, schedule: Scenario, done: int, seed: int, verdict: tuple[bool, bool]
     ) -> tuple[object, ...]:
         past_start = done > start_length(schedule)
         return (
@@ -327,7 +335,7 @@ class Starts:
             repr(schedule.steps[:done]),
             start_seed(seed),
             seed if past_start else None,
-            hooks_must_not_fail,
+            verdict,
         )
 
     def close(self) -> None:
@@ -336,6 +344,11 @@ class Starts:
             model.close()
         self._models.clear()
         self._snapshots.clear()
+
+
+def _stale_writes(model: Model, apps: list[str]) -> tuple[str, ...]:
+    """Each stale write of ``apps``' units so far."""
+    return tuple(write for app in apps for write in model.stale_writes(app))
 
 
 def _failed_hooks(model: Model, apps: list[str]) -> tuple[HookFailure, ...]:
@@ -353,6 +366,7 @@ def _failed(
         failure_class=failure_class(problems),
         trace=tuple(model.trace) if keep else (),
         failed_hooks=_failed_hooks(model, checked),
+        stale_writes=_stale_writes(model, checked),
     )
 
 

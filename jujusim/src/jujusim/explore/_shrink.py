@@ -54,6 +54,7 @@ def shrink(
     budget: int = 40,
     progress: Callable[[str], None] | None = None,
     hooks_must_not_fail: bool = False,
+    stale_writes_fail: bool = True,
     runner: Runner = run_schedule,
 ) -> Shrunk:
     """Delete runs of steps and lower values while the schedule fails the same way.
@@ -74,7 +75,11 @@ def shrink(
         runs += 1
         try:
             result = runner(
-                candidate, charms, seed=failure.seed, hooks_must_not_fail=hooks_must_not_fail
+                candidate,
+                charms,
+                seed=failure.seed,
+                hooks_must_not_fail=hooks_must_not_fail,
+                stale_writes_fail=stale_writes_fail,
             )
         except ScenarioError:
             return None  # the cut made a step impossible (e.g. no leader yet)

@@ -94,6 +94,8 @@ class Expectations:
         # Per application, per object ('Kind/name') its units wrote, the highest term of a
         # write that landed on it, and the unit that made it.
         self.written: dict[str, dict[str, tuple[int, str]]] = {}
+        # Per application, every stale write (landed) so far, as reported.
+        self.stale: dict[str, list[str]] = {}
         # Per consumer, the Blocked message its leader showed for refused data at a check,
         # until a check finds the data accepted and that status gone.
         self.refused_status: dict[str, str] = {}
@@ -325,10 +327,12 @@ class Expectations:
             )
         else:
             why = f'the leader {last_unit} had written it (a non-leader undoing the leader'
-        self.taken_off.setdefault(app, []).append(
+        text = (
             f'{STALE_WRITE}: {unit}, {"deposed" if term else "never leader"}, {request} -> '
             f"{status} landed on {ref} after {why}'s labels)"
         )
+        self.stale.setdefault(app, []).append(text)
+        self.taken_off.setdefault(app, []).append(text)
 
     def take_taken_off(self, app: str) -> list[str]:
         """The writes recorded by :meth:`after_write` and :meth:`landed` since the last call."""

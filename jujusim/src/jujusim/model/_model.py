@@ -37,7 +37,7 @@ from ..kube import FakeKube, KubeServer, active_relay
 from ._clock import VirtualClock
 from ._databags import Relation
 from ._errors import LivelockError, ModelError
-from ._expectations import Expectations
+from ._expectations import STALE_WRITE, Expectations
 from ._faults import FaultPlan, Faults
 from ._gate import Gate
 from ._hooks import ActionOutcome, Hooks
@@ -631,6 +631,15 @@ class Model:
             self._world.app(app)
         return [f for f in self._hooks.failures if app is None or f.unit.partition('/')[0] == app]
 
+    def stale_writes(self, app: str) -> list[str]:
+        """Every stale write of ``app``'s units so far, in order, as :meth:`check` reports it.
+
+        A write that landed on an object after a unit elected leader later than the writer
+        had written it: whether or not a check reported it.
+        """
+        self._world.app(app)
+        return list(self._expectations.stale.get(app, []))
+
     def force_leader_change(
         self, app: str, *, to: str | None = None, max_steps: int = MAX_STEPS
     ) -> str:
@@ -854,7 +863,9 @@ class Model:
         """What R1-R4 require of ``app``'s objects now (see :mod:`jujusim.check`)."""
         return self._expectations.expectation(app)
 
-    def check(self, app: str, *, hooks_must_not_fail: bool = False) -> list[str]:
+    def check(
+        self, app: str, *, hooks_must_not_fail: bool = False, stale_writes: bool = True
+    ) -> list[str]:
         """Every broken invariant of ``app`` at quiescence, as readable lines; empty if none.
 
         R1-R4 are read through lightkube (the checker also runs on a real cluster); units
@@ -872,11 +883,14 @@ class Model:
         while the data stayed as the last passing check found it (R1-R3 between settle
         points), is a problem at the next check; so is a write of ``app``'s units landing
         on an object after a unit elected later had written it (a stale write: see
-        ``Expectations.landed``).
+        ``Expectations.landed``); unless ``stale_writes`` is False, when they are only
+        recorded (:meth:`stale_writes`).
         """
         # Labels a write of its own took off since the last check, though its data had not
         # changed since: between two settle points (Expectations.after_write).
         problems = self._expectations.take_taken_off(app)
+        if not stale_writes:
+            problems = [p for p in problems if not p.startswith(f'{STALE_WRITE}: ')]
         for unit in self._world.app(app).units.values():
             if unit.failure is not None:
                 problems.append(

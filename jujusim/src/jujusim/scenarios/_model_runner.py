@@ -63,6 +63,8 @@ class ModelRunner:
         model: the model, usually fresh.
         charms: the charm folder for each role a deploy step names.
         echo: receives one line per step as it runs.
+        stale_writes_fail: a check fails on a stale write (:meth:`Model.check`); else
+            they are only recorded (:meth:`Model.stale_writes`).
     """
 
     def __init__(
@@ -71,10 +73,12 @@ class ModelRunner:
         charms: Mapping[str, pathlib.Path],
         *,
         echo: Callable[[str], None] | None = None,
+        stale_writes_fail: bool = True,
     ):
         self.model = model
         self.charms = dict(charms)
         self.echo = echo
+        self.stale_writes_fail = stale_writes_fail
         self.relations: dict[frozenset[str], int] = {}
 
     def run(self, scenario: Scenario) -> None:
@@ -206,7 +210,7 @@ class ModelRunner:
                     for plan in model.pending_faults()
                     if plan.unit.partition('/')[0] == step.app
                 ]
-                problems += model.check(step.app)
+                problems += model.check(step.app, stale_writes=self.stale_writes_fail)
                 if problems:
                     raise CheckFailedError(where, problems)
             case ExpectStatus():
