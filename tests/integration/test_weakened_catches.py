@@ -12,6 +12,8 @@ import pytest
 from jujusim_backend import broken_requirements
 from scenario_backend import ROOT, SCENARIOS, load
 
+from jujusim.scenarios import CheckFailedError
+
 sys.path.insert(0, str(ROOT / 'tests' / 'weakened'))
 import weakened  # found by the path above
 
@@ -41,4 +43,17 @@ async def test_the_scenario_catches_its_weakened_library(
     scenario = load(SCENARIOS / f'{name}.yaml')
     assert await broken_requirements(scenario, consumer)
     # The library itself holds it: the catch is the weakening's.
+    assert not await broken_requirements(scenario, weakened.consumer_copy(tmp_path / 'real', None))
+
+
+async def test_the_switch_scenario_catches_a_library_that_keeps_the_upstream_configmap(
+    tmp_path: pathlib.Path,
+):
+    # Not a requirement: the ConfigMap left behind is what its expect-no-configmap step
+    # reports (explore never starts from upstream's leftovers, so only this catches it).
+    (chosen,) = [w for w in weakened.WEAKENINGS if w.name == 'keeps-the-upstream-configmap']
+    scenario = load(SCENARIOS / 'lifecycle/switch-from-upstream-library.yaml')
+    consumer = weakened.consumer_copy(tmp_path / 'mesh-consumer', chosen)
+    with pytest.raises(CheckFailedError, match='juju-service-mesh-consumer-labels is still there'):
+        await broken_requirements(scenario, consumer)
     assert not await broken_requirements(scenario, weakened.consumer_copy(tmp_path / 'real', None))

@@ -272,6 +272,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='keeps-the-upstream-configmap',
+        mechanism="the upstream library's ConfigMap, once adopted, is deleted (Switching "
+        'from the upstream library)',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='build(before, open_=True), base.legacy, tuple(patches)',
+                replacement='build(before, open_=True), None, tuple(patches)',
+            ),
+        ),
+    ),
+    Weakening(
         name='lists-every-pod',
         mechanism="only the application's own Pods are read and written (Juju's selector)",
         edits=(
