@@ -53,6 +53,16 @@ def saved_file(cell: str) -> pathlib.Path:
     return pathlib.Path(cell[len('no (') : -1])
 
 
+def conformance(
+    out: pathlib.Path, consumers: list[str], *options: str
+) -> dict[str, dict[str, str]]:
+    """Run ``jujusim conformance`` on ``consumers`` with ``options``; return its table."""
+    args = ['conformance', *(a for c in consumers for a in ('--consumer', c)), '--out', str(out)]
+    result = CliRunner().invoke(main, [*args, *options])
+    assert result.exit_code == 0, result.output
+    return table(result.output, [pathlib.Path(c).name for c in consumers])
+
+
 def replay(path: pathlib.Path) -> Result:
     """Run the replay command written at the head of a saved schedule file."""
     command = shlex.split(path.read_text().splitlines()[0].removeprefix('# '))
@@ -64,24 +74,9 @@ def test_conformance_says_yes_for_mesh_consumer_and_links_noop_consumers_failure
     tmp_path: pathlib.Path,
 ):
     out = tmp_path / 'conformance'
-    result = CliRunner().invoke(
-        main,
-        [
-            'conformance',
-            '--consumer',
-            'mesh-consumer',
-            '--consumer',
-            'noop-consumer',
-            '--schedules',
-            '1',
-            '--shrink-budget',
-            '2',
-            '--out',
-            str(out),
-        ],
+    cells = conformance(
+        out, ['mesh-consumer', 'noop-consumer'], '--schedules', '1', '--shrink-budget', '2'
     )
-    assert result.exit_code == 0, result.output
-    cells = table(result.output, ['mesh-consumer', 'noop-consumer'])
     assert set(cells) >= {'R1-R3', 'R4', 'no unit in error', 'rollout completes', 'no hook fails'}
     assert {row['mesh-consumer'] for row in cells.values()} == {'yes'}
     path = saved_file(cells['R1-R3']['noop-consumer'])
@@ -102,31 +97,12 @@ def test_a_hook_that_fails_on_the_way_is_a_no_for_the_failed_hooks_property(
     R1-R4 cannot tell it from mesh-consumer; the failed-hooks row does.
     """
     variant = no_conflict_retry(tmp_path)
-    out = tmp_path / 'conformance'
-    result = CliRunner().invoke(
-        main,
-        [
-            'conformance',
-            '--consumer',
-            'mesh-consumer',
-            '--consumer',
-            str(variant),
-            '--schedules',
-            '1',
-            '--seed',
-            '2',
-            '--units',
-            '1',
-            '--weights',
-            ONLY_409,
-            '--shrink-budget',
-            '3',
-            '--out',
-            str(out),
-        ],
+    cells = conformance(
+        tmp_path / 'conformance',
+        ['mesh-consumer', str(variant)],
+        *('--schedules', '1', '--seed', '2', '--units', '1', '--weights', ONLY_409),
+        *('--shrink-budget', '3'),
     )
-    assert result.exit_code == 0, result.output
-    cells = table(result.output, ['mesh-consumer', 'no-conflict-retry'])
     assert {row['mesh-consumer'] for row in cells.values()} == {'yes'}
     assert cells['R1-R3']['no-conflict-retry'] == 'yes'
     path = saved_file(cells['no hook fails']['no-conflict-retry'])
@@ -221,23 +197,9 @@ def test_stale_writes_are_recorded_and_fail_a_check_unless_allowed():
 def test_stale_writes_hide_nothing_else_a_schedule_shows(tmp_path: pathlib.Path):
     # The upstream library writes from every unit: almost every change makes a stale write.
     # Judged apart, the same schedules still show where its labels go wrong.
-    out = tmp_path / 'conformance'
-    result = CliRunner().invoke(
-        main,
-        [
-            'conformance',
-            '--consumer',
-            'mesh-consumer',
-            '--consumer',
-            'upstream-service-mesh',
-            '--out',
-            str(out),
-            '--jobs',
-            '2',
-        ],
+    cells = conformance(
+        tmp_path / 'conformance', ['mesh-consumer', 'upstream-service-mesh'], '--jobs', '2'
     )
-    assert result.exit_code == 0, result.output
-    cells = table(result.output, ['mesh-consumer', 'upstream-service-mesh'])
     assert {row['mesh-consumer'] for row in cells.values()} == {'yes'}
     for row, kind in (('R1-R3', 'R1-R3'), ("no write over a later leader's", STALE_WRITE)):
         path = saved_file(cells[row]['upstream-service-mesh'])
