@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from . import explore as explore_
 from . import scenarios
+from .model import STILL_BLOCKED
 
 Progress = Callable[[Iterable[explore_.Result], int], Iterable[explore_.Result]]
 """Wraps the stream of results (with how many to expect), e.g. in a progress bar."""
@@ -180,8 +181,8 @@ ROW_NAMES = {
     'unit in error': 'no unit in error',
     'rollout not done': 'rollout completes',
     'refused data not blocked': 'Blocked on refused data',
-    'stale write': "no write over a later leader's",
-    'still Blocked on refused data': 'unblocked once data is fixed',
+    explore_.STALE_WRITE: "no write over a later leader's",
+    STILL_BLOCKED: 'unblocked once data is fixed',
     explore_.FAILED_HOOK: 'no hook fails',
 }
 

@@ -10,15 +10,7 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import (
-    STALE_WRITE,
-    STILL_BLOCKED,
-    HookFailure,
-    LivelockError,
-    Model,
-    ModelError,
-    Snapshot,
-)
+from ..model import STILL_BLOCKED, HookFailure, LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
     Check,
     CheckFailedError,
@@ -106,11 +98,9 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add('rollout not done')
         elif ' must be Blocked on refused data ' in problem:
             kinds.add(REFUSED_NOT_BLOCKED)
-        elif problem.startswith(f'{STALE_WRITE}: '):
-            kinds.add(STALE_WRITE)
         elif f' is {STILL_BLOCKED} ' in problem:
             kinds.add(STILL_BLOCKED)
-        else:
+        else:  # e.g. a stale write (STALE_WRITE): the text before the colon names it
             kinds.add(problem.split(':', 1)[0])
     return tuple(sorted(kinds))
 

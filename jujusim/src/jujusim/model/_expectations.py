@@ -94,8 +94,10 @@ class Expectations:
         # Per application, per object ('Kind/name') its units wrote, the highest term of a
         # write that landed on it, and the unit that made it.
         self.written: dict[str, dict[str, tuple[int, str]]] = {}
-        # Per application, every stale write (landed) so far, as reported.
+        # Per application, every stale write (landed) so far, and how many of them a
+        # check has taken (take_stale).
         self.stale: dict[str, list[str]] = {}
+        self.stale_taken: dict[str, int] = {}
         # Per consumer, the Blocked message its leader showed for refused data at a check,
         # until a check finds the data accepted and that status gone.
         self.refused_status: dict[str, str] = {}
@@ -321,22 +323,25 @@ class Expectations:
         if term >= last_term:
             written[ref] = (term, unit)
             return
-        if term:
-            why = (
-                f'{last_unit}, elected later, had written it (a stale leader undoing its successor'
-            )
-        else:
-            why = f'the leader {last_unit} had written it (a non-leader undoing the leader'
-        text = (
-            f'{STALE_WRITE}: {unit}, {"deposed" if term else "never leader"}, {request} -> '
-            f"{status} landed on {ref} after {why}'s labels)"
+        landed = f'{request} -> {status} landed on {ref} after'
+        self.stale.setdefault(app, []).append(
+            f'{STALE_WRITE}: {unit}, deposed, {landed} {last_unit}, elected later, had '
+            "written it (a stale leader undoing its successor's labels)"
+            if term
+            else f'{STALE_WRITE}: {unit}, never leader, {landed} the leader {last_unit} had '
+            "written it (a non-leader undoing the leader's labels)"
         )
-        self.stale.setdefault(app, []).append(text)
-        self.taken_off.setdefault(app, []).append(text)
 
     def take_taken_off(self, app: str) -> list[str]:
-        """The writes recorded by :meth:`after_write` and :meth:`landed` since the last call."""
+        """The writes recorded by :meth:`after_write` since the last call."""
         return self.taken_off.pop(app, [])
+
+    def take_stale(self, app: str) -> list[str]:
+        """The stale writes recorded by :meth:`landed` since the last call."""
+        stale = self.stale.get(app, [])
+        taken = self.stale_taken.get(app, 0)
+        self.stale_taken[app] = len(stale)
+        return stale[taken:]
 
     def _read(self, kind: str, name: str) -> dict[str, Any] | None:
         """A copy of the object of ``kind`` named ``name`` in the model's namespace."""

@@ -37,7 +37,7 @@ from ..kube import FakeKube, KubeServer, active_relay
 from ._clock import VirtualClock
 from ._databags import Relation
 from ._errors import LivelockError, ModelError
-from ._expectations import STALE_WRITE, Expectations
+from ._expectations import Expectations
 from ._faults import FaultPlan, Faults
 from ._gate import Gate
 from ._hooks import ActionOutcome, Hooks
@@ -889,8 +889,9 @@ class Model:
         # Labels a write of its own took off since the last check, though its data had not
         # changed since: between two settle points (Expectations.after_write).
         problems = self._expectations.take_taken_off(app)
-        if not stale_writes:
-            problems = [p for p in problems if not p.startswith(f'{STALE_WRITE}: ')]
+        stale = self._expectations.take_stale(app)  # taken either way: reported once
+        if stale_writes:
+            problems.extend(stale)
         for unit in self._world.app(app).units.values():
             if unit.failure is not None:
                 problems.append(

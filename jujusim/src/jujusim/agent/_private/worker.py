@@ -381,8 +381,9 @@ def charm_memory(root: pathlib.Path) -> list[tuple[str, str, int, str | None]]:
 def _charm_modules(prefix: str) -> list[str]:
     """The names of the loaded modules whose file is under ``prefix``, sorted.
 
-    Found again only when a module was loaded or unloaded since (a scan of every module
-    costs ~1 ms; the charm's own hold a few hundred globals).
+    Found again only when the number of loaded modules changed since (a scan of every
+    module costs ~1 ms; the charm's own hold a few hundred globals). A charm module
+    loaded as another is unloaded would be missed, which no charm here does.
     """
     count = len(sys.modules)
     cached = _CHARM_MODULES.get(prefix)
