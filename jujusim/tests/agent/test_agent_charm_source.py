@@ -43,6 +43,7 @@ def test_counter_metadata_as_context_takes_it():
         'defer-on': '',
         'gate': '',
         'greeting': 'hello',
+        'wait-on': '',
     }
     assert set(source.actions) == {'count', 'explode', 'refuse'}
     assert source.entrypoint == agent_helpers.COUNTER.resolve() / 'src' / 'charm.py'

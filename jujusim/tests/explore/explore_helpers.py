@@ -43,13 +43,14 @@ def fighting_the_statefulset_controller(tmp_path: pathlib.Path) -> pathlib.Path:
 
 
 def hanging_on_labels(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer whose library sleeps an hour in any reconcile with labels to apply."""
+    """mesh-consumer whose library blocks for ever in any reconcile with labels to apply
+    (on an event nobody sets: a time.sleep would wait in virtual time and end)."""
     return library_edited(
         tmp_path,
         '_manager.py',
         '        wanted = _validation.validate_labels(desired)\n',
         '        wanted = _validation.validate_labels(desired)\n'
         '        if wanted:\n'
-        '            time.sleep(3600)\n',
+        "            __import__('threading').Event().wait()\n",
         name='hanging-on-labels',
     )

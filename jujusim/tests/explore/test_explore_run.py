@@ -142,7 +142,7 @@ def test_a_consumer_that_never_settles_is_a_livelock_found_in_bounded_time(
 def test_a_consumer_whose_hook_hangs_is_a_unit_hung_finding_within_the_time_limit(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ):
-    # The leader's hook sleeps an hour: its worker is killed at the explorer's time limit
+    # The leader's hook blocks for ever: its worker is killed at the explorer's time limit
     # (10 s; 5 s here) and the unit stays in that hook for Juju, which the check reports.
     monkeypatch.setattr(explore_run, 'HOOK_TIMEOUT', 5.0)
     schedule = one_change({'foo': 'a'}, units=2)

@@ -482,6 +482,64 @@ def test_a_hung_hook_leaves_its_unit_in_it_until_its_pod_goes(tmp_path: pathlib.
             assert model.check('counter')[0].startswith('counter/0 is hung in ')
 
 
+def test_a_hook_that_sleeps_waits_in_virtual_time_while_the_model_goes_on():
+    """A hook's ``time.sleep`` takes virtual time, not wall-clock time: each of two units
+    waits 125 s for a deadline on ``time.monotonic`` (sleeps of at most 10 s, the last
+    one what is left, up to the next tenth of a second), far past
+    the harness's 3 s hook timeout, and neither is called hung; their sleeps interleave,
+    the virtual clock moves on by the 125 s, and the leader keeps its lease throughout, as
+    its agent renews it beside the hook (juju ``worker/leadership/tracker.go``).
+    """
+    with Model(seed=4, hook_timeout=3.0) as model:
+        model.deploy(COUNTER, app='counter', units=2)
+        model.settle()
+        leader = model.leader('counter')
+        began, mark = model.clock.now, len(model.events)
+        model.config('counter', **{'wait-on': 'config_changed=125'})
+        model.settle()
+        assert model.failed_hooks('counter') == []
+        events = model.events[mark:]
+        sleeps = {
+            unit: [e for e in events if e.kind == 'sleep' and e.unit == unit]
+            for unit in ('counter/0', 'counter/1')
+        }
+        for unit, slept in sleeps.items():
+            seconds = [e.fields['seconds'] for e in slept]
+            # Twelve of 10 s, then what the clock says is left (less the real time the
+            # loop took).
+            assert seconds[:12] == [10.0] * 12 and 4.0 <= seconds[12] <= 5.0, unit
+            assert len(seconds) == 13, unit
+            status = model.unit_status(unit)
+            assert (status.workload, status.last_hook, status.last_outcome) == (
+                'active',
+                'config_changed()',
+                'ok',
+            ), unit
+        assert model.clock.now >= began + 125
+        one, other = sleeps.values()
+        assert one[0].time < other[-1].time and other[0].time < one[-1].time  # together
+        assert model.leader('counter') == leader
+        assert not any(e.kind in ('lease-expired', 'leader-elected') for e in events)
+
+
+def test_the_librarys_retry_waits_in_virtual_time():
+    """The library's retry after a 5xx (0.5 s, then 2 s: ``retry_delays``) is a sleep in
+    virtual time: the leader's hook sleeps both, in order, and succeeds at the third try."""
+    with Model(seed=2) as model:
+        model.deploy(MESH_CONSUMER, units=1, trust=True)
+        model.deploy(BEACON_STUB)
+        model.integrate('mesh-consumer', 'beacon-stub')
+        model.settle()
+        mark = len(model.events)
+        model.inject_api_error(503, unit='mesh-consumer/0', count=2)
+        model.config('beacon-stub', labels=json.dumps({'team': 'mesh'}))
+        model.settle()
+        slept = [e.fields['seconds'] for e in model.events[mark:] if e.kind == 'sleep']
+        assert slept == [0.5, 2.0]
+        assert model.failed_hooks('mesh-consumer') == []
+        assert model.check('mesh-consumer') == []
+
+
 # -- 8: is-leader False stays False for the rest of the hook ----------------------------------
 
 

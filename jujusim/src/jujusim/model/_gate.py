@@ -4,7 +4,8 @@ The fake API server calls :meth:`Gate.handle` on one of its threads per request.
 from a unit is parked as a :class:`HeldRequest`; the scheduler (the model's one thread)
 decides to apply it, to drop it unapplied, or to apply it and lose the response, so that a
 SIGKILL can land exactly between two API calls of a hook. Requests from anyone else (the
-test, kubectl) pass straight through.
+test, kubectl) pass straight through. A unit's ``time.sleep`` arrives here too, as a request
+to ``SLEEP_PATH`` that no API sees (``agent._private.worker.virtual_sleep``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Literal
 
+from ..agent._private.wire import SLEEP_PATH
 from ..kube import ApiRequest, ApiResponse, EarlyResponder, FakeKube, ResponseLost, early_responder
 
 Decision = Literal['apply', 'drop', 'apply-lose']
@@ -40,6 +42,10 @@ class HeldRequest:
     # Counted by every fault plan already: held by a stall, it comes back when the stall
     # ends, and a plan must not count it twice (model/_faults.py, Faults.intercept).
     counted: bool = False
+    # A time.sleep of the unit's hook, not an API request: how long, and the virtual time it
+    # ends (set when the scheduler takes it in).
+    sleep: float | None = None
+    wake_at: float | None = None
 
     def describe(self) -> str:
         """``METHOD path`` with the query, for traces."""
@@ -92,12 +98,15 @@ class Gate:
         unit = self._units.get(request.bearer_token or '')
         if unit is None:
             return self._kube.handle(request)
-        held = HeldRequest(
-            unit=unit,
-            request=request,
-            apply_with=self._kube.handle,
-            respond_now=early_responder(),
-        )
+        if request.path == SLEEP_PATH:
+            held = self._sleep(unit, request)
+        else:
+            held = HeldRequest(
+                unit=unit,
+                request=request,
+                apply_with=self._kube.handle,
+                respond_now=early_responder(),
+            )
         self._arrived.put(held)
         self._wake()
         held.decided.wait()
@@ -111,6 +120,22 @@ class Gate:
             raise held.failure
         assert held.response is not None  # noqa: S101 - release() applied or answered it
         return held.response
+
+    @staticmethod
+    def _sleep(unit: str, request: ApiRequest) -> HeldRequest:
+        try:
+            seconds = float(request.query['seconds'][0])
+        except (KeyError, IndexError, ValueError):
+            seconds = 0.0
+        if not 0.0 <= seconds < float('inf'):
+            seconds = 0.0
+        return HeldRequest(
+            unit=unit,
+            request=request,
+            apply_with=lambda _: ApiResponse.json(200, {}),
+            respond_now=early_responder(),
+            sleep=seconds,
+        )
 
     def arrived(self) -> list[HeldRequest]:
         """The requests parked since the last call, in arrival order."""

@@ -112,6 +112,10 @@ class Hooks:
         self.actions: list[ActionOutcome] = []
         self.failures: list[HookFailure] = []  # every failed hook, in order
 
+    def wakes(self) -> list[float]:
+        """When the hooks sleeping now (their ``time.sleep``, held at the gate) wake."""
+        return [held.wake_at for held in self.held.values() if held.wake_at is not None]
+
     # -- choosing and starting ---------------------------------------------------------
 
     def next_hook(self, unit: Unit) -> HookSpec | None:

@@ -155,6 +155,7 @@ class Model:
         self._unsubscribe = self.kube.observe(self._pods.on_kube_event)
         self._timers = Timers(
             world,
+            hooks=self._hooks,
             leadership=self._leadership,
             pods=self._pods,
             faults=self._faults,

@@ -110,10 +110,10 @@ class Scheduler:
         """The virtual time past which a model still busy is livelocked.
 
         :data:`SETTLE_BUSY_BOUND` past the last retry counted, and past the end of every
-        wait a test asked for (stalls, a Juju re-ensure's held PATCH): however long, they
-        are no sign of a model keeping itself busy.
+        wait a test asked for (stalls, a Juju re-ensure's held PATCH) and of every hook's
+        sleep: however long, they are no sign of a model keeping itself busy.
         """
-        waits = [*self._faults.due(), *self._provisioner.due()]
+        waits = [*self._faults.due(), *self._provisioner.due(), *self._hooks.wakes()]
         return max([retry_until, *waits]) + SETTLE_BUSY_BOUND
 
     def _livelock(self, what: str, since: int) -> LivelockError:
@@ -214,7 +214,12 @@ class Scheduler:
 
     def _choices(self) -> list[tuple[str, str]]:
         hooks, faults = self._hooks, self._faults
-        choices = [('release', unit) for unit in sorted(hooks.held) if not faults.stalled(unit)]
+        now = self._world.clock.now
+        choices = [
+            ('release', unit)
+            for unit, held in sorted(hooks.held.items())
+            if not faults.stalled(unit) and (held.wake_at is None or held.wake_at <= now)
+        ]
         for unit in self._world.units():
             if not unit.alive or unit.name in hooks.running or unit.name in hooks.held:
                 continue
@@ -244,6 +249,10 @@ class Scheduler:
         return choices
 
     def _release(self, held: HeldRequest) -> None:
+        if held.sleep is not None:  # the hook's time.sleep is over: no API request
+            held.release('apply')
+            self._await(held.unit)
+            return
         if self._faults.intercept(held):
             return
         # Sent before the response: the worker's questions until its next request need
@@ -300,6 +309,17 @@ class Scheduler:
             if unit is None or not unit.alive or held.unit not in hooks.running:
                 held.release('drop')  # a request of a process already killed
                 continue
-            hooks.running[held.unit].calls += 1
+            if held.sleep is None:
+                hooks.running[held.unit].calls += 1
+            else:
+                # The hook sleeps that long while the rest of the model goes on
+                # (agent._private.worker.virtual_sleep); its agent still renews its lease.
+                held.wake_at = self._world.clock.now + held.sleep
+                self._world.trace.record(
+                    'sleep',
+                    f'{held.unit} sleeps {held.sleep:g} s in its hook',
+                    unit=held.unit,
+                    seconds=held.sleep,
+                )
             hooks.held[held.unit] = held
         return bool(arrived)

@@ -1,7 +1,8 @@
 """Everything due on the virtual clock.
 
-Lease changes, hook retries, update-status, the end of a stall or of a grace period, the
-StatefulSet controller's next pod, and the restart of Juju's application worker.
+Lease changes, hook retries, update-status, the end of a stall, of a hook's sleep or of a
+grace period, the StatefulSet controller's next pod, and the restart of Juju's application
+worker.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ._faults import Faults
+from ._hooks import Hooks
 from ._leadership import Leadership
 from ._pods import Pods
 from ._provisioner import Provisioner
@@ -37,12 +39,14 @@ class Timers:
         self,
         world: World,
         *,
+        hooks: Hooks,
         leadership: Leadership,
         pods: Pods,
         faults: Faults,
         provisioner: Provisioner,
     ):
         self._world = world
+        self._hooks = hooks
         self._provisioner = provisioner
         self._leadership = leadership
         self._pods = pods
@@ -73,6 +77,7 @@ class Timers:
             if include_periodic and unit.alive and unit.started:
                 times.append(unit.next_update_status)
         times.extend(self._faults.due())
+        times.extend(self._hooks.wakes())
         times.extend(self._pods.due())
         times.extend(self._provisioner.due())  # a restarted application worker
         future = [t for t in times if t > now]

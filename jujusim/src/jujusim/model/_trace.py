@@ -44,6 +44,11 @@ KINDS: Mapping[str, tuple[str, str]] = {
     'lease-expired': ("a leader's lease ran out unrenewed; unit is the old holder", 'app'),
     'leader-elected': ('a claim on the lease landed; unit is the new leader', 'app, previous'),
     'stall': ("a unit's agent stalls", 'seconds; request, method, resource when aimed at one'),
+    'sleep': (
+        "a unit's hook called time.sleep: it waits that long in virtual time, its agent "
+        'still renewing its lease',
+        'seconds',
+    ),
     'kill': ('a planned SIGKILL', 'request, method, resource, applied; status when applied'),
     'pod-delete': ("a test deletes a unit's pod", 'graceful'),
     'pod-deleted': ("a unit's pod is gone, its agent SIGKILLed", ''),

@@ -41,8 +41,12 @@ EXIT = 'exit'
 IS_LEADER = 'is-leader'
 LEADER = 'leader'
 LEADER_AHEAD = 'leader-ahead'
-# A worker whose environment sets this asks the parent is-leader (worker.live_is_leader).
+# A worker whose environment sets this asks the parent is-leader (worker.live_is_leader),
+# and its time.sleep waits on the parent's virtual clock (worker.virtual_sleep).
 ASK_LEADER_ENV = 'JUJUSIM_ASK_LEADER'
+# Where such a worker's time.sleep(seconds) asks the fake API server to hold it: a POST with
+# the unit's token and ``?seconds=``; the model's gate holds it that long in virtual time.
+SLEEP_PATH = '/jujusim/v1/sleep'
 
 
 class ConnectionClosedError(EOFError):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import http.client
 import logging
+import math
 import os
 import pathlib
 import socket
@@ -14,6 +16,7 @@ import tempfile
 import threading
 import time
 import traceback
+import urllib.parse
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -210,6 +213,87 @@ def _forgetting(method: Any) -> Any:
 
     forgetting._forgets_leadership = True  # pyright: ignore[reportFunctionMemberAccess]
     return forgetting
+
+
+# Virtual seconds this process's hooks have slept (virtual_sleep): its clocks run ahead by it.
+_SLEPT: list[float] = [0.0]
+# The sleep endpoint (host, port, token) of each KUBECONFIG path met so far.
+_SLEEP_ENDPOINTS: dict[str, tuple[str, int, str]] = {}
+
+
+def virtual_sleep() -> None:
+    """Make a model unit's ``time.sleep`` wait on the model's virtual clock.
+
+    In Juju a hook that sleeps takes that long while the rest of the model goes on: other
+    units run hooks, timers fire, and the unit's agent goes on renewing its lease (juju
+    ``worker/leadership/tracker.go``: the tracker's own loop renews, beside the uniter's
+    hook). Slept for real here, a sleep would stop the whole model for as many wall-clock
+    seconds (the scheduler waits for the sleeping unit) and move no virtual time; past the
+    harness's hook timeout the unit would be called hung. So in a model's unit
+    (``wire.ASK_LEADER_ENV`` set, during a hook) a sleep is a request to the fake API at
+    ``wire.SLEEP_PATH``, which the model holds that many virtual seconds while the rest
+    runs, rounded up to a tenth of a second. ``time.monotonic`` and ``time.time`` then read
+    that much later, so a loop waiting for a deadline (``while time.monotonic() < end``,
+    tenacity's ``stop_after_delay``) ends as it would. Elsewhere (a spare warming up, a
+    bare AgentPool) time.sleep sleeps. Install before the charm is imported: a module that
+    binds ``time.sleep`` at import (``from time import sleep``, a default argument) keeps
+    what it found.
+    """
+    if getattr(time.sleep, '_virtual', False):
+        return
+    real_sleep = time.sleep
+
+    def sleep(seconds: float) -> None:
+        if seconds > 0 and _PARENT and os.environ.get(ASK_LEADER_ENV):
+            # Up to the next tenth of a second: a sleep computed from the clocks (the time
+            # left to a deadline, less the real time the hook took) then mostly comes out
+            # the same from run to run, and so does the virtual time.
+            virtual = math.ceil(round(seconds * 10, 6)) / 10
+            if _sleep_held(virtual):
+                _SLEPT[0] += virtual
+                return
+        real_sleep(seconds)
+
+    sleep._virtual = True  # pyright: ignore[reportFunctionMemberAccess]
+    time.sleep = sleep
+    real_monotonic, real_time = time.monotonic, time.time
+    real_monotonic_ns, real_time_ns = time.monotonic_ns, time.time_ns
+    time.monotonic = lambda: real_monotonic() + _SLEPT[0]
+    time.time = lambda: real_time() + _SLEPT[0]
+    time.monotonic_ns = lambda: real_monotonic_ns() + round(_SLEPT[0] * 1e9)
+    time.time_ns = lambda: real_time_ns() + round(_SLEPT[0] * 1e9)
+
+
+def _sleep_held(seconds: float) -> bool:
+    """Ask the model to hold this unit ``seconds`` virtual seconds; False if it cannot ask."""
+    kubeconfig = os.environ.get('KUBECONFIG', '')
+    endpoint = _SLEEP_ENDPOINTS.get(kubeconfig)
+    if endpoint is None:
+        try:
+            config = lightkube.config.kubeconfig.KubeConfig.from_file(kubeconfig).get()
+        except Exception:  # no kubeconfig of the model's: sleep for real
+            return False
+        if config is None or config.user is None or not config.user.token:
+            return False
+        server = urllib.parse.urlsplit(config.cluster.server)
+        token = config.user.token
+        if server.scheme != 'http' or not server.hostname or not server.port:
+            return False
+        endpoint = _SLEEP_ENDPOINTS[kubeconfig] = (server.hostname, server.port, token)
+    host, port, token = endpoint
+    connection = http.client.HTTPConnection(host, port, timeout=None)
+    try:
+        connection.request(
+            'POST',
+            f'{wire.SLEEP_PATH}?seconds={seconds!r}',
+            headers={'Authorization': f'Bearer {token}'},
+        )
+        connection.getresponse().read()
+    except OSError:
+        pass  # the model dropped it: this process is being killed
+    finally:
+        connection.close()
+    return True
 
 
 class Worker:

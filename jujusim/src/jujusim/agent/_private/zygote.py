@@ -433,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
     worker.use_tmpdir(args.tmpdir)
     worker.quiet_http_loggers()
     worker.live_is_leader()
+    worker.virtual_sleep()
     worker.isolate_from_cluster()
     speedups.install()
     try:

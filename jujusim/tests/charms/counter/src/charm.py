@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 import ops
 
@@ -52,6 +53,7 @@ class CounterCharm(ops.CharmBase):
         # Set before anything can fail: Juju keeps a status set by a hook that then fails.
         self.unit.status = ops.MaintenanceStatus(f'running {kind}')
         self._wait_at_gate(kind)
+        self._wait_for_deadline(kind)
         if _listed(str(self.config['fail-on']), kind):
             raise RuntimeError(f'counter told to fail in {kind}')
         if _listed(str(self.config['defer-on']), kind):
@@ -82,6 +84,15 @@ class CounterCharm(ops.CharmBase):
             reply = sock.recv(64).decode().strip()
         if reply == 'raise':
             raise RuntimeError(f'counter told to fail at the gate in {kind}')
+
+    def _wait_for_deadline(self, kind: str) -> None:
+        waits_kind, _, seconds = str(self.config['wait-on']).partition('=')
+        if waits_kind != kind:
+            return
+        deadline = time.monotonic() + float(seconds)
+        while (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(10.0, left))
+        logger.info('waited %s s in %s', seconds, kind)
 
     def _on_count(self, event: ops.ActionEvent) -> None:
         event.log('counting')
