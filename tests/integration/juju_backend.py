@@ -46,6 +46,7 @@ from jujusim.check import check_app, rollout_pending
 from jujusim.scenarios import (
     UPSTREAM_CONFIGMAP,
     ApiError,
+    ApiOutage,
     Check,
     CheckFailedError,
     Concurrently,
@@ -84,7 +85,7 @@ LEADER_CHANGE_ATTEMPTS = 5
 # Kill, stall, API errors and Juju's rewrite at a chosen moment need the simulated model:
 # a real controller offers no hook into a unit's nth request (and no forced leader change
 # either: pytest-operator#42, so leader-change deletes the leader's pod until it moves).
-JUJUSIM_ONLY = (Kill, Stall, WaitFaults, ApiError, JujuRewrite)
+JUJUSIM_ONLY = (Kill, Stall, WaitFaults, ApiError, ApiOutage, JujuRewrite)
 
 
 class JujuBackend:

@@ -31,6 +31,7 @@ CATCHES = {
     'scale-refresh-trust/untrusted-then-trusted': 'no-config-changed',
     'requirements/r3-relation-changes': 'no-relation-broken',
     'chaos/refused-data-after-a-leader-stalled-mid-batch': 'refused-data-leaves-a-batch-open',
+    'chaos/api-outage-during-a-change': 'swallows-an-outage',
 }
 
 

@@ -272,6 +272,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='swallows-an-outage',
+        mechanism='an API still failing after the retries (5xx, 429, ...) fails the hook, '
+        'so that Juju retries it (Behaviour on failure: "hook error (TransientError)")',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            if unreachable is e:\n                raise\n',
+                replacement='            if unreachable is e:\n                return str(e)\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='keeps-the-upstream-configmap',
         mechanism="the upstream library's ConfigMap, once adopted, is deleted (Switching "
         'from the upstream library)',

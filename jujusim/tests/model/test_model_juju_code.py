@@ -837,3 +837,29 @@ def test_departing_unit_is_the_local_unit_when_it_or_its_application_goes(
             and r['unit'] in ('writer/0', 'reader/0')
         }
         assert departed == {'writer/0': 'writer/0', 'reader/0': 'writer/0'}
+
+
+def test_an_api_outage_longer_than_the_retries_fails_hooks_juju_retries_after_it():
+    """Every unit's request answered 503 for 60 virtual seconds: the leader's hook gives
+    up after the library's retries (an ``API outage`` failure, which no verdict counts),
+    Juju retries it with its backoff, and the first retry after the outage applies the
+    labels; the API was never written meanwhile."""
+    with Model(seed=5) as model:
+        model.deploy(MESH_CONSUMER, units=2, trust=True)
+        model.deploy(BEACON_STUB)
+        model.integrate('mesh-consumer', 'beacon-stub')
+        model.config('beacon-stub', labels=json.dumps({'team': 'a'}))
+        model.settle()
+        began, mark = model.clock.now, len(model.events)
+        model.api_outage(60)
+        model.config('beacon-stub', labels=json.dumps({'team': 'b'}))
+        model.settle()
+        failures = model.failed_hooks('mesh-consumer')
+        assert failures and {f.kind for f in failures} == {HookFailureKind.API_OUTAGE}
+        assert all(f.time < began + 60 for f in failures)
+        assert all(f.api_errors[-1].endswith('-> 503') for f in failures)
+        assert model.check('mesh-consumer', hooks_must_not_fail=True) == []
+        assert model.desired_labels('mesh-consumer') == {'team': 'b'}
+        requests = [e for e in model.events[mark:] if e.kind == 'request']
+        assert all(e.fields['status'] == 503 for e in requests if e.time < began + 60)
+        assert any(e.time >= began + 60 for e in requests)

@@ -7,6 +7,7 @@ import pytest
 from jujusim.scenarios import (
     STEP_NAMES,
     ApiError,
+    ApiOutage,
     Check,
     Concurrently,
     DeletePod,
@@ -66,6 +67,7 @@ EVERY_STEP = Scenario(
         UpstreamLeftovers(app='consumer', labels={'old': 'yes'}),
         JujuRewrite(app='consumer'),
         ApiError(status=409, unit='consumer/leader', method='patch', kind='Pod', count=5),
+        ApiOutage(seconds=60.0, status=500),
         Concurrently(
             steps=(
                 RemoveRelation(apps=('consumer', 'provider')),
@@ -144,6 +146,8 @@ def test_a_file_reads_with_its_stem_as_default_name(tmp_path: pathlib.Path):
         ('steps: [{deploy: {app: c, charm: consumer}, settle: null}]', 'step 1: a step is a'),
         ('steps: [{set-labels: {app: p, labels: {a: yes}}}]', 'got `bool` (quote it)'),
         ('steps: [{api-error: {status: 200}}]', 'status is an HTTP error status'),
+        ('steps: [{api-outage: {seconds: 0}}]', 'seconds must be positive'),
+        ('steps: [{api-outage: {seconds: 60, status: 502}}]', "field 'status'"),
         ('steps: [{integrate: {apps: [a, a]}}]', 'the two applications must differ'),
         ('steps: [{integrate: {apps: [a]}}]', "field 'apps': Expected `array` of length 2"),
         ('steps: [{foreign-labels: {kind: Pod, of: c, labels: {a: b}}}]', "'c' is not a unit"),

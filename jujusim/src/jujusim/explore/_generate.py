@@ -17,6 +17,7 @@ from typing import cast
 from ..scenarios import (
     Action,
     ApiError,
+    ApiOutage,
     Check,
     Concurrently,
     DeletePod,
@@ -124,12 +125,16 @@ class FaultWeights:
     ``untrust`` is ``juju trust --remove`` as the data changes, the hooks run untrusted, and
     trust given back; ``scale`` changes the number of units and back, judged at both sizes;
     ``refresh`` is a new charm revision (every pod rolls), mostly as the data changes.
+    ``api_outage`` is the API server answering every unit 503 or 500 for 10 or 60 s as the
+    data changes: past the library's retries, so the leader's hook fails (a failure no
+    verdict counts: any charm fails so) and Juju's retries apply the change afterwards.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
     point after it would report labels that Juju's next update-status applies) and
-    ``api_5xx`` (the library waits 0.5 s and 2 s of wall-clock time before its retries,
-    so it slows every schedule that draws it; the retry path is shown by its unit tests).
+    ``api_5xx`` (a single 5xx is absorbed by the library's retry, as its unit tests show;
+    weighted here, it would change what every seed draws: ``api_outage`` draws the 5xx
+    that outlast the retries).
     """
 
     set_labels: float = 3.0
@@ -148,9 +153,11 @@ class FaultWeights:
     api_5xx: float = 0.0
     api_403: float = 0.0
     concurrently: float = 1.0
-    settle: float = 0.3
-    # Last, and taken from settle's share (1.0 before them): a draw that does not land
-    # on one of them draws what it drew before they came.
+    settle: float = 0.2
+    # Next, and taken from settle's share (1.0 before them): a draw that does not land
+    # on one of them draws what it drew before they came (api_outage came last, from the
+    # end of settle's share, so it stands right after it).
+    api_outage: float = 0.1
     untrust: float = 0.3
     scale: float = 0.3
     refresh: float = 0.1
@@ -397,6 +404,10 @@ class _Draw:
                 return [ApiError(status=rng.choice((500, 503)), unit=self.unit())]
             case 'api_403':
                 return [ApiError(status=403, unit=self.unit())]
+            case 'api_outage':
+                # With a change, so that the leader's reconcile meets it.
+                outage = ApiOutage(seconds=rng.choice((10.0, 60.0)), status=rng.choice((503, 500)))
+                return [outage, self.change()]
             case 'concurrently':
                 # Several actions at one moment, in a drawn order.
                 # Not the kinds that need a settle before them (a leader change in here

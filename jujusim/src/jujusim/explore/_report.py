@@ -9,7 +9,10 @@ from collections.abc import Iterable
 from ..model import STALE_WRITE, STILL_BLOCKED
 from ._run import LIVELOCK, UNIT_HUNG
 
-_FAULT = re.compile(r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED')
+_FAULT = re.compile(
+    r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED|API server answers'
+    r'| sleeps |-> (5\d\d|403|409)$'
+)
 _HOOK = re.compile(r' runs | FAILED')
 _WRITE = re.compile(r' (PATCH|POST|PUT|DELETE) ')
 _OPERATOR = re.compile(r'  (config|integrate|remove-relation|trust|run|deploy|juju) ')
@@ -28,7 +31,8 @@ REQUIREMENTS = {
 # --hooks-may-fail.
 PROPERTIES = {
     'failed hook': 'no hook fails (the labels are not reached through Juju retrying a hook; '
-    'a commit Juju refuses to a unit no longer leader is not counted: it fails any charm)',
+    'a commit Juju refuses to a unit no longer leader, or a hook an API outage outlasted, is '
+    'not counted: they fail any charm)',
 }
 
 # Failures that are neither: a row of `jujusim conformance` only where found.
@@ -48,7 +52,8 @@ def describe(kind: str) -> str:
 def timeline(trace: Iterable[str], *, limit: int = 60) -> list[str]:
     """The trace lines a person needs: operator commands, hooks, writes and faults.
 
-    Reads are left out (every reconcile starts with the same four); the last ``limit``
+    Reads are left out (every reconcile starts with the same four) unless a 5xx, 403 or
+    409 answered them; the last ``limit``
     lines are kept. Times are the model's virtual seconds.
     """
     kept = [

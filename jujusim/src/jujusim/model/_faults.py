@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from ..check import label_refusal
-from ..kube import StatusError, kind_of_path, resource_for_kind
+from ..kube import ApiRequest, ApiResponse, StatusError, kind_of_path, resource_for_kind
 from ._errors import ModelError
 from ._expectations import Expectations
 from ._gate import HeldRequest
@@ -153,6 +153,8 @@ class Faults:
         self._plans: list[FaultPlan] = []  # oldest first; fired and cancelled ones pruned
         self._due: dict[HeldRequest, list[FaultPlan]] = {}  # plans due at a stalled request
         self._stalled_until: dict[str, float] = {}
+        self._outage_until = 0.0
+        self._outage_status = 503
 
     def attach(self, pods: Pods) -> None:
         """The pods a planned kill deletes (built after this component)."""
@@ -323,9 +325,46 @@ class Faults:
         return True
 
     def due(self) -> list[float]:
-        """When stalls end."""
+        """When stalls end, and an API outage."""
         now = self._world.clock.now
-        return [t for t in self._stalled_until.values() if t > now]
+        ends = [*self._stalled_until.values(), self._outage_until]
+        return [t for t in ends if t > now]
+
+    # -- an outage of the API server ------------------------------------------------------
+
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """Answer every unit's API request with ``status``, unapplied, for ``seconds``."""
+        if not seconds > 0:
+            raise ValueError(f'an outage lasts a positive number of seconds, not {seconds}')
+        if status not in (500, 503):
+            raise ValueError(f'an outage answers 500 or 503, not {status}')
+        world = self._world
+        self._outage_until = max(self._outage_until, world.clock.now + seconds)
+        self._outage_status = status
+        world.trace.record(
+            'api-outage',
+            f'the API server answers {status} to every unit for {seconds:g} s',
+            status=status,
+            seconds=seconds,
+        )
+
+    def outage_answer(self) -> Callable[[ApiRequest], ApiResponse] | None:
+        """What answers a unit's request now, if the API server is out."""
+        if self._outage_until <= self._world.clock.now:
+            return None
+        status = self._outage_status
+        # A Status as kube-apiserver sends it (apimachinery pkg/api/errors:
+        # NewServiceUnavailable, reason ServiceUnavailable; NewInternalError, InternalError).
+        body: dict[str, Any] = {
+            'kind': 'Status',
+            'apiVersion': 'v1',
+            'metadata': {},
+            'status': 'Failure',
+            'message': 'the server is currently unable to handle the request (API outage)',
+            'reason': 'ServiceUnavailable' if status == 503 else 'InternalError',
+            'code': status,
+        }
+        return lambda _: ApiResponse.json(status, body)
 
     def fire(self) -> None:
         """Forget stalls that are over."""

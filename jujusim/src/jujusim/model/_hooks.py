@@ -68,6 +68,8 @@ class Running:
         default_factory=dict[int, dict[str, str]]
     )
     api_errors: list[str] = dataclasses.field(default_factory=list[str])  # 'METHOD path -> N'
+    # Whether an API outage (Faults.outage) answered the hook's latest request.
+    outage_answered: bool = False
 
 
 # What the worker's HookError kinds mean for the unit (agent HookError.kind).
@@ -414,11 +416,14 @@ class Hooks:
         if result.error is not None or result.state is None:
             message = result.error.message if result.error else 'no state'
             error = result.error
+            kind = _KIND_OF_ERROR[error.kind] if error else HookFailureKind.WORKER_ERROR
+            if kind is HookFailureKind.CHARM_RAISED and running.outage_answered:
+                kind = HookFailureKind.API_OUTAGE
             self._failed(
                 unit,
                 running,
                 message,
-                kind=_KIND_OF_ERROR[error.kind] if error else HookFailureKind.WORKER_ERROR,
+                kind=kind,
                 cause=f'{error.type_name}: {error.message}' if error else 'no state returned',
                 traceback=error.traceback if error else '',
             )

@@ -840,6 +840,16 @@ class Model:
             status, unit=unit, verb=verb, kind=kind, name=name, count=count
         )
 
+    def api_outage(self, seconds: float, *, status: int = 503) -> None:
+        """Answer every unit's API request with ``status`` (503 or 500) for ``seconds``.
+
+        Unapplied, for that much virtual time from now: longer than a charm's retries, its
+        hook fails (:attr:`HookFailureKind.API_OUTAGE`, which no verdict counts against the
+        charm) and Juju retries it after the outage. Juju's own and the test's requests go
+        through.
+        """
+        self._faults.outage(seconds, status)
+
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real ``kubectl`` against the served fake API, as a cluster admin.
 

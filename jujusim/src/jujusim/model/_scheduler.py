@@ -255,6 +255,9 @@ class Scheduler:
             return
         if self._faults.intercept(held):
             return
+        outage = self._faults.outage_answer()
+        if outage is not None:
+            held.apply_with = outage  # answered by the outage, unapplied
         # Sent before the response: the worker's questions until its next request need
         # no round trip through this thread (worker.live_is_leader).
         self._pool.answer_is_leader_ahead(held.unit, self._leadership.answer_ahead(held.unit))
@@ -267,8 +270,10 @@ class Scheduler:
         status = held.response.status if held.response else 'lost'
         self._expectations.landed(held.unit, request.method, request.path, status, held.describe())
         running = self._hooks.running.get(held.unit)
-        if running is not None and (status == 'lost' or int(status) >= 400):
-            running.api_errors.append(f'{held.describe()} -> {status}')
+        if running is not None:
+            running.outage_answered = outage is not None
+            if status == 'lost' or int(status) >= 400:
+                running.api_errors.append(f'{held.describe()} -> {status}')
         self._world.trace.record(
             'request',
             f'{held.unit} {held.describe()} -> {status}',

@@ -69,6 +69,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
         'app, configmap, labels',
     ),
     'api-error': ('errors injected for upcoming requests', 'status, count, verb, resource, name'),
+    'api-outage': (
+        "the API server answers every unit's request with an error for a while",
+        'status, seconds',
+    ),
     'kubectl': ('the admin ran kubectl', 'args, returncode'),
 }
 

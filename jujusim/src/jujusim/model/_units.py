@@ -45,9 +45,9 @@ class Failure:
 class HookFailureKind(enum.Enum):
     """What made a hook (or an action) fail: the charm's code, Juju, or the harness.
 
-    Only :attr:`NOT_LEADER_AT_COMMIT` and :attr:`AGENT_DIED` are failures Juju imposes
-    whatever the charm's code does (:attr:`imposed_by_juju`); every other kind is the
-    charm's own doing, or the harness's, and counts against the charm.
+    Only :attr:`NOT_LEADER_AT_COMMIT`, :attr:`AGENT_DIED` and :attr:`API_OUTAGE` are
+    failures imposed whatever the charm's code does (:attr:`imposed_by_juju`); every other
+    kind is the charm's own doing, or the harness's, and counts against the charm.
     """
 
     CHARM_RAISED = 'charm raised'
@@ -63,6 +63,13 @@ class HookFailureKind(enum.Enum):
     (internal/worker/uniter/runner/context/context.go ``Flush``, ``doFlush``) and retries
     it. Leadership can move while any hook runs, so any charm whose leader writes
     application data meets this."""
+
+    API_OUTAGE = 'API outage'
+    """The charm raised after its last API request was answered by an outage of the API
+    server (:meth:`Model.api_outage`: every unit's request answered 503 for a while): a
+    charm that needs the API cannot succeed until the API is back, whatever its retries,
+    and Juju retries the hook. A charm that fails on a single 5xx is still caught, by the
+    single errors :meth:`Model.inject_api_error` draws."""
 
     TIMED_OUT = 'timed out'
     """The hook ran past the harness's wall-clock limit, and its worker was killed (a hung
@@ -82,7 +89,11 @@ class HookFailureKind(enum.Enum):
     @property
     def imposed_by_juju(self) -> bool:
         """Whether Juju fails the hook this way whatever the charm's code does."""
-        return self is HookFailureKind.NOT_LEADER_AT_COMMIT or self is HookFailureKind.AGENT_DIED
+        return self in (
+            HookFailureKind.NOT_LEADER_AT_COMMIT,
+            HookFailureKind.AGENT_DIED,
+            HookFailureKind.API_OUTAGE,
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

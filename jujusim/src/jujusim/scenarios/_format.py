@@ -25,6 +25,7 @@ from ._steps import (
     ACTIONS,
     STEP_NAMES,
     ApiError,
+    ApiOutage,
     Concurrently,
     DeletePod,
     Deploy,
@@ -241,6 +242,8 @@ def step_problem(step: Step) -> str | None:
             return 'status is an HTTP error status (400-599)'
         if step.count < 1:
             return 'count must be at least 1'
+    if isinstance(step, ApiOutage) and not 0 < step.seconds < float('inf'):
+        return 'seconds must be positive'
     if isinstance(step, ForeignLabels):
         if not step.labels:
             return 'labels must not be empty'

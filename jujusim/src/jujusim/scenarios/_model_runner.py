@@ -13,6 +13,7 @@ from ._format import ScenarioError
 from ._steps import (
     HTTP_METHODS,
     ApiError,
+    ApiOutage,
     Check,
     Concurrently,
     DeletePod,
@@ -189,6 +190,8 @@ class ModelRunner:
                     kind=step.kind,
                     count=step.count,
                 )
+            case ApiOutage():
+                model.api_outage(step.seconds, status=step.status)
             case Concurrently():
                 # Most of the model's commands only record what is to happen, which runs at
                 # the next settle: issued back to back, they are issued at one moment. A

@@ -252,6 +252,18 @@ class ApiError:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class ApiOutage:
+    """Every unit's Kubernetes API request fails with ``status`` for ``seconds``.
+
+    An outage of the API server longer than a charm's retries: its hooks fail and Juju
+    retries them once the API is back (jujusim's virtual seconds; ``Model.api_outage``).
+    """
+
+    seconds: float
+    status: Literal[500, 503] = 503
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Settle:
     """Wait until nothing is left to do: no hook running or due, every rollout done."""
 
@@ -324,6 +336,7 @@ Action = (
     | UpstreamLeftovers
     | JujuRewrite
     | ApiError
+    | ApiOutage
 )
 """A step that changes the model: what may run at the same moment as others."""
 
@@ -365,6 +378,7 @@ STEP_NAMES: Mapping[str, type[Step]] = {
     'upstream-leftovers': UpstreamLeftovers,
     'juju-rewrite': JujuRewrite,
     'api-error': ApiError,
+    'api-outage': ApiOutage,
     'concurrently': Concurrently,
     'settle': Settle,
     'wait-rollout': WaitRollout,
@@ -393,6 +407,7 @@ ACTIONS: tuple[type[Step], ...] = (
     UpstreamLeftovers,
     JujuRewrite,
     ApiError,
+    ApiOutage,
 )
 
 
