@@ -30,6 +30,7 @@ from jujusim.model import (
 )
 from jujusim.model._hooks import Running
 from jujusim.model._leadership import Leadership
+from jujusim.model._lease import Lease
 from jujusim.model._trace import Trace
 from jujusim.model._world import World
 
@@ -863,3 +864,52 @@ def test_an_api_outage_longer_than_the_retries_fails_hooks_juju_retries_after_it
         requests = [e for e in model.events[mark:] if e.kind == 'request']
         assert all(e.fields['status'] == 503 for e in requests if e.time < began + 60)
         assert any(e.time >= began + 60 for e in requests)
+
+
+def test_is_leader_true_holds_for_30_s_so_a_leader_that_renews_no_more_answers_false_at_its_end():
+    """Juju's tracker answers is-leader True only with more than 30 s of the lease left,
+    or after renewing it; a leader whose agent renews no more (a forced leader change)
+    answers False in the lease's last 30 s (juju worker/leadership/tracker.go
+    ``Tracker.isLeader``). Here it asks again after a stall, its lease 5 s from its
+    end: before, it heard True, and with ops' 30 s cache wrote as leader past its lease,
+    over its successor's writes."""
+    lease = Lease()
+    assert lease.claim('app/0', 0.0) and lease.expiry == 60.0
+    lease.renewing = False
+    assert lease.answers_leader('app/0', 29.0)  # 31 s left
+    assert not lease.answers_leader('app/0', 30.0) and lease.held_by('app/0', 30.0)
+    assert lease.claim('app/0', 60.0) and lease.renewing  # a new term renews again
+    with Model(seed=3) as model:
+        model.deploy(MESH_CONSUMER, units=2, trust=True)
+        model.deploy(BEACON_STUB)
+        model.integrate('mesh-consumer', 'beacon-stub')
+        model.config('beacon-stub', labels=json.dumps({'team': 'a'}))
+        model.settle()
+        old = model.leader('mesh-consumer')
+        assert old is not None
+        # Stalled at its next request (in the change's hook) until 5 s before the end of
+        # the lease it holds when it abdicates (renewed until then: Lease.kept_by), so
+        # that ops' cached answer is more than 30 s old: it asks again.
+        lease = model.apps['mesh-consumer'].lease
+        left = lease.expiry - model.clock.now
+        while left <= 30:
+            left += 30
+        mark = len(model.events)
+        model.stall_at_request(old, left - 5)
+        model.config('beacon-stub', labels=json.dumps({'team': 'b'}))
+        model.force_leader_change('mesh-consumer')
+        model.settle()
+        events = model.events[mark:]
+        [abdicated] = [e for e in events if e.kind == 'leader-abdicates']
+        asked = [e for e in events if e.kind == 'is-leader' and e.unit == old]
+        assert asked and all(
+            not e.fields['answer'] for e in asked if e.time >= abdicated.fields['expiry'] - 30
+        )
+        writes = [
+            e
+            for e in events
+            if e.kind == 'request' and e.unit == old and e.fields['method'] != 'GET'
+        ]
+        assert writes == []
+        assert model.stale_writes('mesh-consumer') == []
+        assert model.check('mesh-consumer', hooks_must_not_fail=True) == []

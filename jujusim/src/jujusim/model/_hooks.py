@@ -178,7 +178,7 @@ class Hooks:
             ops.testing.Container(name=c, can_connect=True) for c in app.charm.containers
         ]
         state = ops.testing.State(
-            leader=app.lease.held_by(unit.name, world.clock.now),
+            leader=app.lease.answers_leader(unit.name, world.clock.now),
             config=dict(app.config),
             relations=relations,
             containers=containers,

@@ -131,6 +131,7 @@ class Leadership:
         elif not others:
             raise ModelError(f'{app.name} has no other live unit to take the lease over')
         app.lease.kept_by(old, now)  # its renewals until now happened
+        app.lease.renewing = False
         self._forced[app.name] = (old, successor)
         world.trace.record(
             'leader-abdicates',
@@ -146,6 +147,7 @@ class Leadership:
     def end_forced_change(self, app: Application) -> None:
         """Give up a forced change that found no claimant: every agent claims again."""
         self._forced.pop(app.name, None)
+        app.lease.renewing = True
 
     def note_expiry(self, app: Application) -> None:
         """Record, once, that the holder's lease of ``app`` ran out unrenewed."""
@@ -238,7 +240,7 @@ class Leadership:
             # Once Juju has said False in a hook it says False until the hook ends: the hook
             # context remembers it is a minion (juju internal/worker/uniter/runner/context/
             # leader.go ensureLeader, isMinion).
-            running.leader = not running.minion and app.lease.held_by(unit, now)
+            running.leader = not running.minion and app.lease.answers_leader(unit, now)
             running.minion = not running.leader
             running.leader_checked_at = now
             world.trace.record(

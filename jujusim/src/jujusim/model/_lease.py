@@ -23,10 +23,25 @@ class Lease:
 
     holder: str | None = None
     expiry: float = 0.0
+    # False while the holder's agent renews no more (a forced leader change).
+    renewing: bool = True
 
     def held_by(self, unit: str, now: float) -> bool:
-        """Whether ``unit`` holds an unexpired lease at ``now`` (what ``is-leader`` answers)."""
+        """Whether ``unit`` holds an unexpired lease at ``now``."""
         return self.holder == unit and now < self.expiry
+
+    def answers_leader(self, unit: str, now: float) -> bool:
+        """What ``is-leader`` answers ``unit`` at ``now``: True only with 30 s ahead.
+
+        Juju's tracker answers True while more than 30 s of the lease are left; once its
+        renewal is due it renews first, and answers False if that fails (juju
+        ``worker/leadership/tracker.go``, ``Tracker.isLeader``: ``renewLease`` fired, then
+        ``refresh``; a denied claim is ``setMinion``). A holder that renews no more
+        (:attr:`renewing` False) cannot: so a True answer always holds for 30 s.
+        """
+        if not self.held_by(unit, now):
+            return False
+        return self.renewing or self.expiry - now > RENEW_WHEN_LEFT
 
     def free(self, now: float) -> bool:
         """Whether the lease can be claimed at ``now``."""
@@ -38,6 +53,7 @@ class Lease:
             return self.holder == unit
         self.holder = unit
         self.expiry = now + LEASE_DURATION
+        self.renewing = True
         return True
 
     def renew(self, unit: str, now: float) -> bool:

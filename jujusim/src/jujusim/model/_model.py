@@ -647,7 +647,8 @@ class Model:
         """Move ``app``'s leadership to another unit, as Juju does; return the new leader.
 
         The leader's agent stops renewing the lease (its hooks go on, acting as leader
-        until ops re-asks ``is-leader``); the model runs until the lease expires and
+        until ops re-asks ``is-leader``, which answers False once 30 s or less of the
+        lease are left: ``Lease.answers_leader``); the model runs until the lease expires and
         another unit's claim lands: ``to``'s, or one the scheduler picks. Returns at the
         claim, before the new leader's leader-elected hook: call
         ``run_until('before-first-hook', unit=...)`` or :meth:`settle` next.
