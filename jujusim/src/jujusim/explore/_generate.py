@@ -156,7 +156,8 @@ class FaultWeights:
     settle: float = 0.2
     # Next, and taken from settle's share (1.0 before them): a draw that does not land
     # on one of them draws what it drew before they came (api_outage came last, from the
-    # end of settle's share, so it stands right after it).
+    # end of settle's share, so it stands right after it). Not so the actions drawn into
+    # `concurrently`: api_outage is among them, so their draws moved when it came.
     api_outage: float = 0.1
     untrust: float = 0.3
     scale: float = 0.3
