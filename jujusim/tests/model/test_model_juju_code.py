@@ -483,6 +483,16 @@ def test_a_hung_hook_leaves_its_unit_in_it_until_its_pod_goes(tmp_path: pathlib.
             assert model.check('counter')[0].startswith('counter/0 is hung in ')
 
 
+def mesh_related(model: Model, *, units: int, labels: dict[str, str] | None = None) -> None:
+    """mesh-consumer (trusted) related to beacon-stub, with ``labels`` published, settled."""
+    model.deploy(MESH_CONSUMER, units=units, trust=True)
+    model.deploy(BEACON_STUB)
+    model.integrate('mesh-consumer', 'beacon-stub')
+    if labels is not None:
+        model.config('beacon-stub', labels=json.dumps(labels))
+    model.settle()
+
+
 def test_a_hook_that_sleeps_waits_in_virtual_time_while_the_model_goes_on():
     """A hook's ``time.sleep`` takes virtual time, not wall-clock time: each of two units
     waits 125 s for a deadline on ``time.monotonic`` (sleeps of at most 10 s, the last
@@ -527,10 +537,7 @@ def test_the_librarys_retry_waits_in_virtual_time():
     """The library's retry after a 5xx (0.5 s, then 2 s: ``retry_delays``) is a sleep in
     virtual time: the leader's hook sleeps both, in order, and succeeds at the third try."""
     with Model(seed=2) as model:
-        model.deploy(MESH_CONSUMER, units=1, trust=True)
-        model.deploy(BEACON_STUB)
-        model.integrate('mesh-consumer', 'beacon-stub')
-        model.settle()
+        mesh_related(model, units=1)
         mark = len(model.events)
         model.inject_api_error(503, unit='mesh-consumer/0', count=2)
         model.config('beacon-stub', labels=json.dumps({'team': 'mesh'}))
@@ -846,11 +853,7 @@ def test_an_api_outage_longer_than_the_retries_fails_hooks_juju_retries_after_it
     Juju retries it with its backoff, and the first retry after the outage applies the
     labels; the API was never written meanwhile."""
     with Model(seed=5) as model:
-        model.deploy(MESH_CONSUMER, units=2, trust=True)
-        model.deploy(BEACON_STUB)
-        model.integrate('mesh-consumer', 'beacon-stub')
-        model.config('beacon-stub', labels=json.dumps({'team': 'a'}))
-        model.settle()
+        mesh_related(model, units=2, labels={'team': 'a'})
         began, mark = model.clock.now, len(model.events)
         model.api_outage(60)
         model.config('beacon-stub', labels=json.dumps({'team': 'b'}))
@@ -880,11 +883,7 @@ def test_is_leader_true_holds_for_30_s_so_a_leader_that_renews_no_more_answers_f
     assert not lease.answers_leader('app/0', 30.0) and lease.held_by('app/0', 30.0)
     assert lease.claim('app/0', 60.0) and lease.renewing  # a new term renews again
     with Model(seed=3) as model:
-        model.deploy(MESH_CONSUMER, units=2, trust=True)
-        model.deploy(BEACON_STUB)
-        model.integrate('mesh-consumer', 'beacon-stub')
-        model.config('beacon-stub', labels=json.dumps({'team': 'a'}))
-        model.settle()
+        mesh_related(model, units=2, labels={'team': 'a'})
         old = model.leader('mesh-consumer')
         assert old is not None
         # Stalled at its next request (in the change's hook) until 5 s before the end of
