@@ -1,10 +1,9 @@
 """mesh-consumer under the faults the ADR worries about, on the simulated model."""
 
 import itertools
-import json
 
 import pytest
-from model_helpers import BEACON_STUB, MESH_CONSUMER
+from model_helpers import BEACON_STUB, MESH_CONSUMER, set_labels
 
 from jujusim.model import Model
 
@@ -24,10 +23,6 @@ def deploy(model: Model, *, units: int = 3) -> None:
     model.deploy(BEACON_STUB, app='beacon', units=1)
     model.integrate(APP, 'beacon')
     model.settle()
-
-
-def set_labels(model: Model, labels: dict[str, str]) -> None:
-    model.config('beacon', labels=json.dumps(labels))
 
 
 @pytest.mark.parametrize('applied', [False, True], ids=['before-apply', 'after-apply'])

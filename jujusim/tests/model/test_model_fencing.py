@@ -9,10 +9,8 @@ at, R1-R4 hold once everything has settled. The third unit is kept out of the el
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from model_helpers import BEACON_STUB, MESH_CONSUMER
+from model_helpers import BEACON_STUB, MESH_CONSUMER, set_labels
 
 from jujusim.model import Model
 
@@ -30,10 +28,6 @@ STALE_CALLS = 10
 BASE = {'x': '1'}
 # The stale leader's data, round after round: add, change, remove all, replace.
 STALE = [{'x': '1', 'y': '1'}, {'x': '2'}, {}, {'y': '1'}]
-
-
-def set_labels(model: Model, labels: dict[str, str]) -> None:
-    model.config('beacon', labels=json.dumps(labels))
 
 
 def deploy(seed: int) -> Model:

@@ -14,7 +14,7 @@ import socket
 
 import ops
 import pytest
-from model_helpers import BEACON_STUB, COUNTER, MESH_CONSUMER, RECORDER
+from model_helpers import BEACON_STUB, COUNTER, MESH_CONSUMER, RECORDER, deploy_pair, set_labels
 from test_model_fidelity import Log, deploy_recorder, drain, trace_lines
 
 from jujusim.agent import CharmSource, HookSpec
@@ -483,16 +483,6 @@ def test_a_hung_hook_leaves_its_unit_in_it_until_its_pod_goes(tmp_path: pathlib.
             assert model.check('counter')[0].startswith('counter/0 is hung in ')
 
 
-def mesh_related(model: Model, *, units: int, labels: dict[str, str] | None = None) -> None:
-    """mesh-consumer (trusted) related to beacon-stub, with ``labels`` published, settled."""
-    model.deploy(MESH_CONSUMER, units=units, trust=True)
-    model.deploy(BEACON_STUB)
-    model.integrate('mesh-consumer', 'beacon-stub')
-    if labels is not None:
-        model.config('beacon-stub', labels=json.dumps(labels))
-    model.settle()
-
-
 def test_a_hook_that_sleeps_waits_in_virtual_time_while_the_model_goes_on():
     """A hook's ``time.sleep`` takes virtual time, not wall-clock time: each of two units
     waits 125 s for a deadline on ``time.monotonic`` (sleeps of at most 10 s, the last
@@ -537,15 +527,15 @@ def test_the_librarys_retry_waits_in_virtual_time():
     """The library's retry after a 5xx (0.5 s, then 2 s: ``retry_delays``) is a sleep in
     virtual time: the leader's hook sleeps both, in order, and succeeds at the third try."""
     with Model(seed=2) as model:
-        mesh_related(model, units=1)
+        app = deploy_pair(model, units=1)
         mark = len(model.events)
-        model.inject_api_error(503, unit='mesh-consumer/0', count=2)
-        model.config('beacon-stub', labels=json.dumps({'team': 'mesh'}))
+        model.inject_api_error(503, unit=f'{app}/0', count=2)
+        set_labels(model, {'team': 'mesh'})
         model.settle()
         slept = [e.fields['seconds'] for e in model.events[mark:] if e.kind == 'sleep']
         assert slept == [0.5, 2.0]
-        assert model.failed_hooks('mesh-consumer') == []
-        assert model.check('mesh-consumer') == []
+        assert model.failed_hooks(app) == []
+        assert model.check(app) == []
 
 
 # -- 8: is-leader False stays False for the rest of the hook ----------------------------------
@@ -853,17 +843,19 @@ def test_an_api_outage_longer_than_the_retries_fails_hooks_juju_retries_after_it
     Juju retries it with its backoff, and the first retry after the outage applies the
     labels; the API was never written meanwhile."""
     with Model(seed=5) as model:
-        mesh_related(model, units=2, labels={'team': 'a'})
+        app = deploy_pair(model, units=2)
+        set_labels(model, {'team': 'a'})
+        model.settle()
         began, mark = model.clock.now, len(model.events)
         model.api_outage(60)
-        model.config('beacon-stub', labels=json.dumps({'team': 'b'}))
+        set_labels(model, {'team': 'b'})
         model.settle()
-        failures = model.failed_hooks('mesh-consumer')
+        failures = model.failed_hooks(app)
         assert failures and {f.kind for f in failures} == {HookFailureKind.API_OUTAGE}
         assert all(f.time < began + 60 for f in failures)
         assert all(f.api_errors[-1].endswith('-> 503') for f in failures)
-        assert model.check('mesh-consumer', hooks_must_not_fail=True) == []
-        assert model.desired_labels('mesh-consumer') == {'team': 'b'}
+        assert model.check(app, hooks_must_not_fail=True) == []
+        assert model.desired_labels(app) == {'team': 'b'}
         requests = [e for e in model.events[mark:] if e.kind == 'request']
         assert all(e.fields['status'] == 503 for e in requests if e.time < began + 60)
         assert any(e.time >= began + 60 for e in requests)
@@ -883,20 +875,22 @@ def test_is_leader_true_holds_for_30_s_so_a_leader_that_renews_no_more_answers_f
     assert not lease.answers_leader('app/0', 30.0) and lease.held_by('app/0', 30.0)
     assert lease.claim('app/0', 60.0) and lease.renewing  # a new term renews again
     with Model(seed=3) as model:
-        mesh_related(model, units=2, labels={'team': 'a'})
-        old = model.leader('mesh-consumer')
+        app = deploy_pair(model, units=2)
+        set_labels(model, {'team': 'a'})
+        model.settle()
+        old = model.leader(app)
         assert old is not None
         # Stalled at its next request (in the change's hook) until 5 s before the end of
         # the lease it holds when it abdicates (renewed until then: Lease.kept_by), so
         # that ops' cached answer is more than 30 s old: it asks again.
-        lease = model.apps['mesh-consumer'].lease
+        lease = model.apps[app].lease
         left = lease.expiry - model.clock.now
         while left <= 30:
             left += 30
         mark = len(model.events)
         model.stall_at_request(old, left - 5)
-        model.config('beacon-stub', labels=json.dumps({'team': 'b'}))
-        model.force_leader_change('mesh-consumer')
+        set_labels(model, {'team': 'b'})
+        model.force_leader_change(app)
         model.settle()
         events = model.events[mark:]
         [abdicated] = [e for e in events if e.kind == 'leader-abdicates']
@@ -910,5 +904,5 @@ def test_is_leader_true_holds_for_30_s_so_a_leader_that_renews_no_more_answers_f
             if e.kind == 'request' and e.unit == old and e.fields['method'] != 'GET'
         ]
         assert writes == []
-        assert model.stale_writes('mesh-consumer') == []
-        assert model.check('mesh-consumer', hooks_must_not_fail=True) == []
+        assert model.stale_writes(app) == []
+        assert model.check(app, hooks_must_not_fail=True) == []

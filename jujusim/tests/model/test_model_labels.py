@@ -5,22 +5,9 @@ import pathlib
 
 import pytest
 from broken_library import library_edited
-from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER
+from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER, deploy_pair, set_labels
 
 from jujusim.model import Model, ModelError, TraceEvent
-
-
-def deploy_pair(model: Model, consumer: pathlib.Path, *, units: int = 3) -> str:
-    app = 'consumer'
-    model.deploy(consumer, app=app, units=units, trust=True)
-    model.deploy(BEACON_STUB, app='beacon', units=1)
-    model.integrate(app, 'beacon')
-    model.settle()
-    return app
-
-
-def set_labels(model: Model, labels: dict[str, str]) -> None:
-    model.config('beacon', labels=json.dumps(labels))
 
 
 def pod_labels(model: Model, app: str) -> dict[str, dict[str, str]]:
@@ -224,6 +211,17 @@ def test_refused_data_on_a_new_relation_expects_the_labels_the_old_one_released(
     assert all('foo' not in labels for labels in pod_labels(model, app).values())
 
 
+def labelled_pair(
+    model: Model, consumer: pathlib.Path, *, units: int, labels: dict[str, str]
+) -> str:
+    """:func:`deploy_pair` with ``labels`` published, settled and checked."""
+    app = deploy_pair(model, consumer, units=units)
+    set_labels(model, labels)
+    model.settle()
+    assert model.check(app) == []
+    return app
+
+
 def never_rechecking_leadership(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that takes itself for the leader once its hook began."""
     return library_edited(
@@ -242,10 +240,7 @@ def test_a_deposed_leaders_write_after_its_successors_is_a_stale_write(
     # upgrade-charm puts them right before the settle point: only the request stream shows
     # the overwrite. Shown failing on that copy.
     consumer = MESH_CONSUMER if rechecks else never_rechecking_leadership(tmp_path)
-    app = deploy_pair(model, consumer, units=3)
-    set_labels(model, {'a': '1'})
-    model.settle()
-    assert model.check(app) == []
+    app = labelled_pair(model, consumer, units=3, labels={'a': '1'})
     old = model.leader(app)
     assert old is not None
     model.stall_at_request(old, 90, method='PATCH', kind='Pod')
@@ -282,10 +277,7 @@ def test_a_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
     # pod restarts, so only the consumer itself can take its Blocked status away. Shown
     # failing on a copy that never does.
     consumer = MESH_CONSUMER if clears else keeping_a_fixed_problem(tmp_path)
-    app = deploy_pair(model, consumer, units=2)
-    set_labels(model, {'team': 'mesh'})
-    model.settle()
-    assert model.check(app) == []
+    app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
     provider = model.leader('beacon')
     assert provider is not None
     for labels in ('not json', '{"team": "mesh"}'):

@@ -170,10 +170,7 @@ class Leadership:
         holder = app.units.get(app.lease.holder or '')
         if holder is None or not holder.alive or self._stalled(holder.name):
             return None
-        forced = self._forced.get(app.name)
-        if forced is not None and forced[0] == holder.name:
-            return None
-        return holder
+        return holder if app.lease.renewing else None  # not during a forced change
 
     def claimants(self, app: Application) -> list[Unit]:
         """Units whose agents would claim ``app``'s lease now: it is free and they run."""

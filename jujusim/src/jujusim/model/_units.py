@@ -68,8 +68,9 @@ class HookFailureKind(enum.Enum):
     """The charm raised after its last API request was answered by an outage of the API
     server (:meth:`Model.api_outage`: every unit's request answered 503 for a while): a
     charm that needs the API cannot succeed until the API is back, whatever its retries,
-    and Juju retries the hook. A charm that fails on a single 5xx is still caught, by the
-    single errors :meth:`Model.inject_api_error` draws."""
+    and Juju retries the hook. A charm that fails on a single 5xx is still caught where
+    single errors are injected (:meth:`Model.inject_api_error`; ``explore``'s ``api_5xx``
+    weight, 0 by default)."""
 
     TIMED_OUT = 'timed out'
     """The hook ran past the harness's wall-clock limit, and its worker was killed (a hung
@@ -88,7 +89,10 @@ class HookFailureKind(enum.Enum):
 
     @property
     def imposed_by_juju(self) -> bool:
-        """Whether Juju fails the hook this way whatever the charm's code does."""
+        """Whether the hook fails this way whatever the charm's code does.
+
+        Juju's refusal of its commit, its agent's death, or an API outage past any retries.
+        """
         return self in (
             HookFailureKind.NOT_LEADER_AT_COMMIT,
             HookFailureKind.AGENT_DIED,
