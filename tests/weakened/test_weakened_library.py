@@ -22,12 +22,6 @@ ROOT = pathlib.Path(__file__).parents[2]
 PROVIDER = ROOT / 'charms' / 'beacon-stub'
 WEAKENINGS = {w.name: w for w in weakened.WEAKENINGS}
 NOT_CAUGHT_TODAY: dict[str, str] = {
-    'swallows-an-outage': (
-        'the default weights draw an API outage in about one schedule of 50 (its weight is '
-        "taken from settle's share, so that other draws stay as they were), and that one "
-        'changes the data again after it; --weights api_outage=3 catches it within 20, and '
-        'tests/integration/test_weakened_catches.py with chaos/api-outage-during-a-change'
-    ),
     'keeps-the-upstream-configmap': (
         "explore never starts from the upstream library's leftovers (its start is a fresh "
         'deployment); tests/integration/test_weakened_catches.py catches it with '

@@ -127,7 +127,8 @@ class FaultWeights:
     ``refresh`` is a new charm revision (every pod rolls), mostly as the data changes.
     ``api_outage`` is the API server answering every unit 503 or 500 for 10 or 60 s as the
     data changes: past the library's retries, so the leader's hook fails (a failure no
-    verdict counts: any charm fails so) and Juju's retries apply the change afterwards.
+    verdict counts: any charm fails so) and Juju's retries apply the change afterwards,
+    judged once settled.
 
     Left out by default, with the reason: ``api_403`` (a transient 403 leaves the
     consumer Blocked until update-status, which a settle does not reach: every settle
@@ -406,9 +407,11 @@ class _Draw:
             case 'api_403':
                 return [ApiError(status=403, unit=self.unit())]
             case 'api_outage':
-                # With a change, so that the leader's reconcile meets it.
+                # With a change, so that the leader's reconcile meets it; judged once
+                # settled (Juju's retries after the outage applied it), before any later
+                # change could apply it in a hook of its own.
                 outage = ApiOutage(seconds=rng.choice((10.0, 60.0)), status=rng.choice((503, 500)))
-                return [outage, self.change()]
+                return [outage, self.change(), Settle(), Check(app=CONSUMER)]
             case 'concurrently':
                 # Several actions at one moment, in a drawn order.
                 # Not the kinds that need a settle before them (a leader change in here
