@@ -293,5 +293,49 @@ def test_a_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
     else:
         assert problems == [
             f"{app} is still Blocked on refused data ('service-mesh relation data: relation "
-            "field \"labels\" is not valid JSON') though the data asks for {'team': 'mesh'} now"
+            'field "labels" is not valid JSON\') on the leader though the data asks for '
+            "{'team': 'mesh'} now"
         ]
+
+
+def blocking_every_unit(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that shows its last problem on non-leaders too."""
+    return library_edited(
+        tmp_path,
+        '_service_mesh.py',
+        'if self.problem and self._charm.unit.is_leader():',
+        'if self.problem:',
+    )
+
+
+@pytest.mark.parametrize('clears', [True, False], ids=['library', 'every-unit-copy'])
+def test_a_former_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
+    model: Model, tmp_path: pathlib.Path, clears: bool
+):
+    # Refused data Blocks the leader; leadership moves; the data goes back to the labels
+    # already applied (no pod restarts to forget a status). The new leader clears its
+    # status, and so must the old one, though it reconciles no more: shown failing on a
+    # copy whose non-leaders show the problem they recorded as leader.
+    consumer = MESH_CONSUMER if clears else blocking_every_unit(tmp_path)
+    app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
+    provider = model.leader('beacon')
+    assert provider is not None
+    old = model.leader(app)
+    assert old is not None
+    for labels in ('{"team": 1}', '{"team": "mesh"}'):
+        data = json.dumps({'labels': labels, 'mesh_type': '"istio"'})
+        outcome = model.run_action_to_end(provider, 'publish-raw', {'data': data})
+        assert outcome.failure is None and outcome.error is None
+        model.settle()
+        if labels == '{"team": 1}':
+            assert model.check(app) == []  # its leader Blocked, as it must be
+            model.force_leader_change(app)
+            model.settle()
+    problems = model.check(app)
+    if clears:
+        assert problems == []
+        assert model.unit_status(old).workload == 'active'
+    else:
+        assert len(problems) == 1, problems
+        assert 'is still Blocked on refused data' in problems[0]
+        assert f' on {old} though' in problems[0], (old, problems)

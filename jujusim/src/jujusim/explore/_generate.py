@@ -9,6 +9,7 @@ settles, not only at the end.
 from __future__ import annotations
 
 import dataclasses
+import json
 import random
 import re
 from collections.abc import Iterator, Mapping
@@ -27,6 +28,7 @@ from ..scenarios import (
     JujuRewrite,
     Kill,
     LeaderChange,
+    PublishRaw,
     Refresh,
     RemoveRelation,
     RequestMatch,
@@ -71,11 +73,21 @@ REFUSED = (
 # Values Kubernetes refuses (validation.IsValidLabelValue: a space or a '!', over 63
 # characters): a key asked for with one makes the data bad too.
 INVALID_VALUES = ('not valid!', 'v' * 64)
-# What the provider's bad data adds to the data asked for: one label.
-REFUSED_LABELS: tuple[tuple[str, str], ...] = (
-    *((key, VALUES[0]) for key in REFUSED),
-    *((KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
+# Values that are not strings, in a labels object that is otherwise what is asked for
+# (JSON a provider's own code might write: a number, a flag, a null, a nested value).
+NON_STRING_VALUES: tuple[object, ...] = (1, True, None, {'a': 'b'}, ['a'])
+# A labels field that is no labels object at all: not JSON, cut short, a list.
+MALFORMED_LABELS = ('not json', '{"foo": "a"', '["foo"]')
+# What the provider's bad data is: one label added to the data asked for (published as
+# usual), one non-string value added, or a malformed field (both published verbatim).
+REFUSED_DATA: tuple[tuple[str, str, object], ...] = (
+    *(('label', key, VALUES[0]) for key in REFUSED),
+    *(('label', KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
+    *(('raw-value', KEYS[0], value) for value in NON_STRING_VALUES),
+    *(('raw-field', 'labels', text) for text in MALFORMED_LABELS),
 )
+# The mesh type beside raw labels, as the provider publishes it (a JSON string).
+RAW_MESH_TYPE = '"istio"'
 # At which API request of a hook the exhaustive set kills or stalls: a reconcile that
 # writes makes 11 on 3 pods (lib/README.md, "Cost"); beyond that the plan waits for a
 # later hook.
@@ -121,7 +133,9 @@ class FaultWeights:
     is someone else changing a value the library wrote, as the data changes or while the
     leader holds its write of that object. ``foreign_labels`` is someone else writing a key
     nobody asks for, sometimes one the library has just removed, with the value it had.
-    ``refused_labels`` is data naming a reserved key, judged before it is replaced.
+    ``refused_labels`` is data the consumer must refuse (a reserved or invalid key or
+    value, a value that is not a string, a labels field that is not a JSON object),
+    judged before it is replaced.
     ``untrust`` is ``juju trust --remove`` as the data changes, the hooks run untrusted, and
     trust given back; ``scale`` changes the number of units and back, judged at both sizes;
     ``refresh`` is a new charm revision (every pod rolls), mostly as the data changes.
@@ -542,13 +556,19 @@ class _Draw:
         judged = [Settle(), Check(app=CONSUMER)]
         return [*judged, kill, revalued, *judged, dropped, *judged]
 
-    def _refused(self) -> SetLabels:
-        """The provider's data with a key the consumer must refuse.
+    def _refused(self) -> SetLabels | PublishRaw:
+        """The provider's data, which the consumer must refuse.
 
-        ``desired`` stays the last data the consumer accepted.
+        A bad key or value added to it, a value that is not a string, or a labels field
+        that is not a JSON object. ``desired`` stays the last data the consumer accepted.
         """
-        key, value = self.rng.choice(REFUSED_LABELS)
-        return SetLabels(app=PROVIDER, labels={**self.desired, key: value})
+        how, key, value = self.rng.choice(REFUSED_DATA)
+        if how == 'label':
+            return SetLabels(app=PROVIDER, labels={**self.desired, key: str(value)})
+        if how == 'raw-value':
+            labels = json.dumps({**self.desired, key: value}, sort_keys=True)
+            return PublishRaw(app=PROVIDER, data={'labels': labels, 'mesh_type': RAW_MESH_TYPE})
+        return PublishRaw(app=PROVIDER, data={key: str(value), 'mesh_type': RAW_MESH_TYPE})
 
     def _scale(self) -> list[Step]:
         """Fewer units and back (one unit: one more and back), each judged once settled.

@@ -265,14 +265,20 @@ class Expectations:
                 )
 
     def judge_status(
-        self, app: str, refused: str | None, leader_status: tuple[str, str] | None
+        self,
+        app: str,
+        refused: str | None,
+        leader_status: tuple[str, str] | None,
+        others: Mapping[str, tuple[str, str]],
     ) -> list[str]:
-        """The problems with ``app``'s leader's status (workload, message) at a check.
+        """The problems with ``app``'s units' statuses (workload, message) at a check.
 
         ``refused``: why the provider's data must be refused now, or None. Refused data
         must leave the leader Blocked; once the data is accepted, the message it showed
-        for the refused data must be gone (a consumer that never clears it would show a
-        problem that was fixed: unless the labels change, no pod restarts to forget it).
+        for the refused data must be gone from every unit (a consumer that never clears
+        it would show a problem that was fixed: unless the labels change, no pod restarts
+        to forget it; a unit that showed it as leader and leads no more runs the hook of
+        the fixed data too). ``others``: every other unit's status, by unit.
         """
         workload, message = leader_status or ('', '')
         if refused is not None:
@@ -286,12 +292,14 @@ class Expectations:
         stale = self.refused_status.get(app)
         if stale is None:
             return []
-        if (workload, message) != ('blocked', stale):
+        shown = {'the leader': (workload, message), **others}
+        still = [who for who, status in shown.items() if status == ('blocked', stale)]
+        if not still:
             del self.refused_status[app]
             return []
         return [
-            f'{app} is {STILL_BLOCKED} ({stale!r}) though the data asks for '
-            f'{self.desired_labels(app)} now'
+            f'{app} is {STILL_BLOCKED} ({stale!r}) on {", ".join(still)} though the data '
+            f'asks for {self.desired_labels(app)} now'
         ]
 
     def leader_elected(self, app: str, unit: str) -> None:

@@ -884,7 +884,7 @@ class Model:
         in error or hung in a hook, an unfinished rollout and a livelock are failures
         too. When the provider's data must be refused, the leader must be Blocked and the
         labels those of the last data the consumer could accept; once the data is fixed,
-        the leader must no longer show the Blocked status it showed for it. With
+        no unit may show the Blocked status the leader showed for it. With
         ``hooks_must_not_fail``, every hook of ``app`` that failed during the run is a
         problem too (see
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
@@ -922,7 +922,13 @@ class Model:
         leader = self.leader(app)
         status = self.unit_status(leader) if leader else None
         shown = (status.workload, status.message) if status else None
-        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown))
+        others = {
+            name: (other.workload, other.message)
+            for name in sorted(self._world.app(app).units)
+            if name != leader
+            for other in (self.unit_status(name),)
+        }
+        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown, others))
         problems.extend(str(v) for v in check_app(client, expectation))
         if hooks_must_not_fail:
             problems.extend(
