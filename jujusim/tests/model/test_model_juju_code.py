@@ -648,6 +648,32 @@ def test_actions_run_in_error_but_never_ahead_of_queued_hooks(tmp_path: pathlib.
         assert model.actions[-1].error is None
 
 
+@pytest.mark.parametrize(
+    ('action', 'params', 'refusal'),
+    [
+        ('nosuch', {}, "no action 'nosuch'"),
+        ('set-labels', {}, "missing required parameter 'labels'"),
+        ('set-labels', {'labels': '{}', 'extra': 'x'}, "unknown parameter 'extra'"),
+        ('set-labels', {'labels': 5}, "parameter 'labels' must be of type string"),
+    ],
+)
+def test_an_action_juju_would_refuse_is_refused_when_queued_and_the_model_goes_on(
+    model: Model, action: str, params: dict[str, object], refusal: str
+):
+    """``juju run`` refuses an unknown action or parameters its schema refuses before any
+    unit runs anything (juju/charm ``actions.go`` ``ActionSpec.ValidateParams``); the
+    model's next commands are not affected."""
+    app = deploy_pair(model, MESH_CONSUMER, units=1)
+    with pytest.raises(ModelError, match=re.escape(refusal)):
+        model.run_action('beacon/0', action, **params)
+    set_labels(model, {'team': 'mesh'})
+    model.settle()
+    outcome = model.run_action_to_end('beacon/0', 'set-labels', {'labels': '{"team": "a"}'})
+    assert outcome.error is None and outcome.failure is None
+    model.settle()
+    assert model.check(app) == []
+
+
 def test_an_action_whose_agent_dies_is_failed_not_run_again_and_one_queued_meanwhile_waits(
     tmp_path: pathlib.Path,
 ):

@@ -41,6 +41,15 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
     'secret': (str,),
 }
 ConfigValue = str | int | float | bool
+# JSON schema's scalar types, as an action parameter's ``type`` names them.
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    'string': (str,),
+    'integer': (int,),
+    'number': (int, float),
+    'boolean': (bool,),
+    'array': (list, tuple),
+    'object': (dict,),
+}
 
 
 class CharmSourceError(Exception):
@@ -156,6 +165,39 @@ class CharmSource:
             kind = option.get('type')
             if value is not None and kind in _CONFIG_TYPES and not _fits(kind, value):
                 problems.append(f'option {name!r} expected {kind}, got {value!r}')
+        return problems
+
+    def action_problems(self, action: str, params: Mapping[str, Any]) -> list[str]:
+        """What Juju refuses in running ``action`` with ``params``, before any unit runs it.
+
+        Juju validates the parameters against the action's JSON schema when the task is
+        made (juju/charm ``actions.go`` ``ActionSpec.ValidateParams``, gojsonschema); this
+        checks the common part of that schema: the action exists, ``required`` names are
+        given, ``additionalProperties: false`` refuses others, and each parameter's
+        scalar ``type``.
+        """
+        spec = self.actions.get(action)
+        if spec is None:
+            return [f'the charm declares no action {action!r} (it has {sorted(self.actions)})']
+        declared: dict[str, Any] = spec.get('params') or {}
+        required: list[Any] = spec.get('required') or []
+        problems = [
+            f'missing required parameter {name!r}' for name in required if name not in params
+        ]
+        for name, value in params.items():
+            param = declared.get(name)
+            if param is None:
+                if spec.get('additionalProperties', True) is False:
+                    problems.append(f'unknown parameter {name!r} (it takes {sorted(declared)})')
+                continue
+            kind: Any = (
+                cast('dict[str, Any]', param).get('type') if isinstance(param, dict) else None
+            )
+            types = _JSON_TYPES.get(kind) if isinstance(kind, str) else None
+            if types is not None and (
+                not isinstance(value, types) or (isinstance(value, bool) and bool not in types)
+            ):
+                problems.append(f'parameter {name!r} must be of type {kind}, not {value!r}')
         return problems
 
     @property
