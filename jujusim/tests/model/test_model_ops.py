@@ -332,6 +332,55 @@ def test_leave_upstream_configmap_as_the_upstream_library_does(model: Model):
         model.leave_upstream_configmap(APP, {'app.kubernetes.io/name': 'x'})
 
 
+def test_spans_and_counts_the_model_cannot_run_are_refused(model: Model):
+    # Each would run for ever (every timer due on the way) or never make sense.
+    deploy(model, units=1)
+    unit = f'{APP}/0'
+    for bad in (-1, 0, float('nan'), float('inf'), 1e30, True):
+        with pytest.raises(ModelError, match='is not a number of seconds'):
+            model.stall(unit, bad)
+        with pytest.raises(ModelError, match='is not a number of seconds'):
+            model.stall_at_call(unit, 1, bad)
+        with pytest.raises(ModelError, match='is not a number of seconds'):
+            model.api_outage(bad)
+    for bad in (-5, float('nan'), 1e30):
+        with pytest.raises(ModelError, match='cannot advance'):
+            model.advance(bad)
+    for bad in (-1, 21, 100000, 2.5):
+        with pytest.raises(ModelError, match='is not a whole number of units'):
+            model.scale(APP, bad)  # pyright: ignore[reportArgumentType]
+    with pytest.raises(ModelError, match='is not a whole number of units'):
+        model.deploy(BEACON_STUB, app='more', units=0)
+    assert model.pending_faults() == []
+    model.advance(0)
+    model.scale(APP, 2)
+    model.settle()
+    assert model.check(APP) == []
+
+
+def test_upstream_leftovers_stay_while_the_first_data_is_refused(model: Model):
+    # A charm switching from the upstream library whose provider's first data is refused
+    # changes nothing: upstream's labels stay, as the last data any library accepted put
+    # them there. Once valid data comes, the keys it does not ask for must go.
+    model.deploy(BEACON_STUB, app='beacon', units=1)
+    model.settle()
+    raw = json.dumps({'labels': 'not json', 'mesh_type': '"istio"'})
+    assert model.run_action_to_end('beacon/0', 'publish-raw', {'data': raw}).error is None
+    model.deploy(MESH_CONSUMER, app=APP, units=2, trust=True)
+    model.leave_upstream_configmap(APP, {'istio.io/dataplane-mode': 'ambient', 'old': 'gone'})
+    model.integrate(APP, 'beacon')
+    model.settle()
+    expectation = model.expectation(APP)
+    assert expectation.blocked is not None
+    assert expectation.desired == {'istio.io/dataplane-mode': 'ambient', 'old': 'gone'}
+    assert model.check(APP) == []
+    model.config('beacon', labels=json.dumps({'istio.io/dataplane-mode': 'ambient'}))
+    model.settle()
+    assert model.expectation(APP).released == {'old'}
+    assert model.check(APP) == []
+    assert model.kube.get('ConfigMap', model.name, f'juju-service-mesh-{APP}-labels') is None
+
+
 # -- the trace -----------------------------------------------------------------------------------
 
 

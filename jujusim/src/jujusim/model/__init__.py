@@ -7,13 +7,24 @@ from ._databags import Databag, Relation
 from ._expectations import STALE_WRITE, STILL_BLOCKED
 from ._faults import FaultPlan
 from ._lease import Lease
-from ._model import DEFAULT_NAME, ActionOutcome, LivelockError, Model, ModelError, Snapshot
+from ._model import (
+    DEFAULT_NAME,
+    MAX_UNITS,
+    MAX_VIRTUAL_SECONDS,
+    ActionOutcome,
+    LivelockError,
+    Model,
+    ModelError,
+    Snapshot,
+)
 from ._trace import KINDS as TRACE_KINDS
 from ._trace import TraceEvent
 from ._units import Application, HookFailure, HookFailureKind, Unit, UnitStatus
 
 __all__ = [
     'DEFAULT_NAME',
+    'MAX_UNITS',
+    'MAX_VIRTUAL_SECONDS',
     'STALE_WRITE',
     'STILL_BLOCKED',
     'TRACE_KINDS',

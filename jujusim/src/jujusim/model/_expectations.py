@@ -79,6 +79,9 @@ class Expectations:
         # Per consumer, the labels of the last provider data it could accept, and the
         # relation they came on: a relation removed since took them away (released).
         self.last_accepted: dict[str, tuple[int, dict[str, str]]] = {}
+        # Per consumer, the labels the upstream library left (Faults.leave_upstream_
+        # configmap): what earlier data had it apply, until data is accepted here.
+        self.upstream_left: dict[str, dict[str, str]] = {}
         # Per consumer, a count of its provider's commits on the service-mesh relation.
         self.data_version: dict[str, int] = {}
         # Per consumer, the labels its last passing check found right, with the data
@@ -163,7 +166,8 @@ class Expectations:
         When the provider's data must be refused, the consumer is Blocked and changes
         nothing: the labels stay those of the last data it could accept. That is the
         last valid data the provider published on this relation (none if it came only on
-        a relation removed since: the consumer released those labels), which assumes the
+        a relation removed since: the consumer released those labels; with none ever,
+        what the upstream library left, if it left any), which assumes the
         consumer applied it before the data went bad (a run that settles in between); a
         consumer that never saw it would rightly keep older labels.
         """
@@ -175,7 +179,10 @@ class Expectations:
             labels = labels_of(data)
             if labels is None:
                 blocked = read_mesh_databag(data).refused
-                accepted_on, last = self.last_accepted.get(app, (relation.id, {}))
+                # Never accepted any: what the upstream library applied stays (a consumer
+                # that took over from it changes nothing on data it refuses).
+                left = self.upstream_left.get(app, {})
+                accepted_on, last = self.last_accepted.get(app, (relation.id, left))
                 desired = dict(last) if accepted_on == relation.id else {}
             else:
                 desired = labels

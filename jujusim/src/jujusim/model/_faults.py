@@ -481,6 +481,7 @@ class Faults:
             {'metadata': {'labels': dict(labels)}},
             caller=UPSTREAM_LIBRARY,
         )
+        self._expectations.upstream_left[app] = dict(labels)
         world.trace.record(
             'upstream-leftover',
             f'the upstream library left ConfigMap {name} and labels '

@@ -71,6 +71,11 @@ __all__ = [
 ]
 
 DEFAULT_NAME = 'jujusim'
+# Bounds on what a caller asks for: every unit is a process here, and virtual time runs
+# every timer due on the way (update-status every 5 minutes), so an absurd count or span
+# would run for ever rather than fail.
+MAX_UNITS = 20
+MAX_VIRTUAL_SECONDS = 86400.0  # a virtual day: past every lease, retry and grace period
 """A model's name, and so its namespace, unless given."""
 
 
@@ -389,6 +394,7 @@ class Model:
         """
         source = CharmSource.load(pathlib.Path(charm))
         name = app or source.name
+        _unit_count(f'cannot deploy {name}', units, least=1)
         if name in self.apps:
             raise ModelError(f'application {name!r} is already deployed')
         problems = source.settings_problems(config or {})
@@ -455,8 +461,16 @@ class Model:
         self._provisioner.set_trust(self._world.app(app), trusted)
 
     def run_action(self, unit: str, action: str, **params: Any) -> None:
-        """Queue an action on a unit; its outcome lands in :attr:`actions` once it ran."""
+        """Queue an action on a unit; its outcome lands in :attr:`actions` once it ran.
+
+        Raises:
+            ModelError: the charm has no such action, or Juju would refuse the parameters
+                (``juju run`` refuses them before any unit runs anything).
+        """
         target = self._world.unit(unit)
+        problems = self._world.app(target.app).charm.action_problems(action, params)
+        if problems:
+            raise ModelError(f'cannot run {action} on {unit}: ' + '; '.join(problems))
         target.actions.append(HookSpec(kind='action', action=action, params=params))
         self._world.trace.record(
             'operator',
@@ -510,8 +524,7 @@ class Model:
         when its lease runs out.
         """
         application = self._world.app(app)
-        if isinstance(units, bool) or not isinstance(units, int) or units < 0:  # pyright: ignore[reportUnnecessaryIsInstance]
-            raise ModelError(f'cannot scale {app} to {units!r}: give a whole number >= 0')
+        _unit_count(f'cannot scale {app}', units, least=0)
         current = application.scale
         self._world.trace.record(
             'operator', f'scale {app} {current} -> {units}', command='scale', app=app
@@ -717,6 +730,7 @@ class Model:
         request waits out the stall unapplied, then goes on as if nothing happened: the
         stale-leader case when the lease ran out meanwhile.
         """
+        seconds = _seconds(f'cannot stall {unit}', seconds)
         return self._faults.plan_at_request(
             unit, 'stall', method=method, kind=kind, nth=nth, seconds=seconds
         )
@@ -765,6 +779,7 @@ class Model:
         As :meth:`stall_at_request`, but counted within the current or next hook; it
         replaces an unfired ``stall_at_call`` of the same unit.
         """
+        seconds = _seconds(f'cannot stall {unit}', seconds)
         return self._faults.plan_at_call(unit, 'stall', call, seconds=seconds)
 
     def stall_pending(self, unit: str) -> bool:
@@ -777,7 +792,7 @@ class Model:
         The hook in flight keeps acting as leader when it resumes: the stale-leader case
         (https://juju.is/docs/sdk/leader-elected-event).
         """
-        self._faults.stall(unit, seconds)
+        self._faults.stall(unit, _seconds(f'cannot stall {unit}', seconds))
 
     def juju_rewrite_statefulset(self, app: str, *, stall_after_get: float = 0.0) -> None:
         """Juju re-ensures the StatefulSet, as on refresh, trust or a controller restart.
@@ -790,6 +805,8 @@ class Model:
         (caas/kubernetes/provider/resources/statefulset.go ``Apply``). ``stall_after_get``
         holds the PATCH that many virtual seconds after the GET (a slow controller).
         """
+        if stall_after_get:
+            stall_after_get = _seconds(f'cannot stall the rewrite of {app}', stall_after_get)
         self._provisioner.rewrite_statefulset(app, stall_after_get=stall_after_get)
 
     def write_labels(
@@ -849,7 +866,7 @@ class Model:
         charm) and Juju retries it after the outage. Juju's own and the test's requests go
         through.
         """
-        self._faults.outage(seconds, status)
+        self._faults.outage(_seconds('cannot make an outage', seconds), status)
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real ``kubectl`` against the served fake API, as a cluster admin.
@@ -946,6 +963,7 @@ class Model:
 
     def advance(self, seconds: float, *, max_steps: int = MAX_STEPS) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
+        seconds = _seconds('cannot advance', seconds, zero=True)
         self._scheduler.advance(seconds, max_steps=max_steps)
 
     def settle(self, *, max_steps: int = MAX_STEPS) -> int:
@@ -1043,3 +1061,30 @@ class Model:
 
     def _unit_dead(self, unit: Unit) -> None:
         self._provisioner.reconcile_dead_units(self._world.apps[unit.app])
+
+
+def _seconds(what: str, seconds: float, *, zero: bool = False) -> float:
+    """``seconds`` if it is a span the model can run, or a :class:`ModelError`."""
+    number = not isinstance(seconds, bool) and isinstance(seconds, int | float)  # pyright: ignore[reportUnnecessaryIsInstance]
+    low_ok = number and (seconds >= 0 if zero else seconds > 0)
+    if not (low_ok and seconds <= MAX_VIRTUAL_SECONDS):
+        low = '0' if zero else 'above 0'
+        raise ModelError(
+            f'{what}: {seconds!r} is not a number of seconds from {low} to '
+            f'{MAX_VIRTUAL_SECONDS:.0f}'
+        )
+    return float(seconds)
+
+
+def _unit_count(what: str, units: int, *, least: int) -> int:
+    """``units`` if it is a unit count the model can run, or a :class:`ModelError`."""
+    if (
+        isinstance(units, bool)
+        or not isinstance(units, int)  # pyright: ignore[reportUnnecessaryIsInstance]
+        or not least <= units <= MAX_UNITS
+    ):
+        raise ModelError(
+            f'{what}: {units!r} is not a whole number of units from {least} to {MAX_UNITS} '
+            '(each unit is a process here)'
+        )
+    return units
