@@ -2,6 +2,7 @@
 
 import pathlib
 import re
+import shutil
 
 import pytest
 from click.testing import CliRunner
@@ -148,3 +149,20 @@ def test_a_charm_whose_requirements_are_not_installed_is_refused(tmp_path: pathl
     result = CliRunner().invoke(main, ['adr', '--consumer', str(charm)])
     assert result.exit_code == 2, result.output
     assert 'ops<1 is not met' in result.output
+
+
+@pytest.mark.parametrize('command', ['adr', 'demo'])
+def test_a_charm_that_fails_to_import_is_one_line_and_exit_2(tmp_path: pathlib.Path, command: str):
+    charm = tmp_path / 'broken'
+    shutil.copytree(ROOT / 'tests/charms/noop-consumer', charm)
+    with (charm / 'src' / 'charm.py').open('a') as module:
+        module.write('\nraise RuntimeError("this charm cannot even import")\n')
+    args = [command, '--consumer', str(charm)]
+    result = CliRunner().invoke(
+        main, [*args, '--expect-broken', 'none'] if command == 'adr' else args
+    )
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    error = [line for line in result.output.splitlines() if line.startswith('Error: ')]
+    assert len(error) == 1, result.output
+    assert 'RuntimeError: this charm cannot even import' in error[0]

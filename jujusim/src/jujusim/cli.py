@@ -15,7 +15,7 @@ import click
 
 from . import __version__, _adr, _conformance, _consumers, _demo, kube, model, scenarios
 from . import explore as explore_
-from .agent import CharmSource
+from .agent import AgentError, CharmSource
 
 
 class BadInput(click.ClickException):
@@ -164,7 +164,10 @@ def demo(
     original = _consumer_or_exit('adr-original')
     provider = _repo_path_or_exit(_consumers.PROVIDER)
     with _relayed(kubeconfig_path):
-        _demo_parts(pace, seed, schedules, consumer, source, original, provider)
+        try:
+            _demo_parts(pace, seed, schedules, consumer, source, original, provider)
+        except AgentError as e:  # a charm that does not import: the input's fault
+            raise BadInput(str(e)) from None
 
 
 def _demo_parts(
@@ -375,7 +378,10 @@ def adr(
     click.echo('The ADR counterexample (docs/decision-record.md), on jujusim (times are virtual):')
     surprises: list[str] = []
     for source in sources:
-        run = _adr.run_counterexample(source.path, provider_path, seed=seed, echo=click.echo)
+        try:
+            run = _adr.run_counterexample(source.path, provider_path, seed=seed, echo=click.echo)
+        except AgentError as e:  # a charm that does not import: the input's fault
+            raise BadInput(str(e)) from None
         broken = bool(run.problems)
         expected = source.path.name in expected_broken
         verdict = 'breaks R1-R4' if broken else 'holds R1-R4'
@@ -696,7 +702,12 @@ def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> 
 
 @main.command(name='replay')
 @click.argument('file', type=click.Path(dir_okay=False, path_type=pathlib.Path))
-@click.option('--consumer', default='mesh-consumer', show_default=True)
+@click.option(
+    '--consumer',
+    default='mesh-consumer',
+    show_default=True,
+    help="A charm folder that requires service-mesh, or a known consumer's name.",
+)
 @click.option('--seed', type=int, default=0, show_default=True, help='The scheduler seed.')
 @click.option(
     '--hooks-must-not-fail',
@@ -708,16 +719,24 @@ def _report_failure(schedule: scenarios.Scenario, outcome: explore_.Outcome) -> 
     is_flag=True,
     help="Do not fail a check on a write over a later leader's (it is still recorded).",
 )
+@click.option(
+    '--unfired-faults-allowed',
+    is_flag=True,
+    help='Do not fail a check on a kill or stall that never fired (as explore judges).',
+)
 def replay(
     file: pathlib.Path,
     consumer: str,
     seed: int,
     hooks_must_not_fail: bool,
     stale_writes_allowed: bool,
+    unfired_faults_allowed: bool,
 ) -> None:
     """Run a schedule file on jujusim and say whether R1-R4 held at every settle point.
 
-    Exit 0 if they held, 1 if not (with the timeline), 2 on a bad file or input.
+    A check also fails when a kill or stall the file planned never fired: the run did not
+    test what the file says. Exit 0 if they held, 1 if not (with the timeline), 2 on a
+    bad file or input.
     """
     try:
         schedule = scenarios.load_scenario(file)
@@ -734,9 +753,10 @@ def replay(
             hooks_must_not_fail=hooks_must_not_fail,
             stale_writes_fail=not stale_writes_allowed,
             fresh=True,  # from scratch: what a saved file says, not a snapshot of a start
+            unfired_faults_fail=not unfired_faults_allowed,
         )
     except scenarios.ScenarioError as e:
-        raise BadInput(str(e)) from None
+        raise BadInput(f'{file}: {e}') from None
     if not outcome.failed:
         click.echo(
             f'{schedule.name}: R1-R4 held at every settle point ({len(schedule.steps)} steps).'

@@ -69,8 +69,10 @@ def test_a_zero_weight_leaves_a_step_kind_out():
         ('kil=1', "'kil=1': expected name=weight"),
         ('kill', "'kill': expected name=weight"),
         ('kill=x', 'not a number'),
-        ('kill=-1', 'a weight is a number >= 0'),
-        ('kill=nan', 'a weight is a number >= 0'),
+        ('kill=-1', 'a weight is a finite number >= 0'),
+        ('kill=nan', 'a weight is a finite number >= 0'),
+        ('kill=inf', 'a weight is a finite number >= 0'),
+        ('kill=1e308,stall=1e308', 'add up past what a float holds'),
         (
             ','.join(f'{name}=0' for name in FaultWeights().as_dict()),
             'every weight is 0',

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import re
 from collections.abc import Iterator, Mapping
@@ -183,7 +184,8 @@ class FaultWeights:
         """``name=weight,...`` over the defaults, e.g. ``kill=5,stall=0``.
 
         Raises:
-            ValueError: an unknown name, a weight that is not a number >= 0, or all zero.
+            ValueError: an unknown name, a weight that is not a finite number >= 0, all
+                zero, or a total no float holds.
         """
         names = {f.name for f in dataclasses.fields(cls)}
         values: dict[str, float] = {}
@@ -198,12 +200,14 @@ class FaultWeights:
                 weight = float(raw)
             except ValueError:
                 raise ValueError(f'{part!r}: the weight is not a number') from None
-            if not weight >= 0:  # also refuses NaN
-                raise ValueError(f'{part!r}: a weight is a number >= 0')
+            if not 0 <= weight < math.inf:  # also refuses NaN
+                raise ValueError(f'{part!r}: a weight is a finite number >= 0')
             values[name] = weight
         weights = dataclasses.replace(cls(), **values)
         if not any(weights.as_dict().values()):
             raise ValueError('every weight is 0: nothing to draw')
+        if not math.isfinite(sum(weights.as_dict().values())):
+            raise ValueError('the weights add up past what a float holds: use smaller ones')
         return weights
 
     def as_dict(self) -> dict[str, float]:

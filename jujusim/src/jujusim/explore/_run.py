@@ -130,6 +130,7 @@ def run_schedule(
     stale_writes_fail: bool = True,
     fresh: bool = False,
     shared: int = 0,
+    unfired_faults_fail: bool = False,
 ) -> Outcome:
     """Run ``schedule`` from a new model: its start with one seed, the rest with ``seed``.
 
@@ -149,7 +150,9 @@ def run_schedule(
     (:attr:`jujusim.model.HookFailureKind.imposed_by_juju`: the commit of application
     data refused to a unit no longer leader); the labels after them are judged as ever.
     Without ``stale_writes_fail``, a stale write (:meth:`jujusim.model.Model.check`) is
-    recorded in the outcome, not a failure.
+    recorded in the outcome, not a failure. A kill or stall that never fired fails a
+    check only with ``unfired_faults_fail`` (a file someone wrote says what it tests); a
+    drawn one aimed at a request no hook made is a schedule that did not exercise it.
 
     Raises:
         ScenarioError: a step the model cannot carry out (a bad schedule, not a finding).
@@ -160,7 +163,16 @@ def run_schedule(
             if boundary == 0:
                 model.reseed(seed)
             runner = ModelRunner(model, charms, stale_writes_fail=stale_writes_fail)
-            return _run(schedule, runner, 0, boundary, seed, keep_trace, hooks_must_not_fail)
+            return _run(
+                schedule,
+                runner,
+                0,
+                boundary,
+                seed,
+                keep_trace,
+                hooks_must_not_fail,
+                unfired_faults_fail=unfired_faults_fail,
+            )
     starts = shared_starts()
     verdict = (hooks_must_not_fail, stale_writes_fail)
     runner, done = starts.resume(schedule, charms, seed, verdict)
@@ -173,6 +185,7 @@ def run_schedule(
         keep_trace,
         hooks_must_not_fail,
         lambda index: starts.reached(schedule, index, shared, seed, verdict, runner),
+        unfired_faults_fail=unfired_faults_fail,
     )
 
 
@@ -185,6 +198,8 @@ def _run(
     keep_trace: bool,
     hooks_must_not_fail: bool,
     passed: Callable[[int], None] | None = None,
+    *,
+    unfired_faults_fail: bool = False,
 ) -> Outcome:
     """Run ``schedule``'s steps after the first ``done`` on ``runner``'s model."""
     model = runner.model
@@ -200,8 +215,8 @@ def _run(
                 runner.run_step(step, where=where)
         except CheckFailedError as e:
             # A drawn kill or stall aimed at a call no hook reached is a schedule that
-            # did not exercise it, not a finding: only the requirements count here.
-            found = [p for p in e.problems if not p.endswith(UNFIRED_FAULT)]
+            # did not exercise it, not a finding: only the requirements count then.
+            found = [p for p in e.problems if unfired_faults_fail or not p.endswith(UNFIRED_FAULT)]
         except LivelockError as e:
             first = str(e).splitlines()[0]
             found = [f'{LIVELOCK}: {first}']

@@ -20,6 +20,7 @@ from typing import Any, cast
 import msgspec
 import yaml
 
+from ..model import MAX_UNITS, MAX_VIRTUAL_SECONDS
 from . import _steps
 from ._steps import (
     ACTIONS,
@@ -80,6 +81,8 @@ def load_scenario(path: str | pathlib.Path) -> Scenario:
         text = file.read_text()
     except OSError as error:
         raise ScenarioError(f'{file}: cannot read: {error.strerror}') from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f'{file}: cannot read: not UTF-8 text') from None
     try:
         return parse_scenario(text, default_name=file.stem)
     except ScenarioError as error:
@@ -98,6 +101,8 @@ def parse_scenario(text: str, *, default_name: str = 'scenario') -> Scenario:
         mark = error.problem_mark
         where = f'line {mark.line + 1}: ' if mark is not None else ''
         raise ScenarioError(f'not valid YAML: {where}{error.problem}') from None
+    except RecursionError:
+        raise ScenarioError('not a scenario: nested too deeply') from None
     except yaml.YAMLError as error:
         raise ScenarioError(f'not valid YAML: {error}') from None
     if not isinstance(doc, dict):
@@ -116,9 +121,13 @@ def parse_scenario(text: str, *, default_name: str = 'scenario') -> Scenario:
     raw_steps = doc.get('steps')
     if not isinstance(raw_steps, list) or not raw_steps:
         raise ScenarioError('"steps" is a non-empty list of steps')
-    steps = tuple(
-        parse_step(raw, where=f'step {i}') for i, raw in enumerate(cast('list[Any]', raw_steps), 1)
-    )
+    try:
+        steps = tuple(
+            parse_step(raw, where=f'step {i}')
+            for i, raw in enumerate(cast('list[Any]', raw_steps), 1)
+        )
+    except RecursionError:
+        raise ScenarioError('not a scenario: nested too deeply') from None
     return Scenario(name=name, description=description, steps=steps)
 
 
@@ -201,6 +210,9 @@ def _msgspec_message(error: msgspec.ValidationError) -> str:
     if 'Expected `str`' in message:
         # YAML reads yes, no, on, off and bare numbers as other types than strings.
         message += ' (quote it)'
+    elif 'Expected `float`, got `str`' in message:
+        # YAML 1.1 reads 1e3 as a string: its floats need a dot (1.0e3).
+        message += ' (a number: write 1e3 as 1.0e3)'
     if sep:
         return f'field {path.rstrip("`")!r}: {message}'
     return message
@@ -218,8 +230,10 @@ def step_problem(step: Step) -> str | None:
             parse_unit_ref(unit)
         except ValueError as error:
             return str(error)
-    if isinstance(step, Deploy | Scale) and step.units < (1 if isinstance(step, Deploy) else 0):
-        return f'units must be at least {1 if isinstance(step, Deploy) else 0}'
+    if isinstance(step, Deploy | Scale):
+        least = 1 if isinstance(step, Deploy) else 0
+        if not least <= step.units <= MAX_UNITS:
+            return f'units must be from {least} to {MAX_UNITS} (each unit is a process here)'
     if isinstance(step, Integrate | RemoveRelation) and step.apps[0] == step.apps[1]:
         return 'the two applications must differ'
     if isinstance(step, Kill | Stall):
@@ -235,15 +249,13 @@ def step_problem(step: Step) -> str | None:
         app, ordinal = parse_unit_ref(step.to)
         if app != step.app or ordinal is None:
             return f'to is a unit of {step.app} by number ({step.app}/N)'
-    if isinstance(step, Stall) and step.seconds <= 0:
-        return 'seconds must be positive'
+    if isinstance(step, Stall | ApiOutage) and not 0 < step.seconds <= MAX_VIRTUAL_SECONDS:
+        return f'seconds must be above 0 and at most {MAX_VIRTUAL_SECONDS:.0f} (a virtual day)'
     if isinstance(step, ApiError):
         if not 400 <= step.status <= 599:
             return 'status is an HTTP error status (400-599)'
         if step.count < 1:
             return 'count must be at least 1'
-    if isinstance(step, ApiOutage) and not 0 < step.seconds < float('inf'):
-        return 'seconds must be positive'
     if isinstance(step, ForeignLabels):
         if not step.labels:
             return 'labels must not be empty'

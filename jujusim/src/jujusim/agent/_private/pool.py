@@ -8,6 +8,7 @@ import dataclasses
 import itertools
 import os
 import pathlib
+import re
 import select
 import selectors
 import shutil
@@ -36,7 +37,14 @@ _WAKE = object()  # the selector key of the wake-up pipe
 
 
 class AgentError(Exception):
-    """The agent layer cannot do what was asked: the message says why."""
+    """The agent layer cannot do what was asked: the message says why, in one line.
+
+    ``details``: more, such as the traceback of a charm that failed to import.
+    """
+
+    def __init__(self, message: str, details: str = ''):
+        super().__init__(message)
+        self.details = details
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,7 +314,10 @@ class AgentPool:
         if message[0] != wire.READY:
             ours.close()
             process.wait()
-            raise AgentError(f'charm {source.path} failed to load in its zygote:\n{message[1]}')
+            details = str(message[1])
+            last = next((line for line in reversed(details.splitlines()) if line.strip()), '')
+            last = re.sub(r'^(?:\w+\.)+(\w+: )', r'\1', last)  # the exception's bare name
+            raise AgentError(f'charm {source.path} failed to load in its zygote: {last}', details)
         ours.settimeout(None)
         zygote = _Zygote(source, process, ours)
         self._selector.register(ours, selectors.EVENT_READ, zygote)
