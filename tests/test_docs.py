@@ -5,10 +5,12 @@
 - Relative links in the Markdown files point at files that exist, and nothing names the
   design files that were never part of the repository.
 - The demo script's checks (run against a stub ``kubectl``) fail on a label left behind.
+- tests/integration/README.md lists every scenario step with its fields.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -174,3 +176,17 @@ def test_the_demo_checks_see_a_label_left_on_a_pod(
         check=False,
     )
     assert result.returncode == expected, result.stderr
+
+
+def test_the_integration_readme_lists_every_step_and_its_fields():
+    from jujusim.scenarios._steps import STEP_NAMES
+
+    text = (REPO / 'tests' / 'integration' / 'README.md').read_text()
+    rows = {
+        match[1]: match[2]
+        for match in re.finditer(r'^\| `([a-z-]+)` \| ([^|]*) \|', text, re.MULTILINE)
+    }
+    assert sorted(rows) == sorted(STEP_NAMES)
+    for name, cls in STEP_NAMES.items():
+        listed = re.findall(r'`(\w+)(?:=[^`]*)?`', rows[name])
+        assert listed == [f.name for f in dataclasses.fields(cls)], name

@@ -117,7 +117,8 @@ def resolve(spec: str) -> CharmSource:
     if missing:
         raise ConsumerError(
             f'{path}: {"; ".join(missing)} (jujusim runs the charm with the packages of '
-            'this environment; install them, e.g. `uv sync --all-groups`)'
+            'this environment; install them into it: for the comparison consumers of this '
+            'repository, `uv run --group unit jujusim ...`)'
         )
     return source
 
