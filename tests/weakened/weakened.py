@@ -311,6 +311,31 @@ WEAKENINGS: tuple[Weakening, ...] = (
         mechanism='label keys are validated before any API call (reserved keys refused)',
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),
     ),
+    Weakening(
+        name='coerces-non-string-values',
+        mechanism='a label value that is not a string is refused, never turned into one '
+        '(Keys refused: the data is refused whole)',
+        edits=(
+            Edit(
+                file='_validation.py',
+                anchor='        if not isinstance(value, str):\n',
+                replacement='        if not isinstance(value, str):\n            value = str(value)\n'
+                '        if not isinstance(value, str):\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='blocked-on-every-unit',
+        mechanism="problems show on the leader's status only: a former leader, which "
+        'reconciles no more, shows none once the data is fixed (Behaviour on failure)',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='if self.problem and self._charm.unit.is_leader():',
+                replacement='if self.problem:',
+            ),
+        ),
+    ),
 )
 
 

@@ -377,7 +377,17 @@ class _Draw:
                 # Settled first: the data before it is applied (a foreign change of a
                 # desired key repaired) before the consumer stops writing. Judged while it
                 # stands: the next change would replace it.
-                return [Settle(), self._refused(), Settle(), Check(app=CONSUMER)]
+                steps = [Settle(), self._refused(), Settle(), Check(app=CONSUMER)]
+                if rng.random() < 0.5:
+                    # Then back to the data it applied, at a leader change half the time:
+                    # nothing to write and no pod restarts, so only the consumer can take
+                    # its Blocked status away, on every unit that showed it (an action:
+                    # data published verbatim is replaced only so).
+                    moved = self.units > 1 and rng.random() < 0.5
+                    steps += [LeaderChange(app=CONSUMER), Settle()] if moved else []
+                    back = SetLabels(app=PROVIDER, labels=self.desired, via='action')
+                    steps += [back, Settle(), Check(app=CONSUMER)]
+                return steps
             case 'relation_readded':
                 # Half the time with the labels applied first, so that the removal has
                 # labels to release (drawn at once, it may meet a change still in flight).
