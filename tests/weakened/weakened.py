@@ -319,8 +319,11 @@ WEAKENINGS: tuple[Weakening, ...] = (
             Edit(
                 file='_validation.py',
                 anchor='        if not isinstance(value, str):\n',
-                replacement='        if not isinstance(value, str):\n            value = str(value)\n'
-                '        if not isinstance(value, str):\n',
+                replacement=(
+                    '        if not isinstance(value, str):\n'
+                    '            value = str(value)\n'
+                    '        if not isinstance(value, str):\n'
+                ),
             ),
         ),
     ),
