@@ -171,7 +171,7 @@ def test_bad_plans_are_refused_and_plan_nothing(
         model.kill_at_request(f'{APP}/0', applied=False, **kwargs)  # type: ignore[arg-type]
     with pytest.raises(ModelError, match="no unit 'consumer/7'"):
         model.stall_at_request(f'{APP}/7', 10)
-    with pytest.raises(ValueError, match='positive number of seconds'):
+    with pytest.raises(ModelError, match='is not a number of seconds'):
         model.stall_at_request(f'{APP}/0', 0)
     assert model.pending_faults() == []
 
