@@ -55,7 +55,7 @@ def test_serve_with_an_unwritable_kubeconfig_is_a_clear_error(tmp_path: pathlib.
         main,
         ['kube', 'serve', '--kubeconfig', str(blocker / 'kc')],  # parent is a file
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # the user's input, as for demo and explore
     assert result.output.startswith(f'Error: cannot write the kubeconfig {blocker / "kc"}: ')
     assert 'Traceback' not in result.output
 

@@ -107,7 +107,7 @@ def resolve(spec: str) -> CharmSource:
     """
     known = KNOWN.get(spec)
     path = repo_path(known.folder) if known else pathlib.Path(spec)
-    if known is None and not path.is_dir():
+    if known is None and (not spec.strip() or not path.is_dir()):
         names = ', '.join(KNOWN)
         raise ConsumerError(f'{spec!r} is neither a charm folder nor one of: {names}')
     source = load_charm(path)

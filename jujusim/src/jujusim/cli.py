@@ -78,9 +78,7 @@ def serve(port: int, kubeconfig_path: pathlib.Path, namespace: str) -> None:
             path = server.write_kubeconfig(kubeconfig_path, token=token, namespace=namespace)
         except OSError as e:
             # An unwritable path is the user's to fix: say so, without a traceback.
-            raise click.ClickException(
-                f'cannot write the kubeconfig {kubeconfig_path}: {e.strerror}'
-            ) from e
+            raise BadInput(f'cannot write the kubeconfig {kubeconfig_path}: {e.strerror}') from e
         click.echo(f'Fake Kubernetes API on {server.url} (namespace {namespace!r}).')
         click.echo(f'Kubeconfig: {path}')
         click.echo('Try:')
@@ -113,7 +111,7 @@ def _wait_for_interrupt() -> None:
 _KUBECONFIG_OPTION = click.option(
     '--kubeconfig',
     'kubeconfig_path',
-    type=click.Path(path_type=pathlib.Path),
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
     default=None,
     help='Write a kubeconfig here for kubectl to follow the live model of the run '
     '(one address for the whole run; a watch moves on to each new model).',
@@ -230,6 +228,8 @@ def _relayed(kubeconfig: pathlib.Path | None) -> Generator[None]:
     if kubeconfig is None:
         yield
         return
+    if kubeconfig.is_dir():  # also an empty path, which names the current folder
+        raise BadInput(f'--kubeconfig {str(kubeconfig)!r}: a folder; give a file path')
     relay = kube.Relay(namespace=model.DEFAULT_NAME)
     try:
         path = relay.start(kubeconfig)

@@ -90,6 +90,9 @@ def test_replay_fails_a_file_whose_planned_kill_never_fired(tmp_path: pathlib.Pa
         (['explore', '--consumer', 'nope'], "--consumer nope: 'nope' is neither"),
         (['explore', '--consumer', '.'], 'not a charm'),
         (['explore', '--weights', 'kill=inf'], 'a weight is a finite number'),
+        (['explore', '--consumer', ''], "'' is neither a charm folder nor one of"),
+        (['explore', '--kubeconfig', ''], 'a folder; give a file path'),
+        (['explore', '--consumer', 'badyaml'], 'charmcraft.yaml: not valid YAML: line 2:'),
         (['replay', 'missing.yaml'], 'missing.yaml: cannot read'),
         (['replay', 'bad.yaml'], "unknown step 'teleport'"),
         (['replay', 'binary.yaml'], 'binary.yaml: cannot read: not UTF-8 text'),
@@ -104,6 +107,8 @@ def test_bad_input_is_one_line_and_exit_2(
 ):
     monkeypatch.chdir(tmp_path)
     (tmp_path / 'bad.yaml').write_text('steps:\n- teleport: {to: mars}\n')
+    (tmp_path / 'badyaml').mkdir()
+    (tmp_path / 'badyaml' / 'charmcraft.yaml').write_text('name: [unclosed\n')
     (tmp_path / 'binary.yaml').write_bytes(b'steps:\n- \xac\xed\x00\x05\n')
     (tmp_path / 'deep.yaml').write_text('steps: ' + '[' * 5000 + ']' * 5000 + '\n')
     (tmp_path / 'endless.yaml').write_text('steps:\n- stall: {unit: c/0, seconds: .inf}\n')

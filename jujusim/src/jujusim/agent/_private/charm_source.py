@@ -330,7 +330,11 @@ def _read_yaml(path: pathlib.Path, *, required: bool) -> dict[str, Any] | None:
         return None
     try:
         data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
+    except yaml.MarkedYAMLError as e:  # one line: the problem and where
+        mark = e.problem_mark
+        where = f'line {mark.line + 1}: ' if mark is not None else ''
+        raise CharmSourceError(f'{path}: not valid YAML: {where}{e.problem}') from e
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise CharmSourceError(f'{path}: not valid YAML: {e}') from e
     if data is None:
         return {}
