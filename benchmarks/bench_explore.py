@@ -131,14 +131,17 @@ def _parallel_ceiling(tasks: int = 8, n: int = 2_000_000) -> float:
     The ``--jobs 2`` target (1.8x) assumes 2 cores that each run a job at full speed;
     shared or throttled cores give less to any work, not only to the explorer.
     """
-    rates: list[float] = []
-    for workers in (1, 2):
-        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
-            list(pool.map(_busy, [1] * workers))  # the processes started
-            started = time.perf_counter()
-            list(pool.map(_busy, [n] * tasks))
-            rates.append(tasks / (time.perf_counter() - started))
-    return rates[1] / rates[0]
+    best = {1: 0.0, 2: 0.0}
+    with (
+        concurrent.futures.ProcessPoolExecutor(1) as one,
+        concurrent.futures.ProcessPoolExecutor(2) as two,
+    ):
+        for _ in range(3):  # each the best of three, taken in turns: the VM is noisy
+            for workers, pool in ((1, one), (2, two)):
+                started = time.perf_counter()
+                list(pool.map(_busy, [n] * tasks))
+                best[workers] = max(best[workers], tasks / (time.perf_counter() - started))
+    return best[2] / best[1]
 
 
 def _line(name: str, samples: list[float], unit: str = 'ms', scale: float = 1e3) -> str:
