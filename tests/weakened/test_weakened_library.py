@@ -21,13 +21,7 @@ from jujusim.explore import FaultWeights, Plan, Result, explore
 ROOT = pathlib.Path(__file__).parents[2]
 PROVIDER = ROOT / 'charms' / 'beacon-stub'
 WEAKENINGS = {w.name: w for w in weakened.WEAKENINGS}
-NOT_CAUGHT_TODAY: dict[str, str] = {
-    'keeps-the-upstream-configmap': (
-        "explore never starts from the upstream library's leftovers (its start is a fresh "
-        'deployment); tests/integration/test_weakened_catches.py catches it with '
-        'lifecycle/switch-from-upstream-library'
-    ),
-}
+NOT_CAUGHT_TODAY: dict[str, str] = {}
 
 
 def default_plan() -> Plan:

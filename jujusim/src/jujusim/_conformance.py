@@ -184,6 +184,7 @@ ROW_NAMES = {
     explore_.STALE_WRITE: "no write over a later leader's",
     STILL_BLOCKED: 'unblocked once data is fixed',
     explore_.FAILED_HOOK: 'no hook fails',
+    explore_.UPSTREAM_KEPT: 'upstream ConfigMap deleted',
 }
 
 

@@ -10,7 +10,14 @@ import pytest
 
 from jujusim.check import read_mesh_databag
 from jujusim.check._mesh_data import REFUSED_KEYS, REFUSED_PREFIXES
-from jujusim.explore import FaultWeights, Plan, exhaustive_schedules, random_schedule
+from jujusim.explore import (
+    FaultWeights,
+    Plan,
+    exhaustive_schedules,
+    prelude,
+    random_schedule,
+    switching_prelude,
+)
 from jujusim.explore._explore import StartAffinity
 from jujusim.explore._generate import REFUSED
 from jujusim.explore._run import start_seed
@@ -548,3 +555,19 @@ def test_a_process_runs_schedules_of_the_starts_it_made_before_making_another(
         made[job].add(start)
         given.append(index)
     assert sorted(given) == plan.indices()  # each schedule once
+
+
+def test_some_schedules_start_as_a_charm_switching_from_the_upstream_library():
+    plan = Plan(units=3, schedules=80, seed=0)
+    schedules = [plan.schedule(i)[0] for i in range(plan.schedules)]
+    switching = [
+        s for s in schedules if s.steps[: len(switching_prelude(3))] == switching_prelude(3)
+    ]
+    others = [s for s in schedules if s.steps[: len(prelude(3))] == prelude(3)]
+    assert len(switching) + len(others) == len(schedules)
+    assert 5 <= len(switching) <= 20  # one in eight, drawn apart from the bodies
+    # A switching start's leftovers come before the relation, and it expects them adopted.
+    start = switching_prelude(3)
+    kinds = [type(step).__name__ for step in start]
+    assert kinds.index('UpstreamLeftovers') < kinds.index('Integrate') < kinds.index('Settle')
+    assert kinds[-2:] == ['ExpectNoConfigMap', 'Check']

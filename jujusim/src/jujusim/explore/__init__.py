@@ -8,9 +8,22 @@ from __future__ import annotations
 
 from ..model import STALE_WRITE
 from ._explore import Plan, Result, explore, first_failure
-from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
+from ._generate import (
+    FaultWeights,
+    exhaustive_schedules,
+    prelude,
+    random_schedule,
+    switching_prelude,
+)
 from ._report import PROPERTIES, REQUIREMENTS, describe, explain, replay_command, timeline
-from ._run import FAILED_HOOK, REFUSED_NOT_BLOCKED, Outcome, failure_class, run_schedule
+from ._run import (
+    FAILED_HOOK,
+    REFUSED_NOT_BLOCKED,
+    UPSTREAM_KEPT,
+    Outcome,
+    failure_class,
+    run_schedule,
+)
 from ._shrink import Shrunk, shrink
 
 __all__ = [
@@ -19,6 +32,7 @@ __all__ = [
     'REFUSED_NOT_BLOCKED',
     'REQUIREMENTS',
     'STALE_WRITE',
+    'UPSTREAM_KEPT',
     'FaultWeights',
     'Outcome',
     'Plan',
@@ -35,5 +49,6 @@ __all__ = [
     'replay_command',
     'run_schedule',
     'shrink',
+    'switching_prelude',
     'timeline',
 ]

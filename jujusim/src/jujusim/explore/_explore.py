@@ -12,7 +12,13 @@ import pathlib
 from collections.abc import Callable, Iterator
 
 from ..scenarios import Scenario, ScenarioError
-from ._generate import FaultWeights, exhaustive_schedules, prelude, random_schedule
+from ._generate import (
+    FaultWeights,
+    exhaustive_schedules,
+    prelude,
+    random_schedule,
+    switching_prelude,
+)
 from ._run import Outcome, run_schedule, start_seed
 
 
@@ -56,8 +62,8 @@ class Plan:
 
     def shared_steps(self) -> int:
         """How many leading steps every schedule of the plan shares (snapshots go there)."""
-        if not self.exhaustive:
-            return len(prelude(self.units))
+        if not self.exhaustive:  # either start: a snapshot is keyed by the steps before it
+            return max(len(prelude(self.units)), len(switching_prelude(self.units)))
         first, *others = [s.steps for s in exhaustive_schedules(self.units)]
         shared = len(first)
         for steps in others:

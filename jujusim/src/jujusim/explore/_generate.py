@@ -1,7 +1,8 @@
 """Schedules in the scenario vocabulary: seeded random ones, and a bounded exhaustive set.
 
 Every schedule starts the same way (the consumer with ``units`` units and trust, the
-provider, the relation, settled and checked) and ends with a settle and a check; in
+provider, the relation, settled and checked; one random schedule in eight as a charm
+switching from the upstream library, its leftovers adopted) and ends with a settle and a check; in
 between, each settle is followed by a check, so R1-R4 are judged at every point the model
 settles, not only at the end.
 """
@@ -24,6 +25,7 @@ from ..scenarios import (
     Concurrently,
     DeletePod,
     Deploy,
+    ExpectNoConfigMap,
     ForeignLabels,
     Integrate,
     JujuRewrite,
@@ -40,6 +42,7 @@ from ..scenarios import (
     Stall,
     Step,
     Trust,
+    UpstreamLeftovers,
     WaitFaults,
     WaitRollout,
 )
@@ -216,7 +219,7 @@ class FaultWeights:
 
 
 def prelude(units: int) -> tuple[Step, ...]:
-    """The start every schedule shares: deployed, related, settled, checked."""
+    """The start most schedules share: deployed, related, settled, checked."""
     return (
         Deploy(app=CONSUMER, charm='consumer', units=units, trust=True),
         Deploy(app=PROVIDER, charm='provider', units=1),
@@ -224,6 +227,39 @@ def prelude(units: int) -> tuple[Step, ...]:
         Settle(),
         Check(app=CONSUMER),
     )
+
+
+# A start as a charm that used the upstream service_mesh library has it (lib/README.md,
+# "Switching from the upstream library"): upstream's ConfigMap and labels are there
+# before the consumer first runs; the provider asks for one of them, so it is taken over
+# and the other released. One fixed start, so that it is restored from a snapshot like the
+# other; drawn for this share of the schedules, by a draw of its own (the bodies stay).
+UPSTREAM_LEFTOVERS = {KEYS[1]: VALUES[0], 'old': 'gone'}
+UPSTREAM_ASKED = {KEYS[1]: VALUES[0]}
+UPSTREAM_START_ODDS = 0.125
+UPSTREAM_CONFIGMAP = f'juju-service-mesh-{CONSUMER}-labels'
+
+
+def switching_prelude(units: int) -> tuple[Step, ...]:
+    """The start of a charm switching from the upstream library: its leftovers adopted.
+
+    Once settled, the upstream ConfigMap must be gone and only the labels asked for left.
+    """
+    return (
+        Deploy(app=CONSUMER, charm='consumer', units=units, trust=True),
+        Deploy(app=PROVIDER, charm='provider', units=1),
+        UpstreamLeftovers(app=CONSUMER, labels=UPSTREAM_LEFTOVERS),
+        SetLabels(app=PROVIDER, labels=UPSTREAM_ASKED),
+        Integrate(apps=(CONSUMER, PROVIDER)),
+        Settle(),
+        ExpectNoConfigMap(name=UPSTREAM_CONFIGMAP),
+        Check(app=CONSUMER),
+    )
+
+
+def switches_from_upstream(seed: int) -> bool:
+    """Whether the schedule numbered ``seed`` starts as a charm switching from upstream."""
+    return random.Random(f'{seed}:start').random() < UPSTREAM_START_ODDS  # noqa: S311
 
 
 def ending() -> tuple[Step, ...]:
@@ -646,11 +682,16 @@ class _Draw:
 def random_schedule(seed: int, *, units: int, length: int, weights: FaultWeights) -> Scenario:
     """The schedule numbered ``seed``: the same seed gives the same schedule."""
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
-    body = _Draw(rng, units, weights).body(length)
+    draw = _Draw(rng, units, weights)
+    start = prelude(units)
+    if switches_from_upstream(seed):
+        start = switching_prelude(units)
+        draw.desired = dict(UPSTREAM_ASKED)
+    body = draw.body(length)
     return Scenario(
         name=f'random-{seed}',
         description=f'A random schedule (seed {seed}, {units} units) drawn by jujusim explore.',
-        steps=(*prelude(units), *body, *ending()),
+        steps=(*start, *body, *ending()),
     )
 
 

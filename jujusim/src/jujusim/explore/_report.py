@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Iterable
 
 from ..model import STALE_WRITE, STILL_BLOCKED
-from ._run import LIVELOCK, UNIT_HUNG
+from ._run import LIVELOCK, UNIT_HUNG, UPSTREAM_KEPT
 
 _FAULT = re.compile(
     r'SIGKILL|stall|delete pod|inject|labels |grace period|is leader|FAILED|API server answers'
@@ -41,6 +41,9 @@ OTHER_FAILURES = {
     'virtual time: hooks that trigger each other, a fight with a controller)',
     UNIT_HUNG: "no hook runs past the harness's time limit (Juju sets none: the unit "
     'would stay in it for ever)',
+    UPSTREAM_KEPT: "a charm that switched from the upstream library deletes that library's "
+    'ConfigMap once it took its labels over (lib/README.md, "Switching from the upstream '
+    'library")',
 }
 
 

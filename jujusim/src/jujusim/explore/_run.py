@@ -42,6 +42,8 @@ FAILED_HOOK = 'failed hook'
 UNIT_HUNG = 'unit hung'
 # The kind of a model that never settles (LivelockError).
 LIVELOCK = 'livelock'
+# The kind of an upstream ConfigMap left after the consumer took over (expect-no-configmap).
+UPSTREAM_KEPT = 'upstream ConfigMap kept'
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -100,6 +102,8 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add(REFUSED_NOT_BLOCKED)
         elif f' is {STILL_BLOCKED} ' in problem:
             kinds.add(STILL_BLOCKED)
+        elif problem.startswith('ConfigMap ') and problem.endswith(' is still there'):
+            kinds.add(UPSTREAM_KEPT)
         else:  # e.g. a stale write (STALE_WRITE): the text before the colon names it
             kinds.add(problem.split(':', 1)[0])
     return tuple(sorted(kinds))
