@@ -259,6 +259,16 @@ def test_a_deposed_leaders_write_after_its_successors_is_a_stale_write(
     assert model.check(app) == []  # reported once; the labels are right again
 
 
+def publish_raw(model: Model, labels: str) -> None:
+    """The provider ``beacon`` publishes ``labels`` verbatim (publish-raw), settled."""
+    provider = model.leader('beacon')
+    assert provider is not None
+    data = json.dumps({'labels': labels, 'mesh_type': '"istio"'})
+    outcome = model.run_action_to_end(provider, 'publish-raw', {'data': data})
+    assert outcome.failure is None and outcome.error is None
+    model.settle()
+
+
 def keeping_a_fixed_problem(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that never clears a problem once it showed one."""
     return library_edited(
@@ -278,15 +288,9 @@ def test_a_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
     # failing on a copy that never does.
     consumer = MESH_CONSUMER if clears else keeping_a_fixed_problem(tmp_path)
     app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
-    provider = model.leader('beacon')
-    assert provider is not None
-    for labels in ('not json', '{"team": "mesh"}'):
-        data = json.dumps({'labels': labels, 'mesh_type': '"istio"'})
-        outcome = model.run_action_to_end(provider, 'publish-raw', {'data': data})
-        assert outcome.failure is None and outcome.error is None
-        model.settle()
-        if labels == 'not json':
-            assert model.check(app) == []  # Blocked, as it must be
+    publish_raw(model, 'not json')
+    assert model.check(app) == []  # Blocked, as it must be
+    publish_raw(model, '{"team": "mesh"}')
     problems = model.check(app)
     if clears:
         assert problems == []
@@ -318,19 +322,13 @@ def test_a_former_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
     # copy whose non-leaders show the problem they recorded as leader.
     consumer = MESH_CONSUMER if clears else blocking_every_unit(tmp_path)
     app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
-    provider = model.leader('beacon')
-    assert provider is not None
     old = model.leader(app)
     assert old is not None
-    for labels in ('{"team": 1}', '{"team": "mesh"}'):
-        data = json.dumps({'labels': labels, 'mesh_type': '"istio"'})
-        outcome = model.run_action_to_end(provider, 'publish-raw', {'data': data})
-        assert outcome.failure is None and outcome.error is None
-        model.settle()
-        if labels == '{"team": 1}':
-            assert model.check(app) == []  # its leader Blocked, as it must be
-            model.force_leader_change(app)
-            model.settle()
+    publish_raw(model, '{"team": 1}')
+    assert model.check(app) == []  # its leader Blocked, as it must be
+    model.force_leader_change(app)
+    model.settle()
+    publish_raw(model, '{"team": "mesh"}')
     problems = model.check(app)
     if clears:
         assert problems == []
