@@ -111,7 +111,7 @@ def _wait_for_interrupt() -> None:
 _KUBECONFIG_OPTION = click.option(
     '--kubeconfig',
     'kubeconfig_path',
-    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    type=click.Path(path_type=pathlib.Path),
     default=None,
     help='Write a kubeconfig here for kubectl to follow the live model of the run '
     '(one address for the whole run; a watch moves on to each new model).',
@@ -229,7 +229,7 @@ def _relayed(kubeconfig: pathlib.Path | None) -> Generator[None]:
         yield
         return
     if kubeconfig.is_dir():  # also an empty path, which names the current folder
-        raise BadInput(f'--kubeconfig {str(kubeconfig)!r}: a folder; give a file path')
+        raise BadInput(f'--kubeconfig {kubeconfig}: cannot write it: Is a directory')
     relay = kube.Relay(namespace=model.DEFAULT_NAME)
     try:
         path = relay.start(kubeconfig)

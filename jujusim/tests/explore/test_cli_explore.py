@@ -91,7 +91,7 @@ def test_replay_fails_a_file_whose_planned_kill_never_fired(tmp_path: pathlib.Pa
         (['explore', '--consumer', '.'], 'not a charm'),
         (['explore', '--weights', 'kill=inf'], 'a weight is a finite number'),
         (['explore', '--consumer', ''], "'' is neither a charm folder nor one of"),
-        (['explore', '--kubeconfig', ''], 'a folder; give a file path'),
+        (['explore', '--kubeconfig', ''], '--kubeconfig .: cannot write it: Is a directory'),
         (['explore', '--consumer', 'badyaml'], 'charmcraft.yaml: not valid YAML: line 2:'),
         (['replay', 'missing.yaml'], 'missing.yaml: cannot read'),
         (['replay', 'bad.yaml'], "unknown step 'teleport'"),
