@@ -2,9 +2,9 @@
 
 Every schedule starts the same way (the consumer with ``units`` units and trust, the
 provider, the relation, settled and checked; one random schedule in eight as a charm
-switching from the upstream library, its leftovers adopted) and ends with a settle and a check; in
-between, each settle is followed by a check, so R1-R4 are judged at every point the model
-settles, not only at the end.
+switching from the upstream library, its leftovers adopted) and ends with a settle and a
+check; in between, each settle is followed by a check, so R1-R4 are judged at every point
+the model settles, not only at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections.abc import Iterator, Mapping
 from typing import cast
 
 from ..scenarios import (
+    UPSTREAM_CONFIGMAP,
     Action,
     ApiError,
     ApiOutage,
@@ -237,7 +238,6 @@ def prelude(units: int) -> tuple[Step, ...]:
 UPSTREAM_LEFTOVERS = {KEYS[1]: VALUES[0], 'old': 'gone'}
 UPSTREAM_ASKED = {KEYS[1]: VALUES[0]}
 UPSTREAM_START_ODDS = 0.125
-UPSTREAM_CONFIGMAP = f'juju-service-mesh-{CONSUMER}-labels'
 
 
 def switching_prelude(units: int) -> tuple[Step, ...]:
@@ -252,7 +252,7 @@ def switching_prelude(units: int) -> tuple[Step, ...]:
         SetLabels(app=PROVIDER, labels=UPSTREAM_ASKED),
         Integrate(apps=(CONSUMER, PROVIDER)),
         Settle(),
-        ExpectNoConfigMap(name=UPSTREAM_CONFIGMAP),
+        ExpectNoConfigMap(name=UPSTREAM_CONFIGMAP.format(app=CONSUMER)),
         Check(app=CONSUMER),
     )
 

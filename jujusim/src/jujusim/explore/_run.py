@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..model import STILL_BLOCKED, HookFailure, LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
+    CONFIGMAP_LEFT,
     Check,
     CheckFailedError,
     ModelRunner,
@@ -102,7 +103,7 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add(REFUSED_NOT_BLOCKED)
         elif f' is {STILL_BLOCKED} ' in problem:
             kinds.add(STILL_BLOCKED)
-        elif problem.startswith('ConfigMap ') and problem.endswith(' is still there'):
+        elif problem.startswith('ConfigMap ') and problem.endswith(CONFIGMAP_LEFT):
             kinds.add(UPSTREAM_KEPT)
         else:  # e.g. a stale write (STALE_WRITE): the text before the colon names it
             kinds.add(problem.split(':', 1)[0])

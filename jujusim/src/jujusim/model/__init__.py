@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ._clock import VirtualClock
+from ._clock import MAX_VIRTUAL_SECONDS, VirtualClock
 from ._databags import Databag, Relation
 from ._expectations import STALE_WRITE, STILL_BLOCKED
 from ._faults import FaultPlan
@@ -10,7 +10,6 @@ from ._lease import Lease
 from ._model import (
     DEFAULT_NAME,
     MAX_UNITS,
-    MAX_VIRTUAL_SECONDS,
     ActionOutcome,
     LivelockError,
     Model,

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..check import label_refusal
 from ..kube import ApiRequest, ApiResponse, StatusError, kind_of_path, resource_for_kind
+from ._clock import checked_seconds
 from ._errors import ModelError
 from ._expectations import Expectations
 from ._gate import HeldRequest
@@ -186,8 +187,8 @@ class Faults:
                 resource_for_kind(kind)
             except KeyError:
                 raise ValueError(f'kind {kind!r} is not a kind the API serves') from None
-        if action == 'stall' and seconds <= 0:
-            raise ValueError(f'a stall lasts a positive number of seconds, not {seconds}')
+        if action == 'stall':
+            seconds = checked_seconds(f'cannot stall {unit}', seconds)
         plan = FaultPlan(
             unit=unit,
             action=action,
@@ -215,6 +216,8 @@ class Faults:
         """
         if call < 1:
             raise ValueError('calls are counted from 1')
+        if action == 'stall':
+            seconds = checked_seconds(f'cannot stall {unit}', seconds)
         for plan in self._plans:
             if plan.unit == unit and plan.action == action and plan.call is not None:
                 plan.cancel()
@@ -233,6 +236,7 @@ class Faults:
 
     def stall(self, unit: str, seconds: float) -> None:
         """Stall ``unit``'s agent now for ``seconds``."""
+        seconds = checked_seconds(f'cannot stall {unit}', seconds)
         world = self._world
         self._stalled_until[unit] = world.clock.now + seconds
         world.trace.record('stall', f'stall {unit} for {seconds:g} s', unit=unit, seconds=seconds)
@@ -334,8 +338,7 @@ class Faults:
 
     def outage(self, seconds: float, status: int = 503) -> None:
         """Answer every unit's API request with ``status``, unapplied, for ``seconds``."""
-        if not seconds > 0:
-            raise ValueError(f'an outage lasts a positive number of seconds, not {seconds}')
+        seconds = checked_seconds('cannot make an outage', seconds)
         if status not in (500, 503):
             raise ValueError(f'an outage answers 500 or 503, not {status}')
         world = self._world

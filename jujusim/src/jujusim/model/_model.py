@@ -34,7 +34,7 @@ import lightkube
 from ..agent import AgentPool, CharmSource, HookSpec
 from ..check import LabelExpectation, check_app, rollout_pending
 from ..kube import FakeKube, KubeServer, active_relay
-from ._clock import VirtualClock
+from ._clock import VirtualClock, checked_seconds
 from ._databags import Relation
 from ._errors import LivelockError, ModelError
 from ._expectations import Expectations
@@ -71,12 +71,10 @@ __all__ = [
 ]
 
 DEFAULT_NAME = 'jujusim'
-# Bounds on what a caller asks for: every unit is a process here, and virtual time runs
-# every timer due on the way (update-status every 5 minutes), so an absurd count or span
-# would run for ever rather than fail.
-MAX_UNITS = 20
-MAX_VIRTUAL_SECONDS = 86400.0  # a virtual day: past every lease, retry and grace period
 """A model's name, and so its namespace, unless given."""
+# The most units an application may have: every unit is a process here, so an absurd
+# count would run for ever rather than fail.
+MAX_UNITS = 20
 
 
 class Model:
@@ -730,7 +728,6 @@ class Model:
         request waits out the stall unapplied, then goes on as if nothing happened: the
         stale-leader case when the lease ran out meanwhile.
         """
-        seconds = _seconds(f'cannot stall {unit}', seconds)
         return self._faults.plan_at_request(
             unit, 'stall', method=method, kind=kind, nth=nth, seconds=seconds
         )
@@ -779,7 +776,6 @@ class Model:
         As :meth:`stall_at_request`, but counted within the current or next hook; it
         replaces an unfired ``stall_at_call`` of the same unit.
         """
-        seconds = _seconds(f'cannot stall {unit}', seconds)
         return self._faults.plan_at_call(unit, 'stall', call, seconds=seconds)
 
     def stall_pending(self, unit: str) -> bool:
@@ -792,7 +788,7 @@ class Model:
         The hook in flight keeps acting as leader when it resumes: the stale-leader case
         (https://juju.is/docs/sdk/leader-elected-event).
         """
-        self._faults.stall(unit, _seconds(f'cannot stall {unit}', seconds))
+        self._faults.stall(unit, seconds)
 
     def juju_rewrite_statefulset(self, app: str, *, stall_after_get: float = 0.0) -> None:
         """Juju re-ensures the StatefulSet, as on refresh, trust or a controller restart.
@@ -806,7 +802,9 @@ class Model:
         holds the PATCH that many virtual seconds after the GET (a slow controller).
         """
         if stall_after_get:
-            stall_after_get = _seconds(f'cannot stall the rewrite of {app}', stall_after_get)
+            stall_after_get = checked_seconds(
+                f'cannot stall the rewrite of {app}', stall_after_get
+            )
         self._provisioner.rewrite_statefulset(app, stall_after_get=stall_after_get)
 
     def write_labels(
@@ -866,7 +864,7 @@ class Model:
         charm) and Juju retries it after the outage. Juju's own and the test's requests go
         through.
         """
-        self._faults.outage(_seconds('cannot make an outage', seconds), status)
+        self._faults.outage(seconds, status)
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run the real ``kubectl`` against the served fake API, as a cluster admin.
@@ -937,15 +935,12 @@ class Model:
             problems.append(f'StatefulSet {app}: {pending}')
         expectation = self.expectation(app)
         leader = self.leader(app)
-        status = self.unit_status(leader) if leader else None
-        shown = (status.workload, status.message) if status else None
-        others = {
-            name: (other.workload, other.message)
-            for name in sorted(self._world.app(app).units)
-            if name != leader
-            for other in (self.unit_status(name),)
-        }
-        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown, others))
+        statuses: dict[str, tuple[str, str]] = {}
+        for name in sorted(self._world.app(app).units):
+            status = self.unit_status(name)
+            statuses[name] = (status.workload, status.message)
+        shown = statuses.pop(leader, None) if leader else None
+        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown, statuses))
         problems.extend(str(v) for v in check_app(client, expectation))
         if hooks_must_not_fail:
             problems.extend(
@@ -963,7 +958,7 @@ class Model:
 
     def advance(self, seconds: float, *, max_steps: int = MAX_STEPS) -> None:
         """Let ``seconds`` of virtual time pass, running everything due on the way."""
-        seconds = _seconds('cannot advance', seconds, zero=True)
+        seconds = checked_seconds('cannot advance', seconds, zero=True)
         self._scheduler.advance(seconds, max_steps=max_steps)
 
     def settle(self, *, max_steps: int = MAX_STEPS) -> int:
@@ -1061,19 +1056,6 @@ class Model:
 
     def _unit_dead(self, unit: Unit) -> None:
         self._provisioner.reconcile_dead_units(self._world.apps[unit.app])
-
-
-def _seconds(what: str, seconds: float, *, zero: bool = False) -> float:
-    """``seconds`` if it is a span the model can run, or a :class:`ModelError`."""
-    number = not isinstance(seconds, bool) and isinstance(seconds, int | float)  # pyright: ignore[reportUnnecessaryIsInstance]
-    low_ok = number and (seconds >= 0 if zero else seconds > 0)
-    if not (low_ok and seconds <= MAX_VIRTUAL_SECONDS):
-        low = '0' if zero else 'above 0'
-        raise ModelError(
-            f'{what}: {seconds!r} is not a number of seconds from {low} to '
-            f'{MAX_VIRTUAL_SECONDS:.0f}'
-        )
-    return float(seconds)
 
 
 def _unit_count(what: str, units: int, *, least: int) -> int:

@@ -47,6 +47,8 @@ from ._steps import (
 # The upstream service_mesh library's ConfigMap (canonical-service-mesh 0.3.1,
 # canonical_service_mesh/utils/istio/_labels.py, label_configmap_name_template).
 UPSTREAM_CONFIGMAP = 'juju-service-mesh-{app}-labels'
+# How an expect-no-configmap step reports the ConfigMap it found (its problem's end).
+CONFIGMAP_LEFT = ' is still there'
 
 
 class CheckFailedError(AssertionError):
@@ -220,7 +222,7 @@ class ModelRunner:
                 self._expect_status(step, where)
             case ExpectNoConfigMap():
                 if model.kube.get('ConfigMap', model.name, step.name) is not None:
-                    raise CheckFailedError(where, [f'ConfigMap {step.name} is still there'])
+                    raise CheckFailedError(where, [f'ConfigMap {step.name}{CONFIGMAP_LEFT}'])
 
     def _wait_rollout(self, app: str, where: str) -> None:
         # Decision by decision, without moving virtual time on: a rollout begins within a
