@@ -128,6 +128,31 @@ def test_a_request_held_by_a_stall_is_counted_once(model: Model):
     assert model.check(APP) == []
 
 
+@pytest.mark.parametrize('kind', ['Pod', 'Service'])
+def test_a_kill_armed_during_a_stall_takes_the_held_request_if_it_matches(model: Model, kind: str):
+    # The held request is still the unit's next one: a kill aimed at its kind, armed once
+    # the stall began, fires as the stall ends; one aimed at another kind waits for it.
+    leader = deploy(model, labels={'foo': 'bar'})
+    stall = model.stall_at_request(leader, 5, method='PATCH', kind='Pod')
+    model.config('beacon', labels=json.dumps({'foo': 'baz'}))
+    model.run_until_faults_fired(APP)
+    [stalled] = [e for e in model.events if e.kind == 'stall']
+    kill = model.kill_at_request(leader, method='PATCH', kind=kind, applied=False)
+    start = len(model.events)
+    model.settle()
+    assert stall.fired
+    events = model.events[start:]
+    if kind == 'Pod':
+        assert kill.fired
+        [killed] = [e for e in events if e.kind == 'kill']
+        assert killed.unit == leader
+        assert killed.fields['request'] == stalled.fields['request']  # not the next pod's
+        assert model.check(APP) == []  # the hook runs again and finishes the batch
+    else:
+        # The batch writes the Service before any Pod: no later Service write comes.
+        assert not kill.fired and not [e for e in events if e.kind == 'kill']
+
+
 def test_a_kill_due_at_a_stalled_request_dies_with_the_pod(model: Model):
     # The stall and the kill aim at the same request; the pod goes while the request is
     # held: the kill never fires, and the model can still be snapshotted (nothing of the

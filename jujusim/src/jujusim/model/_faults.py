@@ -153,6 +153,9 @@ class Faults:
         self._pods: Pods | None = None
         self._plans: list[FaultPlan] = []  # oldest first; fired and cancelled ones pruned
         self._due: dict[HeldRequest, list[FaultPlan]] = {}  # plans due at a stalled request
+        # Per stalled request, the plans that had counted it when its stall began: one
+        # armed since meets it when the stall ends (it is still the unit's next request).
+        self._asked: dict[HeldRequest, list[FaultPlan]] = {}
         self._stalled_until: dict[str, float] = {}
         self._outage_until = 0.0
         self._outage_status = 503
@@ -252,13 +255,14 @@ class Faults:
         """
         self._stalled_until.pop(unit, None)
         self._due = {held: due for held, due in self._due.items() if held.unit != unit}
+        self._asked = {held: p for held, p in self._asked.items() if held.unit != unit}
 
     def intercept(self, held: HeldRequest) -> bool:
         """Fire the plans due at ``held``; True if one took the request.
 
         Each plan counts a request once: a request held by a stall comes back here when
-        the stall ends, and then meets only the plans that were due at it and have not
-        fired yet (a second stall, or a kill).
+        the stall ends, and then meets the plans that were due at it and have not fired
+        yet (a second stall, or a kill), and those armed during the stall that match it.
         """
         if not self._plans and not self._due:
             return False  # the common case: nothing planned
@@ -267,10 +271,15 @@ class Faults:
         running = self._hooks.running.get(unit.name)
         if running is None:
             return False
-        due = self._due.pop(held, None)
-        if due is None and not held.counted:
-            due = [p for p in self.pending(unit.name) if p.matches(held, running.calls)]
-        due = [p for p in due or () if p.pending]
+        due = self._due.pop(held, [])
+        asked = self._asked.pop(held, None) if held.counted else []
+        if asked is not None:
+            due += [
+                p
+                for p in self.pending(unit.name)
+                if p not in asked and p not in due and p.matches(held, running.calls)
+            ]
+        due = [p for p in due if p.pending]
         if not due:
             return False
         stall = next((p for p in due if p.action == 'stall'), None)
@@ -280,6 +289,7 @@ class Faults:
             rest = [p for p in due if p is not stall]
             if rest:
                 self._due[held] = rest
+            self._asked[held] = self.pending(unit.name)
             self._stalled_until[unit.name] = world.clock.now + stall.seconds
             self._hooks.held[unit.name] = held  # it waits out the stall, unapplied
             world.trace.record(
