@@ -337,3 +337,110 @@ def test_a_former_leader_still_blocked_once_the_data_is_fixed_is_a_problem(
         assert len(problems) == 1, problems
         assert 'is still Blocked on refused data' in problems[0]
         assert f' on {old} though' in problems[0], (old, problems)
+
+
+def pod_record_ignoring_uid(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that gives a recreated pod its predecessor's record."""
+    old = '    if record is not None and record.uid == obj.uid:\n'
+    return library_edited(tmp_path, '_plan.py', old, '    if record is not None:\n')
+
+
+@pytest.mark.parametrize('by_uid', [True, False], ids=['library', 'ignoring-uid-copy'])
+def test_a_value_given_back_to_a_pod_that_never_had_it_is_a_problem(
+    model: Model, tmp_path: pathlib.Path, by_uid: bool
+):
+    # consumer-2's own value is taken over; the change rolls every pod, so the pod the
+    # key is then released on is a new one, created from the template. Giving it the old
+    # pod's value is seen as it is written, though the next roll takes it away again
+    # before the settle point.
+    consumer = MESH_CONSUMER if by_uid else pod_record_ignoring_uid(tmp_path)
+    app = deploy_pair(model, consumer)
+    model.write_labels('Pod', f'{app}-2', {'team': 'theirs'})
+    set_labels(model, {'team': 'a'})
+    model.settle()
+    assert model.check(app) == []
+    set_labels(model, {})
+    model.settle()
+    problems = model.check(app)
+    if by_uid:
+        assert problems == []
+    else:
+        assert any('set team=theirs on Pod/consumer-2' in p for p in problems), problems
+        assert all(p.startswith('R1-R3:') and 'never carried' in p for p in problems), problems
+        assert 'team' not in pod_labels(model, app)[f'{app}-2']  # gone at the settle point
+
+
+def corrupt_ledger_read_as_none(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that goes on as if a ledger it cannot read were absent."""
+    old = '            ledger = self._load_ledger(cm, sts)\n'
+    new = (
+        '            try:\n'
+        '                ledger = self._load_ledger(cm, sts)\n'
+        '            except _errors.LedgerCorruptError:\n'
+        '                ledger = None\n'
+    )
+    return library_edited(tmp_path, '_manager.py', old, new)
+
+
+def write_ledger(model: Model, app: str, text: str | None) -> None:
+    """Someone else (not a unit) overwrites ``app``'s ledger, or deletes it with None."""
+    name = f'{app}-k8s-labels-service-mesh'
+    if text is None:
+        model.kubectl('delete', 'configmap', name)
+    else:
+        model.kubectl(
+            'patch', 'configmap', name, '-p', json.dumps({'data': {'ledger.json': text}})
+        )
+
+
+@pytest.mark.parametrize('stops', [True, False], ids=['library', 'going-on-copy'])
+def test_a_consumer_blocked_on_a_ledger_someone_corrupted_keeps_its_labels(
+    model: Model, tmp_path: pathlib.Path, stops: bool
+):
+    # A record it cannot trust: Blocked and nothing written is right (as for bad data),
+    # so the check expects the labels its last passing check found. Going on as if there
+    # were none takes its own value for someone else's, and gives it back on release.
+    consumer = MESH_CONSUMER if stops else corrupt_ledger_read_as_none(tmp_path)
+    app = deploy_pair(model, consumer)
+    set_labels(model, {'foo': 'a'})
+    model.settle()
+    assert model.check(app) == []
+    write_ledger(model, app, 'not json')
+    set_labels(model, {'foo': 'b'})
+    model.settle()
+    status = model.unit_status(model.leader(app) or '')
+    assert (status.workload == 'blocked') is stops, status
+    assert ('is corrupt' in status.message) is stops, status
+    assert model.check(app) == []
+    assert {labels.get('foo') for labels in pod_labels(model, app).values()} == (
+        {'a'} if stops else {'b'}
+    )
+    set_labels(model, {})
+    model.settle()
+    problems = model.check(app)
+    if stops:
+        assert problems == []  # still Blocked: still nothing changed
+    else:
+        assert "R1-R3: Service/consumer label 'foo' is 'a', expected absent" in problems
+
+
+def test_labels_of_a_ledger_someone_deleted_are_nobodys(model: Model, tmp_path: pathlib.Path):
+    # The corrupt ledger's message says "fix or delete it"; deleted, the labels it recorded
+    # stay, as nobody's (lib/README.md): taken over while asked for, given back after.
+    app = deploy_pair(model)
+    set_labels(model, {'foo': 'a'})
+    model.settle()
+    write_ledger(model, app, 'not json')
+    set_labels(model, {'foo': 'b'})
+    model.settle()
+    write_ledger(model, app, None)
+    set_labels(model, {'foo': 'c'})
+    model.settle()
+    assert model.check(app) == []
+    set_labels(model, {})
+    model.settle()
+    assert model.check(app) == []
+    assert {labels.get('foo') for labels in pod_labels(model, app).values()} == {'a'}
+    # R4 holds them so: as if whoever deleted the ledger had written them.
+    expectation = model.expectation(app)
+    assert expectation.service_foreign['foo'] == expectation.template_foreign['foo'] == 'a'

@@ -49,6 +49,9 @@ class Watched:
             the template's keys prefixed ``template:``, for another application's).
         must_stay: on the application's own object, the labels that must stay; None for
             another application's object, where no label may change.
+        carried: on the application's own object, its identity in
+            :attr:`Expectations.carried` (a Pod's by uid: a pod recreated under the same
+            name is another object); None for another application's object.
     """
 
     app: str
@@ -56,6 +59,7 @@ class Watched:
     name: str
     before: dict[str, str]
     must_stay: dict[str, str] | None
+    carried: str | None = None
 
 
 def labels_of(data: Mapping[str, str]) -> dict[str, str] | None:
@@ -76,6 +80,13 @@ class Expectations:
         self.foreign_pods: dict[str, dict[str, str | None]] = {}
         self.foreign_other: dict[str, dict[str, str | None]] = {}  # by 'Kind/name'
         self.ever_desired: dict[str, set[str]] = {}
+        # Per consumer, each key's values its provider ever asked for; per object of a
+        # consumer (its template 'template/<app>', its Service, a Pod by uid), each key's
+        # values seen on it before one of its units wrote it, or written by someone else.
+        # A consumer's unit may write only those (a value given back belongs to the
+        # object it came from; a Pod's may have come from the template).
+        self.ever_values: dict[str, dict[str, set[str]]] = {}
+        self.carried: dict[str, dict[str, set[str]]] = {}
         # Per consumer, the labels of the last provider data it could accept, and the
         # relation they came on: a relation removed since took them away (released).
         self.last_accepted: dict[str, tuple[int, dict[str, str]]] = {}
@@ -104,6 +115,18 @@ class Expectations:
         # Per consumer, the Blocked message its leader showed for refused data at a check,
         # until a check finds the data accepted and that status gone.
         self.refused_status: dict[str, str] = {}
+        # Per consumer, the labels its last passing check found right (kept as the data
+        # changes): what a consumer that stopped writing must still carry.
+        self.last_right: dict[str, dict[str, str]] = {}
+        # Each ConfigMap ('name') a unit wrote, by its application (its record); the
+        # applications whose record someone else changed or deleted since their units last
+        # wrote it; and the store's ConfigMap events not looked at yet (on_kube_event).
+        self.records: dict[str, str] = {}
+        self.tampered: set[str] = set()
+        # The applications whose record someone else deleted, until one of their units
+        # next writes: the labels then on their objects are nobody's (lib/README.md).
+        self.orphaned: set[str] = set()
+        self._configmap_events: list[tuple[str, str, str]] = []
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -130,13 +153,16 @@ class Expectations:
         """
         if kind == 'StatefulSet.template':
             self.foreign_template.setdefault(name, {}).update(labels)
+            self._carry(f'template/{name}', labels)
         elif kind == 'Service' and name in self._world.apps:
             self.foreign_service.setdefault(name, {}).update(labels)
+            self._carry(f'Service/{name}', labels)
         elif kind == 'Pod':
             world = self._world
             pod = world.kube.get('Pod', world.name, name) or {}
             uid = str(pod.get('metadata', {}).get('uid', ''))
             self.foreign_pods.setdefault(uid, {}).update(labels)
+            self._carry(f'Pod/{uid}', labels)
         else:
             self.foreign_other.setdefault(f'{kind}/{name}', {}).update(labels)
 
@@ -149,6 +175,9 @@ class Expectations:
             labels = labels_of(data)
             if labels is not None:  # refused data asks for nothing
                 self.ever_desired.setdefault(consumer, set()).update(labels)
+                values = self.ever_values.setdefault(consumer, {})
+                for key, value in labels.items():
+                    values.setdefault(key, set()).add(value)
                 self.last_accepted[consumer] = (relation_id, labels)
 
     def desired_labels(self, app: str) -> dict[str, str] | None:
@@ -205,6 +234,72 @@ class Expectations:
         relation = self._mesh_relation(app)
         version = self.data_version.get(app, 0)
         self.steady[app] = (version, None if relation is None else relation.id, dict(desired))
+        self.last_right[app] = dict(desired)
+
+    def on_kube_event(self, event: Any) -> None:
+        """The fake API's watch callback: who wrote which ConfigMap."""
+        # Runs under the fake API's lock, possibly on a server thread: only record.
+        if event.kind == 'ConfigMap' and event.namespace == self._world.name:
+            self._configmap_events.append((event.type, event.name, event.caller))
+
+    def record_tampered(self, app: str) -> bool:
+        """Whether someone else changed or deleted ``app``'s record since its units wrote it.
+
+        A record is a ConfigMap ``app``'s units wrote (the library's ledger; the upstream
+        library's ConfigMap). A consumer that cannot trust its record any more is right to
+        stop writing labels (Blocked), as it is right to refuse bad data.
+        """
+        self._take_configmap_events()
+        return app in self.tampered
+
+    def _take_configmap_events(self) -> None:
+        while self._configmap_events:
+            kind, name, caller = self._configmap_events.pop(0)
+            writer = caller.rpartition('/')[0]
+            if writer in self._world.apps:
+                if kind != 'DELETED':
+                    self.records[name] = writer
+                    self.tampered.discard(writer)
+            elif name in self.records and kind in ('MODIFIED', 'DELETED'):
+                self.tampered.add(self.records[name])
+                if kind == 'DELETED':
+                    self.orphaned.add(self.records[name])
+
+    def _disown(self, app: str) -> None:
+        """Someone deleted ``app``'s record: the labels it managed are nobody's now.
+
+        The library takes them for someone else's (lib/README.md, "Behaviour on
+        failure": "delete it: the labels it recorded stay, as nobody's"), so R4 keeps
+        them: taken over while asked for, given back after.
+        """
+        self.orphaned.discard(app)
+        keys = self.ever_desired.get(app, set())
+        world = self._world
+        owned = [
+            ('StatefulSet.template', app, self._read('StatefulSet', app), 'StatefulSet'),
+            ('Service', app, self._read('Service', app), 'Service'),
+        ]
+        for pod in world.kube.objects('Pod', world.name):
+            owned.append(('Pod', str(pod['metadata']['name']), pod, 'Pod'))
+        for written_as, name, obj, kind in owned:
+            labels = _judged_labels(app, kind, name, obj) or {}
+            mine = {k: v for k, v in labels.items() if k in keys}
+            if mine:
+                self.foreign_write(written_as, name, mine)
+
+    def stopped_writing(self, app: str, expectation: LabelExpectation) -> LabelExpectation:
+        """What ``app``, Blocked once its record was tampered with, must still carry.
+
+        The labels its last passing check found right: it changed nothing since. (Juju
+        rewrites and others' writes are judged as always.)
+        """
+        last = self.last_right.get(app)
+        if last is None or not self.record_tampered(app):
+            return expectation
+        ever = self.ever_desired.get(app, set())
+        return dataclasses.replace(
+            expectation, desired=dict(last), released=frozenset(ever - last.keys())
+        )
 
     def steady_labels(self, app: str) -> dict[str, str] | None:
         """The labels that must stay on ``app``'s objects now.
@@ -230,24 +325,30 @@ class Expectations:
         any label of another application's Pod, Service or StatefulSet (R4: nothing of the
         library's is asked for there); see :meth:`after_write`.
         """
+        if self._configmap_events:
+            self._take_configmap_events()
+        app = unit.rpartition('/')[0]
+        if app in self.orphaned:
+            self._disown(app)  # before the first write of its units since
         if method not in WRITES:
             return None
         target = object_of_path(path)
         if target is None or target[1] != self._world.name or target[0] not in LABELLED_KINDS:
             return None
         kind, _, name = target
-        app = unit.rpartition('/')[0]
         # Read once, and only when needed: a Pod's application is in its labels, a
         # StatefulSet's or a Service's is its name.
         pod = self._read(kind, name) if kind == 'Pod' else None
         if (_app_of(pod) if kind == 'Pod' else name) != app:
             obj = pod if kind == 'Pod' else self._read(kind, name)
             return None if obj is None else Watched(app, kind, name, _all_labels(kind, obj), None)
-        labels = self.steady_labels(app)
-        if not labels:
+        obj = pod if kind == 'Pod' else self._read(kind, name)
+        before = _judged_labels(app, kind, name, obj)
+        if before is None or obj is None:
             return None
-        before = _judged_labels(app, kind, name, pod if kind == 'Pod' else self._read(kind, name))
-        return None if before is None else Watched(app, kind, name, before, labels)
+        carried = _identity(app, kind, obj)
+        self._carry(carried, before)
+        return Watched(app, kind, name, before, self.steady_labels(app) or {}, carried)
 
     def after_write(self, unit: str, request: str, watched: Watched) -> None:
         """Record each label ``unit``'s write changed that it must not have."""
@@ -264,6 +365,13 @@ class Expectations:
             return
         after = _judged_labels(app, kind, name, obj) or {}
         where = f'StatefulSet/{name} template' if kind == 'StatefulSet' else f'{kind}/{name}'
+        for key, value in sorted(after.items()):
+            if before.get(key) != value and not self._may_carry(app, watched, key, value):
+                self.taken_off.setdefault(app, []).append(
+                    f'R1-R3: {unit} {request} set {key}={value} on {where}, a value the '
+                    'provider never asked for and that object never carried (someone '
+                    "else's value given back to the wrong object?)"
+                )
         for key, value in sorted(watched.must_stay.items()):
             if before.get(key) == value and after.get(key) != value:
                 self.taken_off.setdefault(app, []).append(
@@ -358,6 +466,23 @@ class Expectations:
         self.stale_taken[app] = len(stale)
         return stale[taken:]
 
+    def _carry(self, carried: str, labels: Mapping[str, str | None]) -> None:
+        values = self.carried.setdefault(carried, {})
+        for key, value in labels.items():
+            if value is not None:
+                values.setdefault(key, set()).add(value)
+
+    def _may_carry(self, app: str, watched: Watched, key: str, value: str) -> bool:
+        """Whether a unit of ``app`` may write ``key``=``value`` on the watched object."""
+        if value in self.ever_values.get(app, {}).get(key, ()):
+            return True
+        if self.upstream_left.get(app, {}).get(key) == value:
+            return True
+        places = [watched.carried or '']
+        if watched.kind == 'Pod':
+            places.append(f'template/{app}')  # a pod starts with its template's labels
+        return any(value in self.carried.get(place, {}).get(key, ()) for place in places)
+
     def _read(self, kind: str, name: str) -> dict[str, Any] | None:
         """A copy of the object of ``kind`` named ``name`` in the model's namespace."""
         world = self._world
@@ -371,6 +496,13 @@ class Expectations:
             if app in relation.endpoints and relation.other_app(app) != app:
                 return relation
         return None
+
+
+def _identity(app: str, kind: str, obj: Mapping[str, Any]) -> str:
+    """An own object's key in :attr:`Expectations.carried`: a Pod by uid."""
+    if kind == 'Pod':
+        return f'Pod/{obj.get("metadata", {}).get("uid", "")}'
+    return f'template/{app}' if kind == 'StatefulSet' else f'{kind}/{app}'
 
 
 def _app_of(pod: Mapping[str, Any] | None) -> str | None:

@@ -155,7 +155,10 @@ class Model:
             new_agent=self._faults.new_agent,
         )
         self._faults.attach(self._pods)
-        self._unsubscribe = self.kube.observe(self._pods.on_kube_event)
+        self._unsubscribe = (
+            self.kube.observe(self._pods.on_kube_event),
+            self.kube.observe(self._expectations.on_kube_event),
+        )
         self._timers = Timers(
             world,
             hooks=self._hooks,
@@ -237,7 +240,8 @@ class Model:
         for held in self._hooks.held.values():
             held.release('drop')
         self._hooks.held.clear()
-        self._unsubscribe()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
         self.pool.close()
         self.server.stop(timeout=1.0)
         self._admin.close()
@@ -940,6 +944,9 @@ class Model:
             status = self.unit_status(name)
             statuses[name] = (status.workload, status.message)
         shown = statuses.pop(leader, None) if leader else None
+        if shown is not None and shown[0] == 'blocked':
+            # Blocked as its record was tampered with: right to stop writing.
+            expectation = self._expectations.stopped_writing(app, expectation)
         problems.extend(self._expectations.judge_status(app, expectation.blocked, shown, statuses))
         problems.extend(str(v) for v in check_app(client, expectation))
         if hooks_must_not_fail:
