@@ -328,6 +328,32 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='pod-entries-ignore-uid',
+        mechanism="a pod with no entry of its own inherits the template's entries: it was "
+        'created from the template (The ledger; an entry for an earlier pod of that name '
+        'is not its own)',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='    if record is not None and record.uid == obj.uid:\n',
+                replacement='    if record is not None:\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='empty-target-not-finished',
+        mechanism='a batch a leader left half done is finished to the labels it was '
+        'applying, so no object keeps a mix (Behaviour on failure), also when those '
+        'labels are none',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor='        if not ledger.open or ledger.target is None:\n',
+                replacement='        if not ledger.open or not ledger.target:\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='blocked-on-every-unit',
         mechanism="problems show on the leader's status only: a former leader, which "
         'reconciles no more, shows none once the data is fixed (Behaviour on failure)',

@@ -766,9 +766,9 @@ def replay(
     raise SystemExit(1)
 
 
-# A few schedules per consumer: the whole table in about two minutes on a loaded 2-core
-# machine; `tox -e chaos` and `jujusim explore` run the thousands.
-CONFORMANCE_SCHEDULES = 4
+# One schedule per designed episode (each starts with one: explore.LEADS), so that each
+# consumer meets every one; `tox -e chaos` and `jujusim explore` run the thousands.
+CONFORMANCE_SCHEDULES = len(explore_.LEADS)
 
 
 @main.command(name='conformance')

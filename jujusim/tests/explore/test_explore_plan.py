@@ -5,6 +5,7 @@ import itertools
 import json
 import re
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import pytest
 
@@ -19,9 +20,10 @@ from jujusim.explore import (
     switching_prelude,
 )
 from jujusim.explore._explore import StartAffinity
-from jujusim.explore._generate import REFUSED
+from jujusim.explore._generate import LEADS, REFUSED, leads
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
+    ApiError,
     Check,
     Concurrently,
     ForeignLabels,
@@ -140,6 +142,8 @@ def test_random_kills_and_stalls_aim_at_a_request_of_the_change_drawn_with_them(
                     continue  # aimed at the stalled request (the test below)
                 if isinstance(flat[index - 1], LeaderChange):
                     continue  # the new leader's, at the stale leader's request (below)
+                if _ends_a_held_batch(flat, index):
+                    continue  # at the request a short stall holds (below)
                 assert isinstance(flat[index + 1], SetLabels), flat[index : index + 2]
     assert aimed > 40
 
@@ -153,6 +157,17 @@ def _each_step(
         steps = random_schedule(seed, units=3, length=12, weights=weights or FaultWeights()).steps
         for index, step in enumerate(steps):
             yield steps, index, step
+
+
+def _ends_a_held_batch(flat: Sequence[Step], index: int) -> bool:
+    """A kill at the request a short stall holds, once the data went bad (below)."""
+    step, held = flat[index], flat[index - 4] if index >= 4 else None
+    return (
+        isinstance(step, Kill)
+        and isinstance(flat[index - 2], WaitFaults)
+        and isinstance(held, Stall)
+        and held.request == step.request
+    )
 
 
 def _ends_a_stale_leader(flat: Sequence[Step], index: int) -> bool:
@@ -203,7 +218,7 @@ def test_a_value_changed_under_the_library_is_settled_with_its_data_change():
     # the next one (one config-changed, perhaps back to the old data) gives it none.
     often = FaultWeights.parse('owned_value_changed=20')
     changed = during = 0
-    for steps, index, step in _each_step(40, often):
+    for steps, index, step in _each_step(60, often):
         if isinstance(step, Concurrently) and any(
             isinstance(s, ForeignLabels) for s in step.steps
         ):
@@ -247,6 +262,8 @@ def test_data_may_go_back_while_a_stale_leader_holds_an_object_write_before_the_
     for steps, index, step in _each_step(300, FaultWeights.parse('stall=8')):
         if not (isinstance(step, WaitFaults) and isinstance(steps[index + 1], SetLabels)):
             continue
+        if _refused(steps[index + 1]):
+            continue  # a leader held mid-batch as the data goes bad (below)
         shapes += 1
         settle, check, stall, stalled, _, back, leader, *judged = steps[index - 4 : index + 6]
         if isinstance(judged[0], Settle):
@@ -333,8 +350,40 @@ def test_refused_data_comes_after_a_settle_and_never_inside_concurrent_steps():
     drawn = _drawn('refused_labels=6,concurrently=6', _refused)
     assert len(drawn) > 20
     for before, step, concurrent in drawn:
-        # Or right after a leader change, once a stale leader's batch is open (below).
-        assert isinstance(before, Settle | LeaderChange) and not concurrent, (before, step)
+        # Or after the check of a settle (up to three come in a row), right after a leader
+        # change once a stale leader's batch is open, or once the leader holds a write of
+        # its batch (below).
+        assert isinstance(before, Settle | Check | LeaderChange | WaitFaults), (before, step)
+        assert not concurrent, (before, step)
+
+
+def test_a_leader_may_meet_refused_data_in_the_hook_run_again_after_a_kill_mid_batch():
+    # Held at a write of its batch (its write-ahead landed: the batch is open with the
+    # change's labels, half the time the reset to {}), the leader is killed there once
+    # the data went bad: the hook Juju runs again must refuse the data and still finish
+    # the batch (a library that takes an empty target for none is caught so:
+    # tests/weakened). Judged before any later change.
+    shapes, resets = 0, 0
+    targets: set[RequestMatch] = set()
+    for steps, index, step in _each_step(300, FaultWeights.parse('kill=8')):
+        if not (isinstance(step, WaitFaults) and _refused(steps[index + 1])):
+            continue
+        if isinstance(steps[index + 2], LeaderChange):
+            continue  # a stale leader's (below)
+        shapes += 1
+        settle, check, stall, change = steps[index - 4 : index]
+        kill, *judged = steps[index + 2 : index + 5]
+        assert (settle, check) == (Settle(), Check(app='consumer'))
+        assert isinstance(stall, Stall) and isinstance(kill, Kill), steps[index - 4 : index + 5]
+        assert stall.unit == kill.unit == 'consumer/leader' and stall.seconds < 30
+        assert stall.request is not None and stall.request == kill.request
+        begun = stall.request.kind != 'ConfigMap' or stall.request.nth > 1 or kill.applied
+        assert begun, (stall, kill)  # the write-ahead landed
+        targets.add(stall.request)
+        assert isinstance(change, SetLabels) and not _refused(change)
+        resets += change.labels == {}
+        assert judged == [Settle(), Check(app='consumer')]
+    assert shapes >= 10 and resets >= 3 and len(targets) >= 4, (shapes, resets, targets)
 
 
 def test_a_new_leader_may_meet_refused_data_and_the_batch_a_stale_leader_left_open():
@@ -571,3 +620,113 @@ def test_some_schedules_start_as_a_charm_switching_from_the_upstream_library():
     kinds = [type(step).__name__ for step in start]
     assert kinds.index('UpstreamLeftovers') < kinds.index('Integrate') < kinds.index('Settle')
     assert kinds[-2:] == ['ExpectNoConfigMap', 'Check']
+
+
+def test_conflicts_answer_each_kind_of_write():
+    # A 409 answers the unit's next write (a batch's ledger) or its next write of one kind,
+    # so that each kind's retry meets one (a library that took a Pod's 409 for the pod
+    # going away could be caught no other way, and only when nothing rolls that pod).
+    drawn = _drawn('api_409=8', lambda s: isinstance(s, ApiError))
+    aimed = {cast('ApiError', s).kind for _, s, _ in drawn}
+    assert aimed == {None, 'Service', 'Pod', 'StatefulSet'}
+
+
+def test_someone_elses_pod_label_goes_on_any_pod_alike():
+    pods: collections.Counter[str] = collections.Counter()
+    for _, _, step in _each_step(300, FaultWeights.parse('foreign_labels=8')):
+        if isinstance(step, ForeignLabels) and step.kind == 'Pod':
+            pods[step.of] += 1
+    assert set(pods) == {'consumer/0', 'consumer/1', 'consumer/2'}, pods  # by name, not role
+    assert min(pods.values()) >= sum(pods.values()) // 5, pods
+
+
+def test_an_episode_may_come_again_at_once_as_it_was_drawn():
+    # What one episode leaves behind (an epoch, a fence, a record) must serve the next:
+    # a claim that does not move the epoch is harmless once and not twice.
+    again, kills = 0, 0
+    for seed in range(100):
+        steps = random_schedule(
+            seed,
+            units=3,
+            length=12,
+            weights=FaultWeights.parse(
+                'kill=1,' + ','.join(f'{k}=0' for k in FaultWeights().as_dict() if k != 'kill')
+            ),
+        ).steps
+        drawn = [s for s in steps if isinstance(s, Kill)]
+        kills += len(drawn)
+        again += sum(a == b for a, b in itertools.pairwise(drawn))
+    # Two equal kills in a row by chance: about one pair in 15; drawn again: one in 4 more.
+    assert again >= kills // 5, (again, kills)
+
+
+def _first_fault(steps: Sequence[Step]) -> Kill | Stall:
+    return next(s for s in steps if isinstance(s, Kill | Stall))
+
+
+def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
+    # However rare the weights make an episode, a run of 50 schedules meets each about twice:
+    # the stale-leader case's branches, then the leader's kill at a write's.
+    plan = Plan(units=3, schedules=50, seed=7)
+    stale, killed, owned = 0, 0, 0
+    for index in range(plan.schedules):
+        schedule, seed = plan.schedule(index)
+        assert schedule == random_schedule(
+            seed, units=3, length=plan.length, weights=plan.weights, lead=index
+        )
+        lead = LEADS[index % len(LEADS)]
+        start = len(switching_prelude(3) if schedule.steps[2] != prelude(3)[2] else prelude(3))
+        body = schedule.steps[start:]
+        if lead.kind == 'stall':
+            fault = _first_fault(body)
+            assert fault == Stall(unit='consumer/leader', seconds=90.0, request=fault.request)
+            at = body.index(fault)
+            before = [s for s in schedule.steps[: start + at] if isinstance(s, SetLabels)][-1]
+            stalled = body[at + 1]
+            assert isinstance(before, SetLabels) and isinstance(stalled, SetLabels)
+            if lead.branch is not None and lead.branch < 0.35 and len(before.labels) < 3:
+                # Back before the election: the held write puts a value nobody asks for
+                # (a key not asked for, while there is one).
+                assert stalled.labels.items() > before.labels.items(), (before, stalled)
+            stale += 1
+        elif lead.kind == 'kill':
+            fault = _first_fault(body)
+            assert fault.unit == 'consumer/leader' and fault.request is not None
+            assert fault.request.method == 'patch', fault
+            killed += 1
+        elif lead.kind == 'foreign_labels' and lead.branch and lead.branch >= 0.9:
+            # A pod's own value, taken over, then given back (a pod's own entries).
+            at = next(i for i, s in enumerate(body) if isinstance(s, ForeignLabels))
+            foreign, taken, *_, dropped = body[at : at + 5]
+            assert isinstance(foreign, ForeignLabels) and foreign.kind == 'Pod'
+            [(key, _)] = foreign.labels.items()
+            assert isinstance(taken, SetLabels) and key in taken.labels
+            assert isinstance(dropped, SetLabels) and key not in dropped.labels
+            owned += 1
+        elif lead.kind == 'owned_value_changed':
+            # Someone else's write lands while the leader holds its write of that object.
+            at = next(i for i, s in enumerate(body) if isinstance(s, WaitFaults))
+            stall, foreign = body[at - 2], body[at + 1]
+            assert isinstance(stall, Stall) and isinstance(foreign, ForeignLabels)
+            assert stall.request == RequestMatch(
+                method='patch', kind='Service' if foreign.kind == 'Service' else 'StatefulSet'
+            )
+            owned += 1
+        elif lead.kind == 'scale':
+            # The leader moved to the highest ordinal, then removed by the scale-down.
+            at = next(i for i, s in enumerate(body) if isinstance(s, Scale))
+            assert body[at - 3] == LeaderChange(app='consumer', to='consumer/2'), body[at - 3]
+            scaled = body[at]
+            assert isinstance(scaled, Scale) and scaled.units < 3
+    assert (stale, killed, owned) == (12, 10, 4)
+
+
+def test_leads_are_only_of_kinds_the_weights_draw():
+    assert leads(FaultWeights()) == LEADS
+    assert len({lead.kind for lead in LEADS}) == 16 and len(LEADS) == 27
+    only = leads(FaultWeights.parse('stall=0,kill=0'))
+    assert only and all(lead.kind not in ('stall', 'kill') for lead in only)
+    schedule = random_schedule(
+        3, units=3, length=10, weights=FaultWeights.parse('stall=0'), lead=0
+    )
+    assert not any(isinstance(s, Stall) and s.seconds == 90 for s in schedule.steps)

@@ -9,7 +9,9 @@ from __future__ import annotations
 from ..model import STALE_WRITE
 from ._explore import Plan, Result, explore, first_failure
 from ._generate import (
+    LEADS,
     FaultWeights,
+    Lead,
     exhaustive_schedules,
     prelude,
     random_schedule,
@@ -28,12 +30,14 @@ from ._shrink import Shrunk, shrink
 
 __all__ = [
     'FAILED_HOOK',
+    'LEADS',
     'PROPERTIES',
     'REFUSED_NOT_BLOCKED',
     'REQUIREMENTS',
     'STALE_WRITE',
     'UPSTREAM_KEPT',
     'FaultWeights',
+    'Lead',
     'Outcome',
     'Plan',
     'Result',

@@ -29,7 +29,8 @@ class Plan:
     Attributes:
         units: the consumer's units.
         schedules: how many random schedules (ignored with ``exhaustive``).
-        seed: the run's seed: schedule ``i`` and its scheduler seed derive from it.
+        seed: the run's seed: schedule ``i`` and its scheduler seed derive from it;
+            schedule ``i`` starts with the ``i``-th lead (``_generate.LEADS``, in turn).
         length: steps drawn per random schedule (before the shared start and end).
         weights: how often each step kind is drawn.
         exhaustive: run the bounded exhaustive set instead of random schedules.
@@ -76,10 +77,10 @@ class Plan:
         seed = self.scheduler_seed(index)
         if self.exhaustive:
             return list(exhaustive_schedules(self.units))[index], seed
-        return (
-            random_schedule(seed, units=self.units, length=self.length, weights=self.weights),
-            seed,
+        schedule = random_schedule(
+            seed, units=self.units, length=self.length, weights=self.weights, lead=index
         )
+        return schedule, seed
 
     def scheduler_seed(self, index: int) -> int:
         """The scheduler seed schedule ``index`` runs with (a random schedule is drawn from it)."""

@@ -35,6 +35,7 @@ from ..scenarios import (
     PublishRaw,
     Refresh,
     RemoveRelation,
+    RequestKind,
     RequestMatch,
     Scale,
     Scenario,
@@ -93,6 +94,11 @@ REFUSED_DATA: tuple[tuple[str, str, object], ...] = (
 )
 # The mesh type beside raw labels, as the provider publishes it (a JSON string).
 RAW_MESH_TYPE = '"istio"'
+# How often a batch that will be cut short is the ADR's reset to {} (when there are
+# labels to reset): its record then says a batch is open whose target is empty.
+RESET_ODDS = 0.5
+# How often a drawn episode comes again at once, as it was drawn.
+AGAIN_ODDS = 0.25
 # At which API request of a hook the exhaustive set kills or stalls: a reconcile that
 # writes makes 11 on 3 pods (lib/README.md, "Cost"); beyond that the plan waits for a
 # later hook.
@@ -116,6 +122,9 @@ REQUEST_TARGETS: tuple[RequestMatch, ...] = (
     RequestMatch(method='patch', kind='Pod', nth=2),
     RequestMatch(method='patch', kind='StatefulSet'),
 )
+# What an injected 409 answers: a unit's next write of any kind (a batch's ledger), or of
+# one kind, so that the retry of each kind of object write meets it.
+CONFLICT_KINDS: tuple[RequestKind | None, ...] = (None, 'Service', 'Pod', 'StatefulSet')
 # The library's write of the object a foreign write of each kind changes; none for a Pod,
 # as which pod a batch writes first is not known here.
 WRITTEN_AS: Mapping[str, RequestMatch] = {
@@ -267,6 +276,73 @@ def ending() -> tuple[Step, ...]:
     return (Settle(), Check(app=CONSUMER))
 
 
+@dataclasses.dataclass(frozen=True)
+class Lead:
+    """An episode a schedule starts with, whatever the weights would draw first.
+
+    Attributes:
+        kind: a step kind (a :class:`FaultWeights` field).
+        branch: for a kind with branches (a leader's kill at a write, the stale-leader
+            case), the value of the draw that picks one (see :meth:`_Draw.action`).
+    """
+
+    kind: str
+    branch: float | None = None
+
+
+# A run's schedules start with these in turn (Plan.schedule), so that a short run meets
+# each designed episode a few times, however rare the weights make it: a mechanism only
+# one episode tests (a fence, a claim, finishing a batch) is tested by every default run.
+LEADS: tuple[Lead, ...] = (
+    # The stale leader held at an object write: the data goes back before the election,
+    # then the new leader stalls at its own write of that object, dies before its fence,
+    # or neither; the data goes back after the election; the stale leader dies as its
+    # stall ends; the new leader meets refused data (_Draw._stale_leader).
+    Lead('stall', 0.06),
+    Lead('stall', 0.18),
+    Lead('stall', 0.3),
+    Lead('stall', 0.5),
+    Lead('stall', 0.72),
+    Lead('stall', 0.9),
+    # The leader killed at a write (applied, or not) as values change, or held there while
+    # the data goes bad; or as any change.
+    Lead('kill', 0.1),
+    Lead('kill', 0.6),
+    Lead('kill', 0.3),
+    Lead('kill', 0.8),
+    Lead('kill', 0.45),
+    # Someone else's value: put back once the library removed it; on any object, taken
+    # over and given back; on a Pod, so.
+    Lead('foreign_labels', 0.1),
+    Lead('foreign_labels', 0.5),
+    Lead('foreign_labels', 0.95),
+    *(
+        Lead(kind)
+        for kind in (
+            'refused_labels',
+            'owned_value_changed',
+            'relation_readded',
+            'api_409',
+            'delete_pod_force',
+            'leader_change',
+            'set_labels_by_action',
+            'concurrently',
+            'juju_rewrite',
+            'untrust',
+            'scale',
+            'refresh',
+            'api_outage',
+        )
+    ),
+)
+
+
+def leads(weights: FaultWeights) -> tuple[Lead, ...]:
+    """The leads of :data:`LEADS` whose kind ``weights`` draws at all."""
+    drawn = weights.as_dict()
+    return tuple(lead for lead in LEADS if drawn.get(lead.kind, 0) > 0)
+
+
 class _Draw:
     """Draws one random schedule body, tracking the desired labels and relation state."""
 
@@ -277,6 +353,15 @@ class _Draw:
         self.desired: dict[str, str] = {}
         self.conflicts = 0  # 409s drawn so far
         self.concurrent = False  # drawing the actions of one Concurrently step
+        # A lead's branch (Lead.branch), for the draw of its kind that picks one; and
+        # whether the lead is being drawn.
+        self.branch: float | None = None
+        self.lead = False
+
+    def take_branch(self) -> float:
+        branch, self.branch = self.branch, None
+        assert branch is not None  # noqa: S101 - callers check
+        return branch
 
     def unit(self) -> str:
         if self.rng.random() < 0.75:
@@ -325,20 +410,29 @@ class _Draw:
             case 'kill':
                 # Armed at the unit's next request of the drawn verb and kind, then a change
                 # whose hook makes that request: the kill lands in the hook applying it.
-                target, roll = self.target(), rng.random()
-                kill = Kill(unit=self.unit(), request=target, applied=roll < 0.5)
+                if self.branch is not None:
+                    # A lead's shape: the leader, at a write.
+                    target, roll = rng.choice(REQUEST_TARGETS[1:]), self.take_branch()
+                    kill = Kill(unit=f'{CONSUMER}/leader', request=target, applied=roll < 0.5)
+                else:
+                    target, roll = self.target(), rng.random()
+                    kill = Kill(unit=self.unit(), request=target, applied=roll < 0.5)
                 # Half of the leader's kills at a write, applied or not, land in a change of
-                # values (decided by the same draw, so that other schedules draw as before).
-                if (
+                # values; a quarter of the others in a batch the data then refuses to go on
+                # with (decided by the same draw, so that other schedules draw as before).
+                leader_write = (
                     kill.unit.endswith('/leader')
                     and target.method == 'patch'
-                    and self.desired
                     and not self.concurrent
-                    and roll % 0.5 < 0.25
-                ):
+                )
+                if leader_write and self.desired and roll % 0.5 < 0.25:
                     return self._values_changed_mid_batch(kill)
+                if leader_write and roll % 0.5 < 0.375 and self._leaves_batch_begun(kill):
+                    return self._refused_mid_batch(kill, target)
                 return [kill, self.change()]
             case 'stall':
+                if self.branch is not None and self.units > 1:
+                    return self._stale_leader(f'{CONSUMER}/leader')  # a lead's shape
                 unit, target = self.unit(), self.target()
                 if unit.endswith('/leader') and self.units > 1 and rng.random() < 0.7:
                     return self._stale_leader(unit)
@@ -354,7 +448,20 @@ class _Draw:
                 # the library's, and a later change back to its value would be coalesced
                 # with the drop into no event at all (chaos seed 2026, schedule 683).
                 steps: list[Step] = [Settle()]
-                if self.desired and rng.random() < 0.3:
+                branch = self.take_branch() if self.branch is not None else None
+                if branch is not None and branch >= 0.9:
+                    # A lead's: on a Pod, taken over and given back (a pod's own entries
+                    # in the record, until a roll replaces it).
+                    free = [k for k in KEYS if k not in self.desired] or [KEYS[0]]
+                    key = rng.choice(free)
+                    self.desired = {k: v for k, v in self.desired.items() if k != key}
+                    pod = f'{CONSUMER}/{rng.randrange(self.units)}'
+                    taken = {**self.desired, key: rng.choice(VALUES)}
+                    steps += [SetLabels(app=PROVIDER, labels=self.desired), Settle()]
+                    steps += [ForeignLabels(kind='Pod', of=pod, labels={key: FOREIGN_VALUES[0]})]
+                    steps += [SetLabels(app=PROVIDER, labels=taken), Settle(), Check(app=CONSUMER)]
+                    return [*steps, SetLabels(app=PROVIDER, labels=self.desired)]
+                if self.desired and (rng.random() if branch is None else branch) < 0.3:
                     # Someone else puts back a value the library has just removed, once
                     # settled: its record then lists only what is asked for (lib/README.md,
                     # "One reconcile", step 3), so that value is theirs now.
@@ -368,16 +475,17 @@ class _Draw:
                     if not free:
                         return []
                     key = rng.choice(free)
-                    value = rng.choice((*FOREIGN_VALUES, None))
+                    # A lead's: a value, taken over and given back.
+                    value = rng.choice((*FOREIGN_VALUES, *([] if branch else [None])))
                 steps += [self._foreign({key: value})]
-                if value is not None and rng.random() < 0.7:
+                if value is not None and (branch or rng.random() < 0.7):
                     # The provider then asks for that key: the library takes it over (judged
                     # once applied), and gives the value back when the key is dropped again.
                     before = self.desired
                     self.desired = {**before, key: rng.choice(VALUES)}
                     steps += [SetLabels(app=PROVIDER, labels=self.desired), Settle()]
                     steps += [Check(app=CONSUMER)]
-                    if rng.random() < 0.7:
+                    if branch or rng.random() < 0.7:
                         self.desired = before
                         steps += [SetLabels(app=PROVIDER, labels=before)]
                 return steps
@@ -389,6 +497,11 @@ class _Draw:
                     return []
                 key = rng.choice(sorted(self.desired))
                 foreign = self._foreign({key: 'theirs'})
+                if self.lead:
+                    # A lead's: on an object the leader writes whole, while it holds its
+                    # write of it (below).
+                    kind = rng.choice(('Service', 'StatefulSet.template'))  # WRITTEN_AS
+                    foreign = ForeignLabels(kind=kind, of=CONSUMER, labels={key: 'theirs'})
                 new = self.change()
                 if key in self.desired and rng.random() < 0.75:
                     self.desired = {k: v for k, v in self.desired.items() if k != key}
@@ -398,7 +511,7 @@ class _Draw:
                 # runs would be coalesced into one config-changed, maybe back to the data
                 # before this change: no event at all.
                 written = WRITTEN_AS.get(foreign.kind)
-                if written is not None and rng.random() < 0.5:
+                if written is not None and (self.lead or rng.random() < 0.5):
                     # Or the foreign write lands between the leader's read of the object
                     # and its write of it, which holds the resourceVersion read: a 409 whose
                     # retry must read the labels again, never write its plan blindly.
@@ -409,11 +522,14 @@ class _Draw:
                 return [Settle(), Concurrently(steps=(foreign, new)), Settle()]
             case 'refused_labels':
                 # Bad data: the consumer must refuse it whole (Blocked, nothing written)
-                # and keep the labels of the last data it accepted.
+                # and keep the labels of the last data it accepted; up to three in a row
+                # (a provider fixing one fault and making another), each judged.
                 # Settled first: the data before it is applied (a foreign change of a
                 # desired key repaired) before the consumer stops writing. Judged while it
                 # stands: the next change would replace it.
-                steps = [Settle(), self._refused(), Settle(), Check(app=CONSUMER)]
+                steps = [Settle()]
+                for _ in range(rng.randint(1, 3)):
+                    steps += [self._refused(), Settle(), Check(app=CONSUMER)]
                 if rng.random() < 0.5:
                     # Then back to the data it applied, at a leader change half the time:
                     # nothing to write and no pod restarts, so only the consumer can take
@@ -463,8 +579,12 @@ class _Draw:
                 if count <= 0:
                     return []
                 self.conflicts += count
-                # With a change, so that the unit's next write meets the conflict.
-                conflict = ApiError(status=409, unit=self.unit(), method='patch', count=count)
+                # With a change, so that the unit's next write (of a drawn kind: a batch's
+                # first is its ledger's) meets the conflict.
+                aimed = rng.choice(CONFLICT_KINDS)
+                conflict = ApiError(
+                    status=409, unit=self.unit(), method='patch', kind=aimed, count=count
+                )
                 return [conflict, self.change()]
             case 'api_5xx':
                 return [ApiError(status=rng.choice((500, 503)), unit=self.unit())]
@@ -519,12 +639,24 @@ class _Draw:
         stale leader's batch). The stall outlasts the lease and the new leader's work, so
         the stale one may still land what it held.
         """
-        # A write: a stale leader that stalls before its reads is not stale.
-        target = self.rng.choice(REQUEST_TARGETS[1:])
+        then = self.take_branch() if self.branch is not None else self.rng.random()
+        # A write: a stale leader that stalls before its reads is not stale. (A lead's
+        # branch gets the object write it needs.)
+        targets = REQUEST_TARGETS[1:]
+        if self.lead and (then < 0.35 or then >= 0.8):
+            targets = tuple(t for t in targets if t.kind != 'ConfigMap')
+        target = self.rng.choice(targets)
         stall = Stall(unit=unit, seconds=STALL_SECONDS[-1], request=target)
         before = self.desired
-        stalled = self.change()
-        then = self.rng.random()
+        # Where the stale leader's batch is left to finish, half the time the ADR's reset;
+        # where its held write may land, a change that puts values there (a reset's write
+        # would only take the labels off, which the new leader puts back).
+        if then >= 0.7:
+            stalled = self._batch_change()
+        elif then < 0.35 and self.lead:
+            stalled = self._added()  # a lead's: a value the data never asked for
+        else:
+            stalled = self.change()
         if then < 0.35 and target.kind != 'ConfigMap':
             # Back while the stale leader holds its object write, before the election: the
             # new leader's first hook finds the objects as the data wants them and has
@@ -606,6 +738,56 @@ class _Draw:
         judged = [Settle(), Check(app=CONSUMER)]
         return [*judged, kill, revalued, *judged, dropped, *judged]
 
+    def _leaves_batch_begun(self, kill: Kill) -> bool:
+        """Whether a leader killed at this request of a batch has written its write-ahead.
+
+        A batch whose write-ahead never landed was never begun: the data it was for was
+        seen but not accepted, and nothing says which labels the consumer keeps.
+        """
+        request = kill.request
+        if request is None or request.kind is None:
+            return False
+        if request.kind == 'ConfigMap' and request.nth == 1:
+            return kill.applied  # the write-ahead itself
+        # A batch writes every pod (each carries the labels asked for).
+        return request.kind != 'Pod' or request.nth <= self.units
+
+    def _added(self) -> SetLabels:
+        """A change that adds one key the data does not ask for (else changes a value)."""
+        free = [k for k in KEYS if k not in self.desired]
+        if free:
+            self.desired = {**self.desired, self.rng.choice(free): self.rng.choice(VALUES)}
+            return SetLabels(app=PROVIDER, labels=self.desired)
+        return self.change()
+
+    def _batch_change(self) -> SetLabels:
+        """The change of a batch that will be cut short: half the time the ADR's reset.
+
+        A reset leaves a batch open whose target is empty: nothing to apply, but the
+        labels the batch had begun to remove must still go.
+        """
+        if self.desired and self.rng.random() < RESET_ODDS:
+            self.desired = {}
+            return SetLabels(app=PROVIDER, labels={})
+        return self.change()
+
+    def _refused_mid_batch(self, kill: Kill, request: RequestMatch) -> list[Step]:
+        """The leader killed in a batch, and the data goes bad before anyone finishes it.
+
+        The leader holds the request (a short stall, within its lease) while the data
+        goes bad, and dies at it. Its write-ahead landed, so the batch is open with the
+        labels of the change: the leader back from the kill (Juju runs the hook again)
+        meets data it must refuse, and must still finish that batch (lib/README.md,
+        "Behaviour on failure"), leaving no object with a mix of the old labels and the
+        new. Settled first, so that the stall lands in this change's batch; with labels
+        applied first if there are none, so that the change may be a reset.
+        """
+        steps: list[Step] = [] if self.desired else [self.change()]
+        held = Stall(unit=kill.unit, seconds=STALL_SECONDS[0], request=request)
+        change = self._batch_change()
+        steps += [Settle(), Check(app=CONSUMER), held, change, WaitFaults(app=CONSUMER)]
+        return [*steps, self._refused(), kill, Settle(), Check(app=CONSUMER)]
+
     def _refused(self) -> SetLabels | PublishRaw:
         """The provider's data, which the consumer must refuse.
 
@@ -642,7 +824,7 @@ class _Draw:
             return [*steps, *judged]
 
         def highest_leads(size: int) -> list[Step]:
-            if rng.random() < 0.5:
+            if self.lead or rng.random() < 0.5:  # a lead's: the leader removed
                 return [LeaderChange(app=CONSUMER, to=f'{CONSUMER}/{size - 1}'), *judged]
             return []
 
@@ -655,9 +837,10 @@ class _Draw:
         return [*moved, *down, *resized(units)]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
-        # A Pod's own label goes with the pod at the next roll: less often a Pod.
+        # A Pod's own label goes with the pod at the next roll: less often a Pod, and any
+        # pod alike (the leader's is not special here; the last one listed is as likely).
         kind = self.rng.choice(('Service', 'StatefulSet.template', 'Service', 'Pod'))
-        of = self.unit() if kind == 'Pod' else CONSUMER
+        of = f'{CONSUMER}/{self.rng.randrange(self.units)}' if kind == 'Pod' else CONSUMER
         return ForeignLabels(kind=kind, of=of, labels=dict(labels))
 
     def _kinds(self, n: int, exclude: tuple[str, ...] = ()) -> list[str]:
@@ -666,28 +849,50 @@ class _Draw:
             return []
         return self.rng.choices(kinds, weights=[self.weights[k] for k in kinds], k=n)
 
-    def body(self, length: int) -> list[Step]:
+    def body(self, length: int, lead: Lead | None = None) -> list[Step]:
         steps: list[Step] = []
+        if lead is not None:
+            # Labels applied first, so that the episode has some to change, keep or drop.
+            if not self.desired:
+                steps += [self.change(), Settle(), Check(app=CONSUMER)]
+            self.branch, self.lead = lead.branch, True
+            steps += self.action(lead.kind)
+            self.branch, self.lead = None, False
         empty = 0
         # A kind can draw nothing (a leader change with one unit, a foreign write when
         # every key is desired); weights that leave only such kinds end the body early
         # rather than loop forever.
         while len(steps) < length and empty < 100:
-            drawn = self.action(self._kinds(1)[0])
+            kind = self._kinds(1)[0]
+            state = self.rng.getstate()
+            drawn = self.action(kind)
             empty = 0 if drawn else empty + 1
             steps += drawn
+            if drawn and kind != 'settle' and self.rng.random() < AGAIN_ODDS:
+                # The same episode again, drawn as it was (a unit named by its role meets
+                # whoever holds it now): what the first left behind (an epoch, a fence, a
+                # record of another writer's batch) must serve the second.
+                self.rng.setstate(state)
+                steps += self.action(kind)
         return steps
 
 
-def random_schedule(seed: int, *, units: int, length: int, weights: FaultWeights) -> Scenario:
-    """The schedule numbered ``seed``: the same seed gives the same schedule."""
+def random_schedule(
+    seed: int, *, units: int, length: int, weights: FaultWeights, lead: int | None = None
+) -> Scenario:
+    """The schedule numbered ``seed``: the same seed (and lead) gives the same schedule.
+
+    ``lead``: start the body with that one of :func:`leads` (modulo their count), then
+    draw the rest by the weights.
+    """
     rng = random.Random(seed)  # noqa: S311 - a schedule, not a secret
     draw = _Draw(rng, units, weights)
     start = prelude(units)
     if switches_from_upstream(seed):
         start = switching_prelude(units)
         draw.desired = dict(UPSTREAM_ASKED)
-    body = draw.body(length)
+    shapes = leads(weights)
+    body = draw.body(length, shapes[lead % len(shapes)] if lead is not None and shapes else None)
     return Scenario(
         name=f'random-{seed}',
         description=f'A random schedule (seed {seed}, {units} units) drawn by jujusim explore.',
