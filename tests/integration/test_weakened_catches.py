@@ -32,6 +32,8 @@ CATCHES = {
     'requirements/r3-relation-changes': 'no-relation-broken',
     'chaos/refused-data-after-a-leader-stalled-mid-batch': 'refused-data-leaves-a-batch-open',
     'chaos/api-outage-during-a-change': 'swallows-an-outage',
+    'chaos/refused-data-as-the-leader-dies-mid-reset': 'empty-target-not-finished',
+    'chaos/a-pods-own-value-is-not-given-to-its-successor': 'pod-entries-ignore-uid',
 }
 
 

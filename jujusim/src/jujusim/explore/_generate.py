@@ -85,10 +85,15 @@ NON_STRING_VALUES: tuple[object, ...] = (1, True, None, {'a': 'b'}, ['a'])
 # A labels field that is no labels object at all: not JSON, cut short, a list.
 MALFORMED_LABELS = ('not json', '{"foo": "a"', '["foo"]')
 # What the provider's bad data is: one label added to the data asked for (published as
-# usual), one non-string value added, or a malformed field (both published verbatim).
+# usual if it is label syntax), one non-string value added, or a malformed field (these
+# published verbatim).
+# A key or value that is not Kubernetes label syntax is published verbatim: the provider
+# (beacon-stub, as istio-beacon-k8s) refuses to publish it from its config.
+NOT_LABEL_SYNTAX = frozenset({'foo bar', 'team/', '-team'})
 REFUSED_DATA: tuple[tuple[str, str, object], ...] = (
-    *(('label', key, VALUES[0]) for key in REFUSED),
-    *(('label', KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
+    *(('label', key, VALUES[0]) for key in REFUSED if key not in NOT_LABEL_SYNTAX),
+    *(('raw-value', key, VALUES[0]) for key in REFUSED if key in NOT_LABEL_SYNTAX),
+    *(('raw-value', KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
     *(('raw-value', KEYS[0], value) for value in NON_STRING_VALUES),
     *(('raw-field', 'labels', text) for text in MALFORMED_LABELS),
 )
