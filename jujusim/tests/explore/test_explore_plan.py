@@ -26,6 +26,7 @@ from jujusim.scenarios import (
     ApiError,
     Check,
     Concurrently,
+    DeletePod,
     ForeignLabels,
     Integrate,
     Kill,
@@ -729,18 +730,36 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
                 method='patch', kind='Service' if foreign.kind == 'Service' else 'StatefulSet'
             )
             owned += 1
+        elif lead.kind == 'delete_pod_force':
+            # The ADR's counterexample: labels applied, then reset as the leader's pod goes.
+            at = next(i for i, s in enumerate(body) if isinstance(s, Concurrently))
+            assert body[at] == Concurrently(
+                steps=(
+                    SetLabels(app='beacon', labels={}),
+                    DeletePod(unit='consumer/leader', force=True),
+                )
+            )
+            assert any(isinstance(s, SetLabels) and s.labels for s in schedule.steps[: start + at])
+        elif lead.kind == 'refused_labels':
+            # Refused data, then the data applied before it back (by an action), at a
+            # leader change as the branch says.
+            at = next(i for i, s in enumerate(body) if s == Settle()) + 1
+            back = next(s for s in body[at:] if isinstance(s, SetLabels) and s.via == 'action')
+            moved = LeaderChange(app='consumer') in body[at : body.index(back)]
+            assert moved is (lead.branch is not None and lead.branch >= 0.5), lead
         elif lead.kind == 'scale':
             # The leader moved to the highest ordinal, then removed by the scale-down.
             at = next(i for i, s in enumerate(body) if isinstance(s, Scale))
             assert body[at - 3] == LeaderChange(app='consumer', to='consumer/2'), body[at - 3]
             scaled = body[at]
             assert isinstance(scaled, Scale) and scaled.units < 3
+            assert body[at + 1] == Settle(), body[at + 1]  # the data steady through it
     assert (stale, killed, owned) == (12, 10, 4)
 
 
 def test_leads_are_only_of_kinds_the_weights_draw():
     assert leads(FaultWeights()) == LEADS
-    assert len({lead.kind for lead in LEADS}) == 16 and len(LEADS) == 27
+    assert len({lead.kind for lead in LEADS}) == 16 and len(LEADS) == 28
     only = leads(FaultWeights.parse('stall=0,kill=0'))
     assert only and all(lead.kind not in ('stall', 'kill') for lead in only)
     schedule = random_schedule(

@@ -299,6 +299,8 @@ class Lead:
 # each designed episode a few times, however rare the weights make it: a mechanism only
 # one episode tests (a fence, a claim, finishing a batch) is tested by every default run.
 LEADS: tuple[Lead, ...] = (
+    # The ADR's counterexample: the data reset as the leader's pod is force-deleted.
+    Lead('delete_pod_force'),
     # The stale leader held at an object write: the data goes back before the election,
     # then the new leader stalls at its own write of that object, dies before its fence,
     # or neither; the data goes back after the election; the stale leader dies as its
@@ -321,22 +323,25 @@ LEADS: tuple[Lead, ...] = (
     Lead('foreign_labels', 0.1),
     Lead('foreign_labels', 0.5),
     Lead('foreign_labels', 0.95),
+    # Refused data, then the data it applied back, at a leader change or not.
+    Lead('refused_labels', 0.25),
+    Lead('refused_labels', 0.75),
+    # The leader scaled away with the data steady; then one of each other kind, those a
+    # mechanism rests on first (a run of 50 meets the first 22 leads twice).
     *(
         Lead(kind)
         for kind in (
-            'refused_labels',
-            'owned_value_changed',
+            'scale',
+            'untrust',
             'relation_readded',
+            'api_outage',
+            'owned_value_changed',
             'api_409',
-            'delete_pod_force',
+            'refresh',
+            'juju_rewrite',
             'leader_change',
             'set_labels_by_action',
             'concurrently',
-            'juju_rewrite',
-            'untrust',
-            'scale',
-            'refresh',
-            'api_outage',
         )
     ),
 )
@@ -411,6 +416,13 @@ class _Draw:
             case 'delete_pod':
                 return [DeletePod(unit=self.unit())]
             case 'delete_pod_force':
+                if self.lead and self.desired:
+                    # A lead's: the ADR's counterexample, the data reset as the leader's
+                    # pod goes (its local state with it).
+                    self.desired = {}
+                    reset = SetLabels(app=PROVIDER, labels={})
+                    gone = DeletePod(unit=f'{CONSUMER}/leader', force=True)
+                    return [Concurrently(steps=(reset, gone)), Settle(), Check(app=CONSUMER)]
                 return [DeletePod(unit=self.unit(), force=True)]
             case 'kill':
                 # Armed at the unit's next request of the drawn verb and kind, then a change
@@ -532,15 +544,18 @@ class _Draw:
                 # Settled first: the data before it is applied (a foreign change of a
                 # desired key repaired) before the consumer stops writing. Judged while it
                 # stands: the next change would replace it.
+                branch = self.take_branch() if self.branch is not None else None
                 steps = [Settle()]
                 for _ in range(rng.randint(1, 3)):
                     steps += [self._refused(), Settle(), Check(app=CONSUMER)]
-                if rng.random() < 0.5:
-                    # Then back to the data it applied, at a leader change half the time:
-                    # nothing to write and no pod restarts, so only the consumer can take
-                    # its Blocked status away, on every unit that showed it (an action:
-                    # data published verbatim is replaced only so).
-                    moved = self.units > 1 and rng.random() < 0.5
+                if branch is not None or rng.random() < 0.5:
+                    # Then back to the data it applied, at a leader change half the time
+                    # (a lead's: as its branch says): nothing to write and no pod restarts,
+                    # so only the consumer can take its Blocked status away, on every unit
+                    # that showed it (an action: data published verbatim is replaced only
+                    # so).
+                    half = rng.random() < 0.5 if branch is None else branch >= 0.5
+                    moved = self.units > 1 and half
                     steps += [LeaderChange(app=CONSUMER), Settle()] if moved else []
                     back = SetLabels(app=PROVIDER, labels=self.desired, via='action')
                     steps += [back, Settle(), Check(app=CONSUMER)]
@@ -838,7 +853,9 @@ class _Draw:
             moved = highest_leads(2)
             return [*up, *moved, *resized(1, change_odds=0.25 if moved else 0.5)]
         moved = highest_leads(units)
-        down = resized(rng.randrange(1, units), change_odds=0.25 if moved else 0.5)
+        # A lead's: the data steady, so the labels must stay through the leader's removal.
+        odds = 0.0 if self.lead else 0.25 if moved else 0.5
+        down = resized(rng.randrange(1, units), change_odds=odds)
         return [*moved, *down, *resized(units)]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
