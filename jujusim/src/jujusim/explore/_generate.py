@@ -493,16 +493,17 @@ class _Draw:
                         return []
                     key = rng.choice(free)
                     # A lead's: a value, taken over and given back.
-                    value = rng.choice((*FOREIGN_VALUES, *([] if branch else [None])))
+                    led = branch is not None
+                    value = rng.choice((*FOREIGN_VALUES, *([] if led else [None])))
                 steps += [self._foreign({key: value})]
-                if value is not None and (branch or rng.random() < 0.7):
+                if value is not None and (branch is not None or rng.random() < 0.7):
                     # The provider then asks for that key: the library takes it over (judged
                     # once applied), and gives the value back when the key is dropped again.
                     before = self.desired
                     self.desired = {**before, key: rng.choice(VALUES)}
                     steps += [SetLabels(app=PROVIDER, labels=self.desired), Settle()]
                     steps += [Check(app=CONSUMER)]
-                    if branch or rng.random() < 0.7:
+                    if branch is not None or rng.random() < 0.7:
                         self.desired = before
                         steps += [SetLabels(app=PROVIDER, labels=before)]
                 return steps
