@@ -686,7 +686,7 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
     # However rare the weights make an episode, a run of 50 schedules meets each about twice:
     # the stale-leader case's branches, then the leader's kill at a write's.
     plan = Plan(units=3, schedules=50, seed=7)
-    stale, killed, owned = 0, 0, 0
+    stale, killed, owned, twice, conflicted = 0, 0, 0, 0, 0
     for index in range(plan.schedules):
         schedule, seed = plan.schedule(index)
         assert schedule == random_schedule(
@@ -707,6 +707,25 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
                 # (a key not asked for, while there is one).
                 assert stalled.labels.items() > before.labels.items(), (before, stalled)
             stale += 1
+            if lead.again:
+                # The episode twice, as it was drawn: a second stale leader, a second claim.
+                second = body.index(fault, at + 1)
+                # Each from the settle before its stall.
+                assert body[at - 2 : second - 2] == body[second - 2 : 2 * second - at - 2]
+                assert body.count(LeaderChange(app='consumer')) >= 2
+                twice += 1
+        elif lead.kind == 'api_409' and lead.branch is not None:
+            # A desired value changed by someone else on one pod; the next leader's repair
+            # of that pod, with nothing else to write, meets a 409.
+            at = next(i for i, s in enumerate(body) if isinstance(s, ForeignLabels))
+            foreign, conflict, moved = body[at : at + 3]
+            assert isinstance(foreign, ForeignLabels) and foreign.kind == 'Pod'
+            [(key, value)] = foreign.labels.items()
+            applied = [s for s in schedule.steps[: start + at] if isinstance(s, SetLabels)][-1]
+            assert key in applied.labels and value != applied.labels[key]
+            assert conflict == ApiError(status=409, method='patch', kind='Pod')
+            assert moved == LeaderChange(app='consumer')
+            conflicted += 1
         elif lead.kind == 'kill':
             fault = _first_fault(body)
             assert fault.unit == 'consumer/leader' and fault.request is not None
@@ -754,7 +773,7 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
             scaled = body[at]
             assert isinstance(scaled, Scale) and scaled.units < 3
             assert body[at + 1] == Settle(), body[at + 1]  # the data steady through it
-    assert (stale, killed, owned) == (12, 10, 4)
+    assert (stale, killed, owned, twice, conflicted) == (12, 10, 4, 2, 1)
 
 
 def test_leads_are_only_of_kinds_the_weights_draw():

@@ -289,10 +289,13 @@ class Lead:
         kind: a step kind (a :class:`FaultWeights` field).
         branch: for a kind with branches (a leader's kill at a write, the stale-leader
             case), the value of the draw that picks one (see :meth:`_Draw.action`).
+        again: the episode comes twice in a row, drawn as it was: what the first left
+            behind (an epoch, a fence) must serve the second.
     """
 
     kind: str
     branch: float | None = None
+    again: bool = False
 
 
 # A run's schedules start with these in turn (Plan.schedule), so that a short run meets
@@ -307,7 +310,9 @@ LEADS: tuple[Lead, ...] = (
     # stall ends; the new leader meets refused data (_Draw._stale_leader).
     Lead('stall', 0.06),
     Lead('stall', 0.18),
-    Lead('stall', 0.3),
+    # Twice: the second claim must fence with an epoch the objects do not carry yet (a
+    # fence written again at the same epoch moves no resourceVersion).
+    Lead('stall', 0.3, again=True),
     Lead('stall', 0.5),
     Lead('stall', 0.72),
     Lead('stall', 0.9),
@@ -327,16 +332,16 @@ LEADS: tuple[Lead, ...] = (
     Lead('refused_labels', 0.25),
     Lead('refused_labels', 0.75),
     # The leader scaled away with the data steady; then one of each other kind, those a
-    # mechanism rests on first (a run of 50 meets the first 22 leads twice).
+    # mechanism rests on first (a run of 50 meets the first 22 leads twice); the 409 at
+    # a pod's repair, with nothing else to write.
+    *(
+        Lead(kind)
+        for kind in ('scale', 'untrust', 'relation_readded', 'api_outage', 'owned_value_changed')
+    ),
+    Lead('api_409', 0.0),
     *(
         Lead(kind)
         for kind in (
-            'scale',
-            'untrust',
-            'relation_readded',
-            'api_outage',
-            'owned_value_changed',
-            'api_409',
             'refresh',
             'juju_rewrite',
             'leader_change',
@@ -591,6 +596,20 @@ class _Draw:
                 if rng.random() < 0.75:
                     return [Refresh(app=CONSUMER), self.change()]
                 return [Refresh(app=CONSUMER)]
+            case 'api_409' if self.branch is not None and self.desired and self.units > 1:
+                # A lead's: someone else changes a desired value on one pod, and the next
+                # leader's repair of it, the one object it has to write, meets a 409 (the
+                # template unchanged: no roll replaces that pod). The library must re-read
+                # and write it again, never take the pod for gone (lib/README.md,
+                # "Conflicts").
+                self.take_branch()
+                key = rng.choice(sorted(self.desired))
+                pod = f'{CONSUMER}/{rng.randrange(self.units)}'
+                changed = ForeignLabels(kind='Pod', of=pod, labels={key: FOREIGN_VALUES[0]})
+                conflict = ApiError(status=409, method='patch', kind='Pod')
+                self.conflicts += 1
+                steps = [Settle(), Check(app=CONSUMER), changed, conflict]
+                return [*steps, LeaderChange(app=CONSUMER), Settle(), Check(app=CONSUMER)]
             case 'api_409':
                 # Conflicts answer writes only: a read never gets 409. Storms add up (one
                 # not met yet waits for the unit's next write), and a consumer is built to
@@ -878,8 +897,11 @@ class _Draw:
             # Labels applied first, so that the episode has some to change, keep or drop.
             if not self.desired:
                 steps += [self.change(), Settle(), Check(app=CONSUMER)]
-            self.branch, self.lead = lead.branch, True
-            steps += self.action(lead.kind)
+            state = self.rng.getstate()
+            for _ in range(2 if lead.again else 1):
+                self.rng.setstate(state)
+                self.branch, self.lead = lead.branch, True
+                steps += self.action(lead.kind)
             self.branch, self.lead = None, False
         empty = 0
         # A kind can draw nothing (a leader change with one unit, a foreign write when
