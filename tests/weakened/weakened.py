@@ -166,6 +166,32 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='claim-keeps-the-epoch',
+        mechanism="a unit whose name differs from the ledger's writer first claims it "
+        '(epoch + 1), and fences at that epoch: a fence written again at an epoch an object '
+        'already carries moves no resourceVersion',
+        edits=(
+            Edit(
+                file='_plan.py',
+                anchor='    epoch = base.epoch + 1 if claim else base.epoch\n',
+                replacement='    epoch = base.epoch\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='pod-409-taken-for-gone',
+        mechanism='after a 409 on an object, the write is retried if the unit is still '
+        "leader and the object's uid, labels and fence are as read; a pod is given up only "
+        'when it is gone',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor='                if fresh is None and target.kind is _plan.Kind.POD:\n',
+                replacement='                if target.kind is _plan.Kind.POD:\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='never-rechecks-leadership',
         mechanism='leadership is checked before each write batch and after every conflict, '
         'and a unit that lost it stops (a stale leader fenced by a 409 gives up)',
