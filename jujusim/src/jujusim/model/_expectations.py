@@ -15,6 +15,7 @@ and only luck (a rolling restart, a later event) puts them right again.
 from __future__ import annotations
 
 import dataclasses
+from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -126,7 +127,7 @@ class Expectations:
         # The applications whose record someone else deleted, until one of their units
         # next writes: the labels then on their objects are nobody's (lib/README.md).
         self.orphaned: set[str] = set()
-        self._configmap_events: list[tuple[str, str, str]] = []
+        self._configmap_events: deque[tuple[str, str, str]] = deque()
 
     def juju_labels(self, app: str) -> None:
         """The labels Juju's provider put on a new application's objects are Juju's."""
@@ -254,7 +255,7 @@ class Expectations:
 
     def _take_configmap_events(self) -> None:
         while self._configmap_events:
-            kind, name, caller = self._configmap_events.pop(0)
+            kind, name, caller = self._configmap_events.popleft()
             writer = caller.rpartition('/')[0]
             if writer in self._world.apps:
                 if kind != 'DELETED':
@@ -368,9 +369,10 @@ class Expectations:
         for key, value in sorted(after.items()):
             if before.get(key) != value and not self._may_carry(app, watched, key, value):
                 self.taken_off.setdefault(app, []).append(
-                    f'R1-R3: {unit} {request} set {key}={value} on {where}, a value the '
-                    'provider never asked for and that object never carried (someone '
-                    "else's value given back to the wrong object?)"
+                    f'R1-R3: {unit} {request} set {key}={value} on {where}, a value no data '
+                    'the consumer could accept asked for and that object never carried '
+                    "(refused data applied, or someone else's value given back to the "
+                    'wrong object?)'
                 )
         for key, value in sorted(watched.must_stay.items()):
             if before.get(key) == value and after.get(key) != value:

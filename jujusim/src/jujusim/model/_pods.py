@@ -8,6 +8,7 @@ once or after the grace period (docs/design-notes.md, "Pod restarts").
 from __future__ import annotations
 
 import pathlib
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -56,7 +57,7 @@ class Pods:
         self._leadership = leadership
         self._new_agent = new_agent
         # (type, pod name, uid, grace period if the pod is terminating)
-        self._events: list[tuple[str, str, str, int | None]] = []
+        self._events: deque[tuple[str, str, str, int | None]] = deque()
         # Units whose pods are being deleted gracefully, and when the grace period ends.
         self.terminating: dict[str, float] = {}
         # Pods the kubelet reports Ready later: pod name -> (uid, when).
@@ -125,7 +126,7 @@ class Pods:
         """Act on the pod events recorded since the last call."""
         world = self._world
         while self._events:
-            kind, pod, uid, grace = self._events.pop(0)
+            kind, pod, uid, grace = self._events.popleft()
             app_name, _, ordinal = pod.rpartition('-')
             app = world.apps.get(app_name)
             if app is None or not ordinal.isdigit():
