@@ -338,6 +338,34 @@ WEAKENINGS: tuple[Weakening, ...] = (
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),
     ),
     Weakening(
+        name='reserved-prefix-partly-refused',
+        mechanism='keys under the prefixes reserved for Kubernetes (kubernetes.io/, k8s.io/) '
+        'are refused, each of them',
+        edits=(
+            Edit(
+                file='_validation.py',
+                anchor="frozenset({'kubernetes.io', 'k8s.io'})",
+                replacement="frozenset({'kubernetes.io'})",
+            ),
+        ),
+    ),
+    Weakening(
+        name='null-value-taken-as-absent',
+        mechanism='a label value that is not a string is refused, null included (not read '
+        'as no label)',
+        edits=(
+            Edit(
+                file='_validation.py',
+                anchor='        value = labels[key]\n',
+                replacement=(
+                    '        value = labels[key]\n'
+                    '        if value is None:\n'
+                    '            continue\n'
+                ),
+            ),
+        ),
+    ),
+    Weakening(
         name='coerces-non-string-values',
         mechanism='a label value that is not a string is refused, never turned into one '
         '(Keys refused: the data is refused whole)',

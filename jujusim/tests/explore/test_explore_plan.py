@@ -20,7 +20,7 @@ from jujusim.explore import (
     switching_prelude,
 )
 from jujusim.explore._explore import StartAffinity
-from jujusim.explore._generate import LEADS, REFUSED, leads
+from jujusim.explore._generate import LEADS, REFUSED, REFUSED_DATA, leads
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
     ApiError,
@@ -396,7 +396,8 @@ def test_a_new_leader_may_meet_refused_data_and_the_batch_a_stale_leader_left_op
     shapes = 0
     targets: set[RequestMatch] = set()
     for steps, index, step in _each_step(300, FaultWeights.parse('stall=8')):
-        if not (_refused(step) and isinstance(steps[index - 1], LeaderChange)):
+        refused = _refused(step) or (_raw_labels(step) or _malformed(step))
+        if not (refused and isinstance(steps[index - 1], LeaderChange)):
             continue
         shapes += 1
         settle, check, stall, stalled, kill, _ = steps[index - 6 : index]
@@ -407,11 +408,15 @@ def test_a_new_leader_may_meet_refused_data_and_the_batch_a_stale_leader_left_op
         assert kill.request == stall.request
         targets.add(stall.request)
         assert isinstance(stalled, SetLabels) and not _refused(stalled)
-        # The data refused is the stalled change's with one label refused.
-        assert isinstance(step, SetLabels)
-        changed = {k for k, v in step.labels.items() if stalled.labels.get(k) != v}
-        assert stalled.labels.keys() <= step.labels.keys() and len(changed) == 1
         assert tuple(steps[index + 1 : index + 3]) == (Settle(), Check(app='consumer'))
+        # The data refused is the stalled change's with one label refused (or a labels
+        # field that is no labels object).
+        assert isinstance(step, SetLabels | PublishRaw)
+        if isinstance(step, PublishRaw) and _malformed(step):
+            continue
+        labels = step.labels if isinstance(step, SetLabels) else json.loads(step.data['labels'])
+        changed = {k for k, v in labels.items() if stalled.labels.get(k) != v}
+        assert stalled.labels.keys() <= labels.keys() and len(changed) == 1
     assert shapes >= 10 and len(targets) >= 3, (shapes, targets)
 
 
@@ -442,6 +447,13 @@ def test_refused_data_names_reserved_keys_bad_keys_and_bad_values():
             refusal = read_mesh_databag(step.data).refused or ''
         why['reserved' if 'reserved' in refusal else 'value' if 'value' in refusal else 'key'] += 1
     assert min(why['reserved'], why['key'], why['value']) >= 3, why
+
+
+def _malformed(step: Step) -> bool:
+    """Refused data published verbatim whose labels field is no labels object."""
+    if not isinstance(step, PublishRaw) or _raw_labels(step):
+        return False
+    return read_mesh_databag(step.data).refused is not None
 
 
 def _raw_labels(step: Step) -> bool:
@@ -686,7 +698,7 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
     # However rare the weights make an episode, a run of 50 schedules meets each about twice:
     # the stale-leader case's branches, then the leader's kill at a write's.
     plan = Plan(units=3, schedules=50, seed=7)
-    stale, killed, owned, twice, conflicted = 0, 0, 0, 0, 0
+    stale, killed, owned, twice, conflicted, every = 0, 0, 0, 0, 0, 0
     for index in range(plan.schedules):
         schedule, seed = plan.schedule(index)
         assert schedule == random_schedule(
@@ -766,6 +778,15 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
             back = next(s for s in body[at:] if isinstance(s, SetLabels) and s.via == 'action')
             moved = LeaderChange(app='consumer') in body[at : body.index(back)]
             assert moved is (lead.branch is not None and lead.branch >= 0.5), lead
+            if not moved:
+                # Every case of every kind of bad data, each judged.
+                bad = [
+                    s
+                    for s in body[: body.index(back)]
+                    if _refused(s) or _raw_labels(s) or _malformed(s)
+                ]
+                assert len(bad) == len({repr(s) for s in bad}) == sum(map(len, REFUSED_DATA))
+                every += 1
         elif lead.kind == 'scale':
             # The leader moved to the highest ordinal, then removed by the scale-down.
             at = next(i for i, s in enumerate(body) if isinstance(s, Scale))
@@ -773,7 +794,7 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
             scaled = body[at]
             assert isinstance(scaled, Scale) and scaled.units < 3
             assert body[at + 1] == Settle(), body[at + 1]  # the data steady through it
-    assert (stale, killed, owned, twice, conflicted) == (12, 10, 4, 2, 1)
+    assert (stale, killed, owned, twice, conflicted, every) == (12, 10, 4, 2, 1, 2)
 
 
 def test_leads_are_only_of_kinds_the_weights_draw():

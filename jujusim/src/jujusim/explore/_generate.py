@@ -61,9 +61,11 @@ VALUES = ('a', 'b')
 FOREIGN_VALUES = ('x', 'y')
 # Keys a consumer must refuse: reserved for Juju or Kubernetes (lib/README.md, "Keys
 # refused"; the checker's REFUSED_KEYS and REFUSED_PREFIXES), or not a Kubernetes label
-# key at all (apimachinery validation.IsQualifiedName: an empty name, a space, a name
-# that starts with a dash). Data naming one is bad data.
-REFUSED = (
+# key at all (apimachinery validation.IsQualifiedName: a space, an empty prefix or name, a
+# name that starts with a dash or ends in a newline (Python's '$' would let that pass), a
+# name over 63 characters, a prefix that is no lowercase DNS subdomain, two slashes). Data
+# naming one is bad data.
+RESERVED = (
     'app.kubernetes.io/name',
     'app.kubernetes.io/managed-by',
     'controller-revision-hash',
@@ -72,30 +74,37 @@ REFUSED = (
     'pod-template-hash',
     'kubernetes.io/role',
     'k8s.io/pool',
+)
+NOT_LABEL_SYNTAX = (
     'foo bar',
     'team/',
     '-team',
+    'k' * 64,
+    'team\n',
+    'Example.com/team',
+    'example.com/a/team',
 )
+REFUSED = (*RESERVED, *NOT_LABEL_SYNTAX)
 # Values Kubernetes refuses (validation.IsValidLabelValue: a space or a '!', over 63
-# characters): a key asked for with one makes the data bad too.
-INVALID_VALUES = ('not valid!', 'v' * 64)
+# characters, a dash first, a final newline): a key asked for with one makes the data bad
+# too.
+INVALID_VALUES = ('not valid!', 'v' * 64, '-a', 'a\n')
 # Values that are not strings, in a labels object that is otherwise what is asked for
 # (JSON a provider's own code might write: a number, a flag, a null, a nested value).
 NON_STRING_VALUES: tuple[object, ...] = (1, True, None, {'a': 'b'}, ['a'])
 # A labels field that is no labels object at all: not JSON, cut short, a list.
 MALFORMED_LABELS = ('not json', '{"foo": "a"', '["foo"]')
-# What the provider's bad data is: one label added to the data asked for (published as
-# usual if it is label syntax), one non-string value added, or a malformed field (these
-# published verbatim).
-# A key or value that is not Kubernetes label syntax is published verbatim: the provider
-# (beacon-stub, as istio-beacon-k8s) refuses to publish it from its config.
-NOT_LABEL_SYNTAX = frozenset({'foo bar', 'team/', '-team'})
-REFUSED_DATA: tuple[tuple[str, str, object], ...] = (
-    *(('label', key, VALUES[0]) for key in REFUSED if key not in NOT_LABEL_SYNTAX),
-    *(('raw-value', key, VALUES[0]) for key in REFUSED if key in NOT_LABEL_SYNTAX),
-    *(('raw-value', KEYS[i], value) for i, value in enumerate(INVALID_VALUES)),
-    *(('raw-value', KEYS[0], value) for value in NON_STRING_VALUES),
-    *(('raw-field', 'labels', text) for text in MALFORMED_LABELS),
+# The provider's bad data, by what is wrong with it (each kind as likely, whatever the
+# number of cases it has): one label added to the data asked for, with a reserved key
+# (published as usual), a key or a value that is not label syntax, or a value that is not
+# a string; or a malformed labels field. What is not label syntax is published verbatim:
+# the provider (beacon-stub, as istio-beacon-k8s) refuses to publish it from its config.
+REFUSED_DATA: tuple[tuple[tuple[str, str, object], ...], ...] = (
+    tuple(('label', key, VALUES[0]) for key in RESERVED),
+    tuple(('raw-value', key, VALUES[0]) for key in NOT_LABEL_SYNTAX),
+    tuple(('raw-value', KEYS[i % len(KEYS)], value) for i, value in enumerate(INVALID_VALUES)),
+    tuple(('raw-value', KEYS[0], value) for value in NON_STRING_VALUES),
+    tuple(('raw-field', 'labels', text) for text in MALFORMED_LABELS),
 )
 # The mesh type beside raw labels, as the provider publishes it (a JSON string).
 RAW_MESH_TYPE = '"istio"'
@@ -552,8 +561,15 @@ class _Draw:
                 # stands: the next change would replace it.
                 branch = self.take_branch() if self.branch is not None else None
                 steps = [Settle()]
-                for _ in range(rng.randint(1, 3)):
-                    steps += [self._refused(), Settle(), Check(app=CONSUMER)]
+                if branch is not None and branch < 0.5:
+                    # A lead's: every case of every kind of bad data in turn, so that a
+                    # consumer missing one check (a length off by one, a final newline, an
+                    # uppercase prefix) meets the case it misses in every default run.
+                    cases = [case for kind in REFUSED_DATA for case in kind]
+                else:
+                    cases = [None] * rng.randint(1, 3)
+                for case in cases:
+                    steps += [self._refused(case), Settle(), Check(app=CONSUMER)]
                 if branch is not None or rng.random() < 0.5:
                     # Then back to the data it applied, at a leader change half the time
                     # (a lead's: as its branch says): nothing to write and no pod restarts,
@@ -828,13 +844,14 @@ class _Draw:
         steps += [Settle(), Check(app=CONSUMER), held, change, WaitFaults(app=CONSUMER)]
         return [*steps, self._refused(), kill, Settle(), Check(app=CONSUMER)]
 
-    def _refused(self) -> SetLabels | PublishRaw:
-        """The provider's data, which the consumer must refuse.
+    def _refused(self, case: tuple[str, str, object] | None = None) -> SetLabels | PublishRaw:
+        """The provider's data, which the consumer must refuse: ``case`` (drawn if None).
 
         A bad key or value added to it, a value that is not a string, or a labels field
-        that is not a JSON object. ``desired`` stays the last data the consumer accepted.
+        that is not a JSON object (:data:`REFUSED_DATA`). ``desired`` stays the last data
+        the consumer accepted.
         """
-        how, key, value = self.rng.choice(REFUSED_DATA)
+        how, key, value = case or self.rng.choice(self.rng.choice(REFUSED_DATA))
         if how == 'label':
             return SetLabels(app=PROVIDER, labels={**self.desired, key: str(value)})
         if how == 'raw-value':
