@@ -34,6 +34,8 @@ CATCHES = {
     'chaos/api-outage-during-a-change': 'swallows-an-outage',
     'chaos/refused-data-as-the-leader-dies-mid-reset': 'empty-target-not-finished',
     'chaos/a-pods-own-value-is-not-given-to-its-successor': 'pod-entries-ignore-uid',
+    'chaos/two-stale-leaders-each-fenced': 'claim-keeps-the-epoch',
+    'chaos/a-pods-value-repaired-through-a-409': 'pod-409-taken-for-gone',
 }
 
 
