@@ -436,7 +436,7 @@ def test_a_relation_is_removed_with_its_labels_applied_or_as_a_change_is_in_flig
 def test_refused_data_names_reserved_keys_bad_keys_and_bad_values():
     # A consumer that refuses only the reserved keys (or only some) must meet the rest.
     # What is not label syntax is published verbatim: the provider would not publish it
-    # from its config (beacon-stub checks the syntax, as istio-beacon-k8s does).
+    # from its config (beacon-stub checks the label syntax of its config).
     why: collections.Counter[str] = collections.Counter()
     for _, step, _ in _drawn('refused_labels=6', lambda s: _refused(s) or _raw_labels(s)):
         if isinstance(step, SetLabels):

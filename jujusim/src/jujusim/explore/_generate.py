@@ -98,7 +98,7 @@ MALFORMED_LABELS = ('not json', '{"foo": "a"', '["foo"]')
 # number of cases it has): one label added to the data asked for, with a reserved key
 # (published as usual), a key or a value that is not label syntax, or a value that is not
 # a string; or a malformed labels field. What is not label syntax is published verbatim:
-# the provider (beacon-stub, as istio-beacon-k8s) refuses to publish it from its config.
+# beacon-stub checks the label syntax of its config and would not publish it from there.
 REFUSED_DATA: tuple[tuple[tuple[str, str, object], ...], ...] = (
     tuple(('label', key, VALUES[0]) for key in RESERVED),
     tuple(('raw-value', key, VALUES[0]) for key in NOT_LABEL_SYNTAX),
