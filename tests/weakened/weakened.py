@@ -338,6 +338,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         edits=(Edit(file='_validation.py', anchor='        check_key(key)\n', replacement=''),),
     ),
     Weakening(
+        name='value-length-off-by-one',
+        mechanism="label values are checked against Kubernetes' syntax before any API call "
+        '(at most 63 characters): the API would refuse them, but only after the write-ahead',
+        edits=(
+            Edit(
+                file='_validation.py',
+                anchor='    if value and (len(value) > _NAME_MAX or',
+                replacement='    if value and (len(value) > _NAME_MAX + 1 or',
+            ),
+        ),
+    ),
+    Weakening(
         name='reserved-prefix-partly-refused',
         mechanism='keys under the prefixes reserved for Kubernetes (kubernetes.io/, k8s.io/) '
         'are refused, each of them',

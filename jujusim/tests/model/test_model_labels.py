@@ -444,3 +444,30 @@ def test_labels_of_a_ledger_someone_deleted_are_nobodys(model: Model, tmp_path: 
     # R4 holds them so: as if whoever deleted the ledger had written them.
     expectation = model.expectation(app)
     assert expectation.service_foreign['foo'] == expectation.template_foreign['foo'] == 'a'
+
+
+def accepting_long_values(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that takes a label value of 64 characters for valid."""
+    old = '    if value and (len(value) > _NAME_MAX or'
+    return library_edited(tmp_path, '_validation.py', old, '    if value and (len(value) > 64 or')
+
+
+@pytest.mark.parametrize('refuses', [True, False], ids=['library', 'off-by-one-copy'])
+def test_refused_data_sent_to_the_api_is_a_problem_though_the_api_refuses_it(
+    model: Model, tmp_path: pathlib.Path, refuses: bool
+):
+    # A value of 64 characters: the consumer must refuse it before any call. A copy that
+    # lets it through is refused by the API (422) and ends Blocked all the same, its labels
+    # unchanged, so only the request stream shows it. Shown failing on that copy.
+    consumer = MESH_CONSUMER if refuses else accepting_long_values(tmp_path)
+    app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
+    publish_raw(model, json.dumps({'team': 'v' * 64}))
+    problems = model.check(app)
+    if refuses:
+        assert problems == []
+    else:
+        assert problems, 'the 422 went unseen'
+        assert all(' must be Blocked on refused data before any write: ' in p for p in problems)
+        assert all(p.endswith('-> 422: it sent labels the API refuses') for p in problems)
+    assert model.unit_status(model.leader(app) or '').workload == 'blocked'
+    assert model.check(app) == []  # reported once

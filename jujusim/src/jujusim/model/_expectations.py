@@ -435,6 +435,8 @@ class Expectations:
         unit writes (the ADR's first rejected one, the upstream library) overwrites the
         leader's writes whichever unit led before.
         """
+        if str(status) == '422' and method in ('PATCH', 'PUT'):
+            self._refused_write(unit, path, request)
         if method not in OVERWRITES or not str(status).startswith('2'):
             return
         target = object_of_path(path)
@@ -456,6 +458,30 @@ class Expectations:
             else f'{STALE_WRITE}: {unit}, never leader, {landed} the leader {last_unit} had '
             "written it (a non-leader undoing the leader's labels)"
         )
+
+    def _refused_write(self, unit: str, path: str, request: str) -> None:
+        """A unit's write to its own labelled object that the API refused as invalid (422).
+
+        The API server validates every label of every object it stores (apimachinery
+        ``ValidateLabels``), and nothing else a labelling consumer sends is at risk; so the
+        consumer sent labels Kubernetes refuses: data it had to refuse itself before any
+        call (lib/README.md, "Behaviour on failure"). The API kept the labels as they were,
+        so the labels alone cannot show it.
+        """
+        target = object_of_path(path)
+        app = unit.rpartition('/')[0]
+        if target is None or target[1] != self._world.name:
+            return
+        kind, _, name = target
+        pod_of_app = kind == 'Pod' and name.rpartition('-')[0] == app
+        if not (pod_of_app or (kind in ('Service', 'StatefulSet') and name == app)):
+            return
+        refused = f'{unit} {request} -> 422: it sent labels the API refuses'
+        if self.desired_labels(app) is None:
+            problem = f'{app} must be Blocked on refused data before any write: {refused}'
+        else:
+            problem = f'R1-R3: {refused}'
+        self.taken_off.setdefault(app, []).append(problem)
 
     def take_taken_off(self, app: str) -> list[str]:
         """The writes recorded by :meth:`after_write` since the last call."""
