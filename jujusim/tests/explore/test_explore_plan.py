@@ -396,8 +396,7 @@ def test_a_new_leader_may_meet_refused_data_and_the_batch_a_stale_leader_left_op
     shapes = 0
     targets: set[RequestMatch] = set()
     for steps, index, step in _each_step(300, FaultWeights.parse('stall=8')):
-        refused = _refused(step) or (_raw_labels(step) or _malformed(step))
-        if not (refused and isinstance(steps[index - 1], LeaderChange)):
+        if not (_any_refused(step) and isinstance(steps[index - 1], LeaderChange)):
             continue
         shapes += 1
         settle, check, stall, stalled, kill, _ = steps[index - 6 : index]
@@ -447,6 +446,11 @@ def test_refused_data_names_reserved_keys_bad_keys_and_bad_values():
             refusal = read_mesh_databag(step.data).refused or ''
         why['reserved' if 'reserved' in refusal else 'value' if 'value' in refusal else 'key'] += 1
     assert min(why['reserved'], why['key'], why['value']) >= 3, why
+
+
+def _any_refused(step: Step) -> bool:
+    """Refused data of any kind: published from config, or verbatim."""
+    return _refused(step) or _raw_labels(step) or _malformed(step)
 
 
 def _malformed(step: Step) -> bool:
@@ -780,11 +784,7 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
             assert moved is (lead.branch is not None and lead.branch >= 0.5), lead
             if not moved:
                 # Every case of every kind of bad data, each judged.
-                bad = [
-                    s
-                    for s in body[: body.index(back)]
-                    if _refused(s) or _raw_labels(s) or _malformed(s)
-                ]
+                bad = [s for s in body[: body.index(back)] if _any_refused(s)]
                 assert len(bad) == len({repr(s) for s in bad}) == sum(map(len, REFUSED_DATA))
                 every += 1
         elif lead.kind == 'scale':

@@ -851,7 +851,9 @@ class _Draw:
         that is not a JSON object (:data:`REFUSED_DATA`). ``desired`` stays the last data
         the consumer accepted.
         """
-        how, key, value = case or self.rng.choice(self.rng.choice(REFUSED_DATA))
+        if case is None:
+            case = self.rng.choice(self.rng.choice(REFUSED_DATA))
+        how, key, value = case
         if how == 'label':
             return SetLabels(app=PROVIDER, labels={**self.desired, key: str(value)})
         if how == 'raw-value':

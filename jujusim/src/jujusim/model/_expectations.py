@@ -425,7 +425,9 @@ class Expectations:
         self.term[unit] = self.elections[app]
 
     def landed(self, unit: str, method: str, path: str, status: int | str, request: str) -> None:
-        """Record a unit's request that changed an object; a deposed leader's is a problem.
+        """Record a unit's request; a deposed leader's write, or an invalid one, is a problem.
+
+        An invalid write is one the API refused with 422 (:meth:`_refused_write`).
 
         A write that lands on an object after a unit elected later than the writer wrote
         it undoes the successor's work: with conditional writes it cannot (the successor's
@@ -462,11 +464,12 @@ class Expectations:
     def _refused_write(self, unit: str, path: str, request: str) -> None:
         """A unit's write to its own labelled object that the API refused as invalid (422).
 
-        The API server validates every label of every object it stores (apimachinery
-        ``ValidateLabels``), and nothing else a labelling consumer sends is at risk; so the
-        consumer sent labels Kubernetes refuses: data it had to refuse itself before any
-        call (lib/README.md, "Behaviour on failure"). The API kept the labels as they were,
-        so the labels alone cannot show it.
+        The API server validates every label of every object it stores (kubernetes
+        ``staging/src/k8s.io/apimachinery/pkg/apis/meta/v1/validation/validation.go``,
+        ``ValidateLabels``; the fake API's ``kube._labels.validate_labels``), and nothing
+        else a labelling consumer sends is at risk; so the consumer sent labels Kubernetes
+        refuses: data it had to refuse itself before any call (lib/README.md, "Behaviour on
+        failure"). The API kept the labels as they were, so the labels alone cannot show it.
         """
         target = object_of_path(path)
         app = unit.rpartition('/')[0]
@@ -484,7 +487,7 @@ class Expectations:
         self.taken_off.setdefault(app, []).append(problem)
 
     def take_taken_off(self, app: str) -> list[str]:
-        """The writes recorded by :meth:`after_write` since the last call."""
+        """What :meth:`after_write` and :meth:`_refused_write` recorded since the last call."""
         return self.taken_off.pop(app, [])
 
     def take_stale(self, app: str) -> list[str]:
