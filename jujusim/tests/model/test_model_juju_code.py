@@ -834,10 +834,15 @@ def test_departing_unit_is_the_local_unit_when_it_or_its_application_goes(
 ):
     """On remove-application the removed application's units depart with
     JUJU_DEPARTING_UNIT naming themselves; the other side's units see the remote unit
-    depart; a unit removed by a scale-down departs its peers as itself.
+    depart; a unit removed by a scale-down departs its peers as itself. goal-state (ops'
+    ``planned_units()``) no longer counts a Dying unit, nor any unit of an application
+    being removed.
 
-    Source: juju ``internal/worker/uniter/relation/resolver.go`` (``nextHookForRelation``:
-    the departee is the local unit when the unit or its application is not alive).
+    Sources: juju ``internal/worker/uniter/relation/resolver.go`` (``nextHookForRelation``:
+    the departee is the local unit when the unit or its application is not alive);
+    ``apiserver/facades/agent/uniter`` ``goalStateUnits`` (a Dying unit's status is
+    ``dying``, which ops does not count); ``state/cleanup.go``
+    ``cleanupUnitsForDyingApplication`` (a removed application's units are Dying).
     """
     log = Log(tmp_path / 'log')
     with Model(seed=16) as model:
@@ -855,6 +860,8 @@ def test_departing_unit_is_the_local_unit_when_it_or_its_application_goes(
         assert gone['departing'] == 'writer/1'
         [seen] = [r for r in log.hooks('writer/0') if r['kind'] == 'relation_departed']
         assert seen['departing'] == 'writer/1'
+        assert (gone['planned_units'], seen['planned_units']) == (1, 1)
+        assert [r['planned_units'] for r in log.hooks('writer/1')][:2] == [2, 2]
         model.remove_application('writer')
         departed = {
             r['unit']: r['departing']
@@ -864,6 +871,12 @@ def test_departing_unit_is_the_local_unit_when_it_or_its_application_goes(
             and r['unit'] in ('writer/0', 'reader/0')
         }
         assert departed == {'writer/0': 'writer/0', 'reader/0': 'writer/0'}
+        planned = {
+            r['unit']: r['planned_units']
+            for r in log.records()
+            if r['kind'] == 'relation_broken' and r['unit'] in ('writer/0', 'reader/0')
+        }
+        assert planned == {'writer/0': 0, 'reader/0': 1}
 
 
 def test_an_api_outage_longer_than_the_retries_fails_hooks_juju_retries_after_it():

@@ -185,6 +185,7 @@ class Hooks:
             model=ops.testing.Model(name=world.name),
             unit_status=unit.unit_status,
             app_status=app.app_status,
+            planned_units=app.planned_units,
         )
         return state, seen
 

@@ -261,3 +261,16 @@ class Application:
     # Bumped by each refresh (juju: CharmModifiedVersion, in the pod template's annotations).
     charm_modified_version: int = 0
     dying: bool = False  # remove-application was asked
+
+    @property
+    def planned_units(self) -> int:
+        """What ops' ``planned_units()`` reads from goal-state: the units not Dying.
+
+        goal-state lists the application's units but the Dead ones, a Dying unit with
+        status ``dying`` (juju apiserver/facades/agent/uniter ``goalStateUnits``), and ops
+        counts the others. Removing the application makes every unit Dying (juju
+        state/cleanup.go ``cleanupUnitsForDyingApplication``).
+        """
+        if self.dying:
+            return 0
+        return sum(1 for unit in self.units.values() if not unit.dying)

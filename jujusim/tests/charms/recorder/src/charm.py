@@ -59,6 +59,7 @@ class RecorderCharm(ops.CharmBase):
             'kind': kind,
             'dispatch': os.environ.get('JUJU_DISPATCH_PATH', '').rpartition('/')[2],
             'leader': self.unit.is_leader(),
+            'planned_units': self.app.planned_units(),
             'stored': list(self._stored.kinds),
         }
         if isinstance(event, ops.RelationEvent):
