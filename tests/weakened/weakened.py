@@ -258,8 +258,8 @@ WEAKENINGS: tuple[Weakening, ...] = (
         edits=(
             Edit(
                 file='_service_mesh.py',
-                anchor='        if self._stored.departing:\n',
-                replacement='        if False:\n',
+                anchor='        if self._stored.departing or (\n',
+                replacement='        if False and (\n',
             ),
         ),
     ),

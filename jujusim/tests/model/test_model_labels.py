@@ -39,7 +39,8 @@ def test_labels_follow_relation_data_through_add_change_remove(model: Model):
 
 def releasing_on_its_own_departure(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that takes its own relation-broken for the relation's."""
-    return library_edited(tmp_path, '_service_mesh.py', 'if self._stored.departing:', 'if False:')
+    old = 'if self._stored.departing or ('
+    return library_edited(tmp_path, '_service_mesh.py', old, 'if False and (')
 
 
 @pytest.mark.parametrize('releases', [False, True], ids=['library', 'releasing-copy'])
@@ -83,6 +84,48 @@ def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
     else:
         assert (lost, rolled, problems) == ([], [], [])
     assert model.check(app) == []  # reported once; the labels are right at this point
+
+
+def forgetting_its_departure_with_its_pod(tmp_path: pathlib.Path) -> pathlib.Path:
+    """mesh-consumer with a library that knows it is leaving from StoredState alone."""
+    old = 'isinstance(event, ops.RelationBrokenEvent) and self._removed_by_juju()'
+    return library_edited(tmp_path, '_service_mesh.py', old, 'False')
+
+
+@pytest.mark.parametrize('asks_juju', [True, False], ids=['library', 'stored-mark-only-copy'])
+def test_a_leader_removed_by_a_scale_down_and_killed_before_its_broken_leaves_the_pods_alone(
+    model: Model, tmp_path: pathlib.Path, asks_juju: bool
+):
+    # The departing mark is StoredState, lost with the pod: the leader being removed, its
+    # pod force-deleted between its relation-departed and relation-broken, comes back
+    # without it and runs relation-broken as leader. A copy that trusts the mark alone
+    # releases every label there, and the next leader puts them back. Shown failing on it.
+    consumer = MESH_CONSUMER if asks_juju else forgetting_its_departure_with_its_pod(tmp_path)
+    app = deploy_pair(model, consumer, units=2)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    model.force_leader_change(app, to=f'{app}/1')
+    model.settle()
+    assert model.check(app) == []
+    model.scale(app, 1)
+    done = model.run_until('hook-done', unit=f'{app}/1')
+    while done is not None and not done.fields['hook'].startswith('relation_departed('):
+        done = model.run_until('hook-done', unit=f'{app}/1')
+    assert done is not None
+    assert model.leader(app) == f'{app}/1'
+    model.delete_pod(f'{app}/1', graceful=False)
+    mark = len(model.events)
+    model.settle()
+    assert model.leader(app) == f'{app}/0'
+    done_after = [e for e in model.events[mark:] if e.kind == 'hook-done' and e.unit == f'{app}/1']
+    assert any(e.fields['hook'].startswith('relation_broken(') for e in done_after)
+    problems = model.check(app)
+    if asks_juju:
+        assert problems == []
+    else:
+        assert problems and all('took foo=bar off' in p for p in problems), problems
+        assert any(f'{app}/1 PATCH' in p and f'Pod/{app}-0' in p for p in problems)
+    assert all(labels.get('foo') == 'bar' for labels in pod_labels(model, app).values())
 
 
 def labelling_every_pod(tmp_path: pathlib.Path) -> pathlib.Path:

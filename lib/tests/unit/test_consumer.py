@@ -340,6 +340,37 @@ def test_a_leader_being_removed_leaves_the_labels_to_the_next_leader(env: Env):
     assert out.unit_status == ops.ActiveStatus()
 
 
+@pytest.mark.parametrize(
+    ('unit', 'planned', 'released'),
+    [
+        (1, 1, False),  # scaled 2 -> 1: app/1 is Dying
+        (0, 0, False),  # the application is being removed: every unit is Dying
+        (1, 2, True),  # the relation removed, nobody leaving
+        (0, 1, True),
+    ],
+)
+def test_a_leader_that_lost_its_departing_mark_with_its_pod_asks_juju(
+    env: Env, unit: int, planned: int, released: bool
+):
+    # The departing mark is StoredState: a pod deleted between relation-departed and
+    # relation-broken comes back without it. Juju removes the highest ordinals (unit
+    # app/N is pod app-N) and goal-state counts the units that are not Dying, so a unit
+    # numbered at or past planned_units() is the one leaving.
+    changed(env, AMBIENT)
+    writes = len(env.writes())
+    ctx = env.context(unit)
+    rel = relation(AMBIENT)
+    out = ctx.run(
+        ctx.on.relation_broken(rel), dataclasses.replace(state(rel), planned_units=planned)
+    )
+    if released:
+        env.check({}, managed=set(AMBIENT))
+    else:
+        assert env.writes()[writes:] == []
+        env.check(AMBIENT, managed=set(AMBIENT))
+    assert out.unit_status == ops.ActiveStatus()
+
+
 def test_a_relation_removed_while_a_provider_unit_departs_is_still_released(env: Env):
     # Removing the relation, Juju departs each remote unit (JUJU_DEPARTING_UNIT names it)
     # before relation-broken: a remote unit leaving says nothing of this unit.

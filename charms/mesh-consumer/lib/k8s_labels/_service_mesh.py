@@ -382,14 +382,30 @@ class ServiceMeshConsumer(ops.Object):
             logger.warning('labels not applied: %s', problem)
         self._stored.problem = problem
 
-    def _on_event(self, _: ops.EventBase) -> None:
-        if self._stored.departing:
+    def _on_event(self, event: ops.EventBase) -> None:
+        if self._stored.departing or (
+            isinstance(event, ops.RelationBrokenEvent) and self._removed_by_juju()
+        ):
             # This unit is being removed: its relation-broken is its own leaving, not the
             # relation's removal, and it may still be leader then (Juju's lease runs on).
             # The next leader reconciles from its election.
             return
         self.update_service_mesh()
         self.reconcile()
+
+    def _removed_by_juju(self) -> bool:
+        """Whether Juju is removing this unit, asked of the controller (goal-state).
+
+        The departing mark is StoredState, lost with the pod: a unit whose pod is deleted
+        between its relation-departed and relation-broken comes back without it. Juju
+        removes the highest ordinals, unit ``app/N`` being pod ``app-N`` (juju
+        caas/kubernetes/provider/application ``UnitsToRemove``), and planned units count
+        the units that are not Dying (juju apiserver/facades/agent/uniter
+        ``goalStateUnits``; ops ``Application.planned_units``): none when the application
+        is being removed.
+        """
+        number = int(self._charm.unit.name.rpartition('/')[2])
+        return number >= self._charm.app.planned_units()
 
     def _on_departed(self, event: ops.RelationDepartedEvent) -> None:
         # Juju names the local unit as the departing one when this unit or its
