@@ -107,18 +107,19 @@ def test_a_leader_removed_by_a_scale_down_and_killed_before_its_broken_leaves_th
     model.force_leader_change(app, to=f'{app}/1')
     model.settle()
     assert model.check(app) == []
-    model.scale(app, 1)
-    done = model.run_until('hook-done', unit=f'{app}/1')
-    while done is not None and not done.fields['hook'].startswith('relation_departed('):
-        done = model.run_until('hook-done', unit=f'{app}/1')
-    assert done is not None
-    assert model.leader(app) == f'{app}/1'
-    model.delete_pod(f'{app}/1', graceful=False)
+    kill = model.kill_before_hook(f'{app}/1', 'relation_broken')
     mark = len(model.events)
+    model.scale(app, 1)
     model.settle()
+    assert kill.fired
     assert model.leader(app) == f'{app}/0'
-    done_after = [e for e in model.events[mark:] if e.kind == 'hook-done' and e.unit == f'{app}/1']
-    assert any(e.fields['hook'].startswith('relation_broken(') for e in done_after)
+    hooks = [
+        (e.kind, e.fields.get('hook', '')) for e in model.events[mark:] if e.unit == f'{app}/1'
+    ]
+    [killed] = [i for i, (kind, _) in enumerate(hooks) if kind == 'kill']
+    assert hooks[killed - 1][1].startswith('relation_departed(')
+    assert hooks[killed][1].startswith('relation_broken(')
+    assert ('hook-done', hooks[killed][1]) in hooks[killed:]
     problems = model.check(app)
     if asks_juju:
         assert problems == []

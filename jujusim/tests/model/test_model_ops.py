@@ -198,7 +198,29 @@ def test_bad_plans_are_refused_and_plan_nothing(
         model.stall_at_request(f'{APP}/7', 10)
     with pytest.raises(ModelError, match='is not a number of seconds'):
         model.stall_at_request(f'{APP}/0', 0)
+    for hook in ('action', 'relation-broken'):
+        with pytest.raises(ValueError, match=f'hook {hook!r} is not a hook kind'):
+            model.kill_before_hook(f'{APP}/0', hook)
+    with pytest.raises(ModelError, match="no unit 'consumer/7'"):
+        model.kill_before_hook(f'{APP}/7', 'stop')
     assert model.pending_faults() == []
+
+
+def test_a_kill_before_a_hook_fires_between_hooks_and_the_new_pod_runs_it(model: Model):
+    deploy(model, units=1)
+    plan = model.kill_before_hook(f'{APP}/0', 'update_status')
+    mark = len(model.events)
+    model.settle()
+    assert not plan.fired  # no update-status within a settle
+    model.advance(400)  # past the next update-status
+    assert plan.fired and model.pending_faults() == []
+    mine = [e for e in model.events[mark:] if e.unit == f'{APP}/0']
+    [kill] = [i for i, e in enumerate(mine) if e.kind == 'kill']
+    assert mine[kill].fields['hook'] == 'update_status()'
+    assert not any(
+        e.kind == 'hook-start' and e.fields['hook'] == 'update_status()' for e in mine[:kill]
+    )
+    assert any(e.kind == 'pod-started' for e in mine[kill:])
 
 
 # -- leadership and moments ----------------------------------------------------------------

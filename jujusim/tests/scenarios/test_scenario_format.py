@@ -1,9 +1,11 @@
 """Scenario files: every step round-trips through YAML; bad input gets one clear message."""
 
 import pathlib
+from typing import get_args
 
 import pytest
 
+from jujusim.agent import HOOK_KINDS
 from jujusim.scenarios import (
     STEP_NAMES,
     ApiError,
@@ -15,6 +17,7 @@ from jujusim.scenarios import (
     ExpectNoConfigMap,
     ExpectStatus,
     ForeignLabels,
+    HookName,
     Integrate,
     JujuRewrite,
     Kill,
@@ -134,10 +137,26 @@ def test_a_file_reads_with_its_stem_as_default_name(tmp_path: pathlib.Path):
             'to is a unit of c by number (c/N)',
         ),
         ('steps: [{leader-change: {app: c, to: d/1}}]', 'to is a unit of c by number'),
-        ('steps: [{kill: {unit: c/0}}]', 'step 1 (kill): give at_call'),
+        ('steps: [{kill: {unit: c/0}}]', 'step 1 (kill): give one of at_call'),
         (
             'steps: [{kill: {unit: c/0, at_call: 1, request: {kind: Pod}}}]',
-            'step 1 (kill): give at_call or request, not both',
+            'step 1 (kill): give one of at_call (the nth API request of the hook), request',
+        ),
+        (
+            'steps: [{kill: {unit: c/0, at_call: 1, before_hook: relation_broken}}]',
+            'step 1 (kill): give one of at_call',
+        ),
+        (
+            'steps: [{kill: {unit: c/0, before_hook: relation_broken, applied: true}}]',
+            'applied is for a kill at a request; before_hook kills between hooks',
+        ),
+        (
+            'steps: [{kill: {unit: c/0, before_hook: action}}]',
+            "step 1 (kill): field 'before_hook': Invalid enum value 'action'",
+        ),
+        (
+            'steps: [{stall: {unit: c/0, seconds: 1, at_call: 1, request: {kind: Pod}}}]',
+            'step 1 (stall): give at_call or request, not both',
         ),
         ('steps: [{kill: {unit: c/0, at_call: 0}}]', 'at_call counts from 1'),
         ('steps: [{delete-pod: {unit: consumer}}]', "'consumer' is not a unit"),
@@ -177,3 +196,7 @@ def test_a_bad_file_is_named_in_the_message(tmp_path: pathlib.Path):
         load_scenario(path)
     with pytest.raises(ScenarioError, match=r'missing\.yaml: cannot read'):
         load_scenario(tmp_path / 'missing.yaml')
+
+
+def test_a_kill_aims_at_every_hook_the_agent_runs():
+    assert set(get_args(HookName)) == HOOK_KINDS - {'action'}

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
+from ..agent import HOOK_KINDS
 from ..check import label_refusal
 from ..kube import ApiRequest, ApiResponse, StatusError, kind_of_path, resource_for_kind
 from ._clock import checked_seconds
@@ -24,6 +25,7 @@ from ._expectations import Expectations
 from ._gate import HeldRequest
 from ._hooks import Hooks
 from ._pods import Pods
+from ._units import Unit
 from ._world import World
 
 UPSTREAM_LIBRARY = 'upstream-service-mesh'  # the caller name of the upstream library's writes
@@ -36,7 +38,9 @@ class FaultPlan:
     A request-aimed plan (``kill_at_request``, ``stall_at_request``) counts the unit's
     requests that match its ``method`` and ``kind`` from the moment it is made, and fires
     at the ``nth``. A call-aimed plan (``kill_at_call``, ``stall_at_call``) fires at the
-    first hook's ``call``-th request. Read-only for the test but :meth:`cancel`.
+    first hook's ``call``-th request. A hook-aimed kill (``kill_before_hook``) fires as
+    the unit's next hook of its ``hook`` kind is about to start. Read-only for the test
+    but :meth:`cancel`.
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class FaultPlan:
         kind: str | None = None,
         nth: int = 1,
         call: int | None = None,
+        hook: str | None = None,
         applied: bool = False,
         seconds: float = 0.0,
     ):
@@ -57,6 +62,7 @@ class FaultPlan:
         self.kind = kind
         self.nth = nth
         self.call = call
+        self.hook = hook
         self.applied = applied
         self.seconds = seconds
         self._matched = 0
@@ -92,6 +98,8 @@ class FaultPlan:
         applied``.
         """
         what = f'{self.action} {self.unit}'
+        if self.hook is not None:
+            return f'{what} before its next {self.hook} hook starts'
         if self.call is not None:
             target = f'at call {self.call} of a hook'
         else:
@@ -117,6 +125,8 @@ class FaultPlan:
 
         The model asks once per request, as it counts the matching ones.
         """
+        if self.hook is not None:
+            return False  # aimed at a hook's start, not at a request
         if self.call is not None:
             return calls == self.call
         request = held.request
@@ -227,6 +237,43 @@ class Faults:
         plan = FaultPlan(unit=unit, action=action, call=call, applied=applied, seconds=seconds)
         self._plans.append(plan)
         return plan
+
+    def plan_before_hook(self, unit: str, hook: str) -> FaultPlan:
+        """Plan a SIGKILL of ``unit`` as its next hook of kind ``hook`` is about to start."""
+        self._world.unit(unit)  # a ModelError for an unknown unit
+        if hook not in HOOK_KINDS or hook == 'action':
+            kinds = ', '.join(sorted(HOOK_KINDS - {'action'}))
+            raise ValueError(f'hook {hook!r} is not a hook kind ({kinds})')
+        plan = FaultPlan(unit=unit, action='kill', hook=hook)
+        self._plans.append(plan)
+        return plan
+
+    def intercept_hook(self, unit: Unit) -> bool:
+        """Fire a kill aimed at the hook ``unit`` is about to start; True if one fired.
+
+        The pod is deleted at once between two hooks, as ``kubectl delete pod --force``
+        would: the hook never starts, and the new pod's agent chooses again.
+        """
+        if not self._plans:
+            return False  # the common case: nothing planned
+        aimed = [p for p in self.pending(unit.name, 'kill') if p.hook is not None]
+        spec = self._hooks.next_hook(unit) if aimed else None
+        due = [p for p in aimed if spec is not None and p.hook == spec.kind]
+        if spec is None or not due:
+            return False
+        for plan in due:
+            plan.mark_fired()
+        self._world.trace.record(
+            'kill',
+            f'{unit.name} SIGKILL before its {spec.describe()} starts',
+            unit=unit.name,
+            hook=spec.describe(),
+            applied=False,
+        )
+        self._hooks.kill(unit)
+        assert self._pods is not None  # noqa: S101 - attached when the model is built
+        self._pods.remove(unit)
+        return True
 
     def pending(self, unit: str | None = None, action: str | None = None) -> list[FaultPlan]:
         """Plans that may still fire, oldest first, for ``unit`` and ``action`` if given."""

@@ -717,6 +717,20 @@ class Model:
             unit, 'kill', method=method, kind=kind, nth=nth, applied=applied
         )
 
+    def kill_before_hook(self, unit: str, hook: str) -> FaultPlan:
+        """SIGKILL ``unit`` as its next hook of kind ``hook`` (``'relation_broken'``) starts.
+
+        Its pod is deleted at once between two hooks, as ``kubectl delete pod --force`` does:
+        the hook does not start; the new pod's agent chooses its next hook again, without
+        the unit's local state (StoredState). E.g. a unit being removed, between its
+        relation-departed and its relation-broken.
+
+        Raises:
+            ModelError: no such unit.
+            ValueError: ``hook`` is not a hook kind.
+        """
+        return self._faults.plan_before_hook(unit, hook)
+
     def stall_at_request(
         self,
         unit: str,

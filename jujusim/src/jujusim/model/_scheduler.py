@@ -195,7 +195,9 @@ class Scheduler:
         if kind == 'release':
             self._release(self._hooks.held.pop(target))
         elif kind == 'hook':
-            self._hooks.start_hook(world.unit(target))
+            unit = world.unit(target)
+            if not self._faults.intercept_hook(unit):
+                self._hooks.start_hook(unit)
         elif kind == 'die':
             self._hooks.die(world.unit(target))
         elif kind == 'stop':

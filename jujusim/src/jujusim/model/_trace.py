@@ -49,7 +49,10 @@ KINDS: Mapping[str, tuple[str, str]] = {
         'still renewing its lease',
         'seconds',
     ),
-    'kill': ('a planned SIGKILL', 'request, method, resource, applied; status when applied'),
+    'kill': (
+        'a planned SIGKILL',
+        'request, method, resource, applied; status when applied; hook when before one',
+    ),
     'pod-delete': ("a test deletes a unit's pod", 'graceful'),
     'pod-deleted': ("a unit's pod is gone, its agent SIGKILLed", ''),
     'pod-started': ("a unit's pod started a new agent", 'incarnation'),

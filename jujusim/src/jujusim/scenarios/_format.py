@@ -236,11 +236,15 @@ def step_problem(step: Step) -> str | None:
             return f'units must be from {least} to {MAX_UNITS} (each unit is a process here)'
     if isinstance(step, Integrate | RemoveRelation) and step.apps[0] == step.apps[1]:
         return 'the two applications must differ'
+    if isinstance(step, Kill):
+        aims = [step.at_call, step.request, step.before_hook]
+        if sum(aim is not None for aim in aims) != 1:
+            return 'give one of at_call (the nth API request of the hook), request or before_hook'
+        if step.before_hook is not None and step.applied:
+            return 'applied is for a kill at a request; before_hook kills between hooks'
     if isinstance(step, Kill | Stall):
         if step.at_call is not None and step.request is not None:
             return 'give at_call or request, not both'
-        if isinstance(step, Kill) and step.at_call is None and step.request is None:
-            return 'give at_call (the nth API request of the hook) or request'
         if step.at_call is not None and step.at_call < 1:
             return 'at_call counts from 1'
         if step.request is not None and step.request.nth < 1:

@@ -150,6 +150,8 @@ class ModelRunner:
                 model.kill_at_request(
                     self._unit(step.unit, where), applied=step.applied, **_matching(request)
                 )
+            case Kill(before_hook=str() as hook):
+                model.kill_before_hook(self._unit(step.unit, where), hook)
             case Kill():
                 assert step.at_call is not None  # noqa: S101 - parse_scenario requires one
                 model.kill_at_call(

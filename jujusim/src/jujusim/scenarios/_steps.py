@@ -40,6 +40,25 @@ staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go, ``NewRequestI
 GET is get or list, POST create, PUT update, PATCH patch, DELETE delete). A fault at a
 request matches the method, so a ``get`` also matches a list of that kind."""
 
+HookName = Literal[
+    'install',
+    'start',
+    'stop',
+    'remove',
+    'config_changed',
+    'upgrade_charm',
+    'leader_elected',
+    'leader_settings_changed',
+    'update_status',
+    'pebble_ready',
+    'relation_created',
+    'relation_joined',
+    'relation_changed',
+    'relation_departed',
+    'relation_broken',
+]
+"""A hook the unit's agent runs, as ops names its event (``relation_broken``)."""
+
 LabelSource = Literal['config', 'action']
 """How the provider is told its labels: ``juju config`` or its ``set-labels`` action."""
 
@@ -127,17 +146,19 @@ class RequestMatch:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Kill:
-    """SIGKILL a unit's agent at an API request of its current or next hook.
+    """SIGKILL a unit's agent at an API request of its current or next hook, or between hooks.
 
     ``at_call`` counts that hook's requests from 1; ``request`` targets the next request
-    matching a verb and kind instead, in whichever hook (give one of the two).
-    ``applied``: the request reaches the API and its response is lost, or it never
-    reaches it.
+    matching a verb and kind instead, in whichever hook; ``before_hook`` kills it as its
+    next hook of that kind is about to start (a unit being removed, between its
+    relation-departed and relation-broken). Give one of the three. ``applied``: the
+    request reaches the API and its response is lost, or it never reaches it.
     """
 
     unit: str
     at_call: int | None = None
     request: RequestMatch | None = None
+    before_hook: HookName | None = None
     applied: bool = False
 
 
