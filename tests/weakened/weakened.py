@@ -264,6 +264,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='departure-known-from-stored-state-only',
+        mechanism='a unit being removed whose pod was deleted before its relation-broken '
+        '(its StoredState mark gone) asks Juju whether it is leaving',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='isinstance(event, ops.RelationBrokenEvent) and self._removed_by_juju()',
+                replacement='False',
+            ),
+        ),
+    ),
+    Weakening(
         name='no-relation-broken',
         mechanism='reconcile on relation-broken: a removed relation asks for no labels',
         edits=(

@@ -788,9 +788,11 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
                 assert len(bad) == len({repr(s) for s in bad}) == sum(map(len, REFUSED_DATA))
                 every += 1
         elif lead.kind == 'scale':
-            # The leader moved to the highest ordinal, then removed by the scale-down.
+            # The leader moved to the highest ordinal, then removed by the scale-down, its
+            # pod deleted before its relation-broken.
             at = next(i for i, s in enumerate(body) if isinstance(s, Scale))
-            assert body[at - 3] == LeaderChange(app='consumer', to='consumer/2'), body[at - 3]
+            assert body[at - 4] == LeaderChange(app='consumer', to='consumer/2'), body[at - 4]
+            assert body[at - 1] == Kill(unit='consumer/2', before_hook='relation_broken')
             scaled = body[at]
             assert isinstance(scaled, Scale) and scaled.units < 3
             assert body[at + 1] == Settle(), body[at + 1]  # the data steady through it

@@ -340,9 +340,9 @@ LEADS: tuple[Lead, ...] = (
     # Refused data, then the data it applied back, at a leader change or not.
     Lead('refused_labels', 0.25),
     Lead('refused_labels', 0.75),
-    # The leader scaled away with the data steady; then one of each other kind, those a
-    # mechanism rests on first (a run of 50 meets the first 22 leads twice); the 409 at
-    # a pod's repair, with nothing else to write.
+    # The leader scaled away with the data steady (killed before its relation-broken);
+    # then one of each other kind, those a mechanism rests on first (a run of 50 meets the
+    # first 22 leads twice); the 409 at a pod's repair, with nothing else to write.
     *(
         Lead(kind)
         for kind in ('scale', 'untrust', 'relation_readded', 'api_outage', 'owned_value_changed')
@@ -866,7 +866,8 @@ class _Draw:
 
         The units removed (the highest ordinals) depart as themselves, run relation-broken
         and stop; half the time the leader is moved to the highest ordinal first, so that
-        it is among them, still leader in those hooks (its lease runs on). A size change
+        it is among them, still leader in those hooks (its lease runs on); a lead's leader
+        is also killed before its relation-broken. A size change
         comes with a data change half the time, a quarter of the time when it removes the
         leader: without one, the labels must stay as they are through it (judged from
         the check before it). The units added start from the pod template. Settled
@@ -887,15 +888,24 @@ class _Draw:
                 return [LeaderChange(app=CONSUMER, to=f'{CONSUMER}/{size - 1}'), *judged]
             return []
 
+        def leader_killed(ordinal: int) -> list[Step]:
+            # A lead's: the leader's pod deleted between its relation-departed and its
+            # relation-broken, its departing mark (StoredState) with it. Drawn without the
+            # generator, so that no other schedule changes.
+            if not self.lead:
+                return []
+            return [Kill(unit=f'{CONSUMER}/{ordinal}', before_hook='relation_broken')]
+
         if units == 1:
             up = resized(2)
             moved = highest_leads(2)
-            return [*up, *moved, *resized(1, change_odds=0.25 if moved else 0.5)]
+            down = resized(1, change_odds=0.25 if moved else 0.5)
+            return [*up, *moved, *leader_killed(1), *down]
         moved = highest_leads(units)
         # A lead's: the data steady, so the labels must stay through the leader's removal.
         odds = 0.0 if self.lead else 0.25 if moved else 0.5
         down = resized(rng.randrange(1, units), change_odds=odds)
-        return [*moved, *down, *resized(units)]
+        return [*moved, *leader_killed(units - 1), *down, *resized(units)]
 
     def _foreign(self, labels: Mapping[str, str | None]) -> ForeignLabels:
         # A Pod's own label goes with the pod at the next roll: less often a Pod, and any
