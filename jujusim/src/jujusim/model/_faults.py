@@ -1,7 +1,8 @@
 """The nemesis: kills and stalls aimed at API requests, foreign label writes, API errors.
 
 A kill or stall is a :class:`FaultPlan` aimed at what it hits (a unit's nth upcoming
-request of a method and kind) or at a call count within a hook; the scheduler shows each
+request of a method and kind) or at a call count within a hook; a kill may be aimed at the
+start of a unit's next hook of a kind instead; the scheduler shows each
 held request to the plans before releasing it.
 
 Faults act only as the outside world could: a SIGKILL of a unit's process (its pod then
@@ -239,7 +240,11 @@ class Faults:
         return plan
 
     def plan_before_hook(self, unit: str, hook: str) -> FaultPlan:
-        """Plan a SIGKILL of ``unit`` as its next hook of kind ``hook`` is about to start."""
+        """Plan a SIGKILL of ``unit`` as its next hook of kind ``hook`` is about to start.
+
+        A hook the unit's uniter chooses: the stop that a pod being deleted gracefully runs
+        is not one (the pod goes anyway).
+        """
         self._world.unit(unit)  # a ModelError for an unknown unit
         if hook not in HOOK_KINDS or hook == 'action':
             kinds = ', '.join(sorted(HOOK_KINDS - {'action'}))

@@ -240,6 +240,8 @@ def step_problem(step: Step) -> str | None:
         aims = [step.at_call, step.request, step.before_hook]
         if sum(aim is not None for aim in aims) != 1:
             return 'give one of at_call (the nth API request of the hook), request or before_hook'
+        if step.before_hook == 'action':
+            return 'before_hook names a hook; an action is not one'
         if step.before_hook is not None and step.applied:
             return 'applied is for a kill at a request; before_hook kills between hooks'
     if isinstance(step, Kill | Stall):

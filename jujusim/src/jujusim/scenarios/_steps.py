@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Literal
 
+from ..agent import HookKind
+
 CharmRole = Literal['consumer', 'provider']
 """Which charm a deploy step means: resolved by the runner (``CONSUMER_CHARM_PATH``...)."""
 
@@ -39,25 +41,6 @@ HTTP_METHODS: Mapping[str, str] = {
 staging/src/k8s.io/apiserver/pkg/endpoints/request/requestinfo.go, ``NewRequestInfo``:
 GET is get or list, POST create, PUT update, PATCH patch, DELETE delete). A fault at a
 request matches the method, so a ``get`` also matches a list of that kind."""
-
-HookName = Literal[
-    'install',
-    'start',
-    'stop',
-    'remove',
-    'config_changed',
-    'upgrade_charm',
-    'leader_elected',
-    'leader_settings_changed',
-    'update_status',
-    'pebble_ready',
-    'relation_created',
-    'relation_joined',
-    'relation_changed',
-    'relation_departed',
-    'relation_broken',
-]
-"""A hook the unit's agent runs, as ops names its event (``relation_broken``)."""
 
 LabelSource = Literal['config', 'action']
 """How the provider is told its labels: ``juju config`` or its ``set-labels`` action."""
@@ -158,7 +141,7 @@ class Kill:
     unit: str
     at_call: int | None = None
     request: RequestMatch | None = None
-    before_hook: HookName | None = None
+    before_hook: HookKind | None = None
     applied: bool = False
 
 
