@@ -3,6 +3,7 @@
 import collections
 import itertools
 import json
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import cast
@@ -19,7 +20,7 @@ from jujusim.explore import (
     random_schedule,
     switching_prelude,
 )
-from jujusim.explore._explore import StartAffinity
+from jujusim.explore._explore import StartAffinity, _cores_per_job
 from jujusim.explore._generate import LEADS, REFUSED, REFUSED_DATA, leads
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
@@ -811,3 +812,27 @@ def test_leads_are_only_of_kinds_the_weights_draw():
             3, units=3, length=10, weights=FaultWeights.parse('stall=0'), lead=index
         )
         assert not any(isinstance(s, Stall) and s.seconds == 90 for s in schedule.steps)
+
+
+NO_CORES: set[int] = set()  # a job left where the kernel puts it
+
+
+@pytest.mark.parametrize(
+    ('allowed', 'jobs', 'shares'),
+    [
+        ({0, 1}, 2, [{0}, {1}]),
+        ({0, 1, 2, 3}, 2, [{0, 2}, {1, 3}]),
+        ({2, 5, 7}, 3, [{2}, {5}, {7}]),
+        ({0, 1}, 3, [NO_CORES] * 3),  # fewer cores than jobs: the kernel places them
+        ({0}, 2, [NO_CORES] * 2),
+    ],
+)
+def test_each_job_gets_cores_of_its_own_among_those_the_process_may_use(
+    monkeypatch: pytest.MonkeyPatch, allowed: set[int], jobs: int, shares: list[set[int]]
+):
+    def getaffinity(pid: int) -> set[int]:
+        assert pid == 0  # this process
+        return set(allowed)
+
+    monkeypatch.setattr(os, 'sched_getaffinity', getaffinity, raising=False)
+    assert _cores_per_job(jobs) == shares
