@@ -20,7 +20,7 @@ from jujusim.explore import (
     random_schedule,
     switching_prelude,
 )
-from jujusim.explore._explore import StartAffinity, _cores_per_job
+from jujusim.explore._explore import StartAffinity, _cores_per_job, _on_one_core
 from jujusim.explore._generate import LEADS, REFUSED, REFUSED_DATA, leads
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
@@ -821,7 +821,7 @@ NO_CORES: set[int] = set()  # a job left where the kernel puts it
     ('allowed', 'jobs', 'shares'),
     [
         ({0, 1}, 2, [{0}, {1}]),
-        ({0, 1, 2, 3}, 2, [{0, 2}, {1, 3}]),
+        ({0, 1, 2, 3}, 2, [{0}, {1}]),
         ({2, 5, 7}, 3, [{2}, {5}, {7}]),
         ({0, 1}, 3, [NO_CORES] * 3),  # fewer cores than jobs: the kernel places them
         ({0}, 2, [NO_CORES] * 2),
@@ -836,3 +836,15 @@ def test_each_job_gets_cores_of_its_own_among_those_the_process_may_use(
 
     monkeypatch.setattr(os, 'sched_getaffinity', getaffinity, raising=False)
     assert _cores_per_job(jobs) == shares
+
+
+@pytest.mark.skipif(
+    not hasattr(os, 'sched_getaffinity') or len(os.sched_getaffinity(0)) < 2,
+    reason='needs two cores this process may use (Linux)',
+)
+def test_a_run_in_this_process_stays_on_one_core_and_gives_the_others_back():
+    before = os.sched_getaffinity(0)
+    with _on_one_core():
+        inside = os.sched_getaffinity(0)
+    assert len(inside) == 1 and inside < before
+    assert os.sched_getaffinity(0) == before
