@@ -6,8 +6,12 @@ copies the explorer must catch from a default start).
 
 import pathlib
 import shutil
+import sys
 
-MESH_CONSUMER = pathlib.Path(__file__).resolve().parents[2] / 'charms' / 'mesh-consumer'
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+MESH_CONSUMER = ROOT / 'charms' / 'mesh-consumer'
+sys.path.insert(0, str(ROOT / 'tests' / 'weakened'))
+import weakened  # noqa: E402 - the explorer's weakened copies, found by the path above
 
 
 def library_edited(
@@ -22,3 +26,10 @@ def library_edited(
     assert text.count(old) == 1, f'{module} changed: the variant no longer applies'
     path.write_text(text.replace(old, new))
     return charm
+
+
+def weakened_copy(tmp_path: pathlib.Path, name: str) -> pathlib.Path:
+    """mesh-consumer, as ``tmp_path / name``, with the library weakened as tests/weakened's
+    ``name`` is."""
+    [weakening] = [w for w in weakened.WEAKENINGS if w.name == name]
+    return weakened.consumer_copy(tmp_path / name, weakening)

@@ -4,7 +4,7 @@ import json
 import pathlib
 
 import pytest
-from broken_library import library_edited
+from broken_library import library_edited, weakened_copy
 from model_helpers import ADR_ORIGINAL, BEACON_STUB, MESH_CONSUMER, deploy_pair, set_labels
 
 from jujusim.model import Model, ModelError, TraceEvent
@@ -37,12 +37,6 @@ def test_labels_follow_relation_data_through_add_change_remove(model: Model):
     assert all('foo' not in labels for labels in pod_labels(model, app).values())
 
 
-def releasing_on_its_own_departure(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer with a library that takes its own relation-broken for the relation's."""
-    old = 'if self._stored.departing or ('
-    return library_edited(tmp_path, '_service_mesh.py', old, 'if False and (')
-
-
 @pytest.mark.parametrize('releases', [False, True], ids=['library', 'releasing-copy'])
 def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
     model: Model, tmp_path: pathlib.Path, releases: bool
@@ -54,7 +48,10 @@ def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
     # checker sees it too, though the labels are back by the settle point: a write of
     # the consumer's took them off while the data stayed as the last check found it.
     # Both shown failing on a copy that releases there.
-    consumer = releasing_on_its_own_departure(tmp_path) if releases else MESH_CONSUMER
+    # The releasing copy takes its own relation-broken for the relation's.
+    consumer = (
+        weakened_copy(tmp_path, 'releases-on-its-own-departure') if releases else MESH_CONSUMER
+    )
     app = deploy_pair(model, consumer, units=2)
     set_labels(model, {'foo': 'bar'})
     model.settle()
@@ -86,12 +83,6 @@ def test_a_leader_removed_by_a_scale_down_leaves_the_remaining_pods_alone(
     assert model.check(app) == []  # reported once; the labels are right at this point
 
 
-def forgetting_its_departure_with_its_pod(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer with a library that knows it is leaving from StoredState alone."""
-    old = 'isinstance(event, ops.RelationBrokenEvent) and self._removed_by_juju()'
-    return library_edited(tmp_path, '_service_mesh.py', old, 'False')
-
-
 @pytest.mark.parametrize('asks_juju', [True, False], ids=['library', 'stored-mark-only-copy'])
 def test_a_leader_removed_by_a_scale_down_and_killed_before_its_broken_leaves_the_pods_alone(
     model: Model, tmp_path: pathlib.Path, asks_juju: bool
@@ -100,7 +91,8 @@ def test_a_leader_removed_by_a_scale_down_and_killed_before_its_broken_leaves_th
     # pod force-deleted between its relation-departed and relation-broken, comes back
     # without it and runs relation-broken as leader. A copy that trusts the mark alone
     # releases every label there, and the next leader puts them back. Shown failing on it.
-    consumer = MESH_CONSUMER if asks_juju else forgetting_its_departure_with_its_pod(tmp_path)
+    weakening = 'departure-known-from-stored-state-only'
+    consumer = MESH_CONSUMER if asks_juju else weakened_copy(tmp_path, weakening)
     app = deploy_pair(model, consumer, units=2)
     set_labels(model, {'foo': 'bar'})
     model.settle()
@@ -490,12 +482,6 @@ def test_labels_of_a_ledger_someone_deleted_are_nobodys(model: Model, tmp_path: 
     assert expectation.service_foreign['foo'] == expectation.template_foreign['foo'] == 'a'
 
 
-def accepting_long_values(tmp_path: pathlib.Path) -> pathlib.Path:
-    """mesh-consumer with a library that takes a label value of 64 characters for valid."""
-    old = '    if value and (len(value) > _NAME_MAX or'
-    return library_edited(tmp_path, '_validation.py', old, '    if value and (len(value) > 64 or')
-
-
 @pytest.mark.parametrize('refuses', [True, False], ids=['library', 'off-by-one-copy'])
 def test_refused_data_sent_to_the_api_is_a_problem_though_the_api_refuses_it(
     model: Model, tmp_path: pathlib.Path, refuses: bool
@@ -503,7 +489,7 @@ def test_refused_data_sent_to_the_api_is_a_problem_though_the_api_refuses_it(
     # A value of 64 characters: the consumer must refuse it before any call. A copy that
     # lets it through is refused by the API (422) and ends Blocked all the same, its labels
     # unchanged, so only the request stream shows it. Shown failing on that copy.
-    consumer = MESH_CONSUMER if refuses else accepting_long_values(tmp_path)
+    consumer = MESH_CONSUMER if refuses else weakened_copy(tmp_path, 'value-length-off-by-one')
     app = labelled_pair(model, consumer, units=2, labels={'team': 'mesh'})
     publish_raw(model, json.dumps({'team': 'v' * 64}))
     problems = model.check(app)

@@ -126,6 +126,23 @@ steps:
         assert [plan.unit for plan in model.pending_faults()] == [follower]
 
 
+def test_a_kill_before_a_hook_that_never_comes_fails_the_check():
+    # No unit of a related, steady application runs relation-broken: the kill stays planned.
+    with Model(seed=5) as model:
+        runner, _ = deployed(model)
+        steps = """
+steps:
+  - kill: {unit: consumer/0, before_hook: relation_broken}
+  - settle
+  - check: {app: consumer}
+"""
+        with pytest.raises(CheckFailedError) as caught:
+            runner.run(parse_scenario(steps))
+    assert caught.value.problems == [
+        'kill consumer/0 before its next relation_broken hook starts: never happened'
+    ]
+
+
 @pytest.mark.parametrize(
     ('last', 'published'),
     [

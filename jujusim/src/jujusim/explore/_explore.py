@@ -165,7 +165,7 @@ def _cores_per_job(jobs: int) -> list[frozenset[int]]:
     A job is a model whose parent and unit workers take turns (each decision waits for
     the running hooks), so it keeps about one core busy; on one core, each hand-over is a
     switch on a running core rather than a wake-up of another (on this 2-core VM, 2 jobs
-    pinned ran 60 schedules 1.21x as fast as left to the kernel, one job 1.25x).
+    pinned ran 60 schedules 1.21x as fast as left to the kernel, one job 30 of them 1.13x).
     """
     if not hasattr(os, 'sched_getaffinity'):
         return [frozenset()] * jobs  # not Linux: the kernel places them

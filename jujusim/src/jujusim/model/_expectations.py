@@ -437,7 +437,7 @@ class Expectations:
         unit writes (the ADR's first rejected one, the upstream library) overwrites the
         leader's writes whichever unit led before.
         """
-        if str(status) == '422' and method in ('PATCH', 'PUT'):
+        if str(status) == '422' and method in WRITES:
             self._refused_write(unit, path, request)
         if method not in OVERWRITES or not str(status).startswith('2'):
             return
@@ -472,12 +472,12 @@ class Expectations:
         failure"). The API kept the labels as they were, so the labels alone cannot show it.
         """
         target = object_of_path(path)
-        app = unit.rpartition('/')[0]
-        if target is None or target[1] != self._world.name:
+        if target is None or target[1] != self._world.name or target[0] not in LABELLED_KINDS:
             return
         kind, _, name = target
-        pod_of_app = kind == 'Pod' and name.rpartition('-')[0] == app
-        if not (pod_of_app or (kind in ('Service', 'StatefulSet') and name == app)):
+        app = unit.rpartition('/')[0]
+        # A StatefulSet's pod is named <statefulset>-<ordinal>; nothing was stored to read.
+        if (name.rpartition('-')[0] if kind == 'Pod' else name) != app:
             return
         refused = f'{unit} {request} -> 422: it sent labels the API refuses'
         if self.desired_labels(app) is None:

@@ -259,10 +259,12 @@ class Faults:
         The pod is deleted at once between two hooks, as ``kubectl delete pod --force``
         would: the hook never starts, and the new pod's agent chooses again.
         """
-        if not self._plans:
-            return False  # the common case: nothing planned
-        aimed = [p for p in self.pending(unit.name, 'kill') if p.hook is not None]
-        spec = self._hooks.next_hook(unit) if aimed else None
+        aimed = [
+            p for p in self._plans if p.hook is not None and p.unit == unit.name and p.pending
+        ]
+        if not aimed:
+            return False  # the common case: no kill aimed at a hook of this unit
+        spec = self._hooks.next_hook(unit)
         due = [p for p in aimed if spec is not None and p.hook == spec.kind]
         if spec is None or not due:
             return False

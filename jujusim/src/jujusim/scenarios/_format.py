@@ -244,9 +244,9 @@ def step_problem(step: Step) -> str | None:
             return 'before_hook names a hook; an action is not one'
         if step.before_hook is not None and step.applied:
             return 'applied is for a kill at a request; before_hook kills between hooks'
+    if isinstance(step, Stall) and step.at_call is not None and step.request is not None:
+        return 'give at_call or request, not both'
     if isinstance(step, Kill | Stall):
-        if step.at_call is not None and step.request is not None:
-            return 'give at_call or request, not both'
         if step.at_call is not None and step.at_call < 1:
             return 'at_call counts from 1'
         if step.request is not None and step.request.nth < 1:
