@@ -121,6 +121,32 @@ def test_a_leader_removed_by_a_scale_down_and_killed_before_its_broken_leaves_th
     assert all(labels.get('foo') == 'bar' for labels in pod_labels(model, app).values())
 
 
+@pytest.mark.parametrize('asks_juju', [True, False], ids=['library', 'stored-mark-only-copy'])
+def test_labels_right_at_a_settle_point_must_stay_without_a_check_there(
+    model: Model, tmp_path: pathlib.Path, asks_juju: bool
+):
+    # The same release as above, in a test that checks only at its end: by then the next
+    # leader has put the labels back. A settle point holds the labels it found right as a
+    # passing check does, so the write that took them off is still reported. Shown
+    # failing on the copy that trusts its departing mark alone.
+    weakening = 'departure-known-from-stored-state-only'
+    consumer = MESH_CONSUMER if asks_juju else weakened_copy(tmp_path, weakening)
+    app = deploy_pair(model, consumer, units=2)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    model.force_leader_change(app, to=f'{app}/1')
+    model.settle()
+    model.kill_before_hook(f'{app}/1', 'relation_broken')
+    model.scale(app, 1)
+    model.settle()
+    assert all(labels.get('foo') == 'bar' for labels in pod_labels(model, app).values())
+    problems = model.check(app)
+    if asks_juju:
+        assert problems == []
+    else:
+        assert problems and all('took foo=bar off' in p for p in problems), problems
+
+
 def labelling_every_pod(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that lists every pod of the namespace as its own."""
     return library_edited(tmp_path, '_manager.py', ', labels={APP_LABEL: self.app}', '')

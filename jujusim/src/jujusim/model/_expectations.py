@@ -237,6 +237,43 @@ class Expectations:
         self.steady[app] = (version, None if relation is None else relation.id, dict(desired))
         self.last_right[app] = dict(desired)
 
+    def settle_point(self, app: str) -> None:
+        """At a settle point: each desired label already on every object of ``app`` stays.
+
+        As after a passing check (:meth:`settled_right`), for the labels right here only:
+        a test that checks only at its end must still see a write that took one off and
+        a later hook that put it back (:meth:`after_write`). Only for an application
+        that requires a service-mesh relation; the data it asks for is then its own.
+        """
+        relation = self._mesh_relation(app)
+        if (
+            relation is None
+            or self._world.apps[app].charm.endpoints.get(relation.endpoints[app]) != 'requires'
+        ):
+            return
+        desired = self.expectation(app).desired
+        found = self._own_labels(app)
+        if not desired or not found:
+            return
+        right = {k: v for k, v in desired.items() if all(ls.get(k) == v for ls in found)}
+        self.steady[app] = (self.data_version.get(app, 0), relation.id, right)
+
+    def _own_labels(self, app: str) -> list[dict[str, str]]:
+        """The labels of ``app``'s pod template, Service and live Pods; [] with no StatefulSet."""
+        template = _judged_labels(app, 'StatefulSet', app, self._read('StatefulSet', app))
+        if template is None:
+            return []
+        found = [template]
+        service = _judged_labels(app, 'Service', app, self._read('Service', app))
+        if service is not None:
+            found.append(service)
+        world = self._world
+        for pod in world.kube.objects('Pod', world.name, selector=f'{APP_LABEL}={app}'):
+            labels = _judged_labels(app, 'Pod', pod['metadata']['name'], pod)
+            if labels is not None:
+                found.append(labels)
+        return found
+
     def on_kube_event(self, event: Any) -> None:
         """The fake API's watch callback: who wrote which ConfigMap."""
         # Runs under the fake API's lock, possibly on a server thread: only record.

@@ -925,9 +925,10 @@ class Model:
         (:attr:`HookFailureKind.imposed_by_juju`: a commit refused because its unit was no
         longer leader), which no charm can avoid. Between two checks, too: a label that a
         write of ``app``'s own units took off its pod template, Service or a live Pod,
-        while the data stayed as the last passing check found it (R1-R3 between settle
-        points), is a problem at the next check; so is a write of ``app``'s units landing
-        on an object after a unit elected later had written it (a stale write: see
+        while the data stayed as the last passing check or settle point found it (R1-R3
+        between settle points: :meth:`settle`), is a problem at the next check; so is
+        a write of ``app``'s units landing on an object after a unit elected later had
+        written it (a stale write: see
         ``Expectations.landed``); unless ``stale_writes`` is False, when they are only
         recorded (:meth:`stale_writes`).
         """
@@ -990,13 +991,21 @@ class Model:
         removed before the call is retried away), lease expiry of a dead leader, the end of
         a stall, pods becoming Ready, grace periods; not to update-status.
 
+        A settle point is judged as a passing check is, for the labels right there: each
+        label the data asks for that every object of a consumer carries must stay while
+        the data stays, and the next :meth:`check` reports a write of its units that
+        took one off, even if a later hook put it back.
+
         Raises:
             LivelockError: still busy after ``max_steps`` decisions, or 600 virtual
                 seconds past the retries it runs and any stall (a charm that never
                 settles, e.g. one fighting the StatefulSet controller: its pods restart
                 for ever).
         """
-        return self._scheduler.settle(max_steps=max_steps)
+        steps = self._scheduler.settle(max_steps=max_steps)
+        for app in sorted(self._world.apps):
+            self._expectations.settle_point(app)
+        return steps
 
     def step(self) -> bool:
         """Make one scheduling decision; False when there is nothing to decide."""
