@@ -252,6 +252,17 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='untrusted-says-nothing',
+        mechanism='a 403 leaves the leader Blocked naming juju trust (Behaviour on failure)',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='            return trust_message(self._charm.app.name)\n',
+                replacement="            return ''\n",
+            ),
+        ),
+    ),
+    Weakening(
         name='releases-on-its-own-departure',
         mechanism='a unit being removed reconciles no more (its relation-broken is its own '
         "leaving, not the relation's removal)",
@@ -318,6 +329,18 @@ WEAKENINGS: tuple[Weakening, ...] = (
                 file='_service_mesh.py',
                 anchor='            if unreachable is e:\n                raise\n',
                 replacement='            if unreachable is e:\n                return str(e)\n',
+            ),
+        ),
+    ),
+    Weakening(
+        name='a-500-taken-for-a-refusal',
+        mechanism='every 5xx is retried, then fails the hook (Behaviour on failure): a 500 is '
+        'not an answer retrying will not change',
+        edits=(
+            Edit(
+                file='_manager.py',
+                anchor='if code < HTTPStatus.INTERNAL_SERVER_ERROR and',
+                replacement='if code <= HTTPStatus.INTERNAL_SERVER_ERROR and',
             ),
         ),
     ),

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 
 from . import explore as explore_
 from . import scenarios
-from .model import STILL_BLOCKED
+from .model import STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
 
 Progress = Callable[[Iterable[explore_.Result], int], Iterable[explore_.Result]]
 """Wraps the stream of results (with how many to expect), e.g. in a progress bar."""
@@ -183,6 +183,7 @@ ROW_NAMES = {
     'refused data not blocked': 'Blocked on refused data',
     explore_.STALE_WRITE: "no write over a later leader's",
     STILL_BLOCKED: 'unblocked once data is fixed',
+    UNTRUSTED_NOT_BLOCKED: 'Blocked while untrusted',
     explore_.FAILED_HOOK: 'no hook fails',
     explore_.UPSTREAM_KEPT: 'upstream ConfigMap deleted',
 }

@@ -529,8 +529,9 @@ def test_actions_are_never_drawn_inside_concurrent_steps():
 
 
 def test_hooks_run_untrusted_as_the_data_changes_then_trust_comes_back():
-    # Untrusted, no labels can follow the data: no check until trust is back, whose
-    # config-changed applies the change (a consumer that ignores it waits for update-status).
+    # Untrusted, no labels can follow the data: the check then judges that the leader
+    # says to run juju trust; then trust is back, whose config-changed applies the change
+    # (a consumer that ignores it waits for update-status), and the labels are judged.
     shapes = 0
     for steps, index, step in _each_step(60, FaultWeights.parse('untrust=6,concurrently=6')):
         if isinstance(step, Concurrently):
@@ -538,10 +539,10 @@ def test_hooks_run_untrusted_as_the_data_changes_then_trust_comes_back():
         if not (isinstance(step, Trust) and not step.trusted):
             continue
         shapes += 1
-        change, settle, back = steps[index + 1 : index + 4]
-        assert isinstance(change, SetLabels), steps[index : index + 4]
-        assert (settle, back) == (Settle(), Trust(app='consumer'))
-        later = steps[index + 4 :]
+        change, settle, check, back = steps[index + 1 : index + 5]
+        assert isinstance(change, SetLabels), steps[index : index + 5]
+        assert (settle, check, back) == (Settle(), Check(app='consumer'), Trust(app='consumer'))
+        later = steps[index + 5 :]
         assert Check(app='consumer') in later
     assert shapes >= 20
 

@@ -147,6 +147,32 @@ def test_labels_right_at_a_settle_point_must_stay_without_a_check_there(
         assert problems and all('took foo=bar off' in p for p in problems), problems
 
 
+@pytest.mark.parametrize('says_so', [True, False], ids=['library', 'untrusted-says-nothing-copy'])
+def test_an_untrusted_consumer_must_say_to_run_juju_trust(
+    model: Model, tmp_path: pathlib.Path, says_so: bool
+):
+    # Without trust no labels can follow the data, and they are not judged; the leader
+    # must say what to run. Shown failing on a copy that shows nothing for the 403.
+    consumer = MESH_CONSUMER if says_so else weakened_copy(tmp_path, 'untrusted-says-nothing')
+    app = deploy_pair(model, consumer, units=2)
+    set_labels(model, {'foo': 'bar'})
+    model.settle()
+    assert model.check(app) == []
+    model.trust(app, False)
+    set_labels(model, {'foo': 'baz'})
+    model.settle()
+    problems = model.check(app)
+    if says_so:
+        assert problems == []
+    else:
+        assert problems, problems
+        assert all('is not Blocked naming juju trust while untrusted' in p for p in problems)
+    model.trust(app)
+    model.settle()
+    assert model.check(app) == []  # trusted again, both apply the change
+    assert all(labels.get('foo') == 'baz' for labels in pod_labels(model, app).values())
+
+
 def labelling_every_pod(tmp_path: pathlib.Path) -> pathlib.Path:
     """mesh-consumer with a library that lists every pod of the namespace as its own."""
     return library_edited(tmp_path, '_manager.py', ', labels={APP_LABEL: self.app}', '')

@@ -598,11 +598,17 @@ class _Draw:
             case 'untrust':
                 # Trust taken away as the data changes: the hooks meet the 403s of Juju's
                 # Role for an untrusted application (no StatefulSet, no ConfigMap) and can
-                # only say what to run. Not judged then: no labels can follow the data.
-                # Trust given back is a config-changed on every unit (juju internal/worker/
-                # uniter/resolver.go nextOp: a trust-hash change gives ConfigChanged), the
-                # one event that applies the change before update-status: judged then.
-                untrusted = [Trust(app=CONSUMER, trusted=False), self.change(), Settle()]
+                # only say what to run: the check then judges that, not the labels, which
+                # cannot follow the data. Trust given back is a config-changed on every
+                # unit (juju internal/worker/uniter/resolver.go nextOp: a trust-hash change
+                # gives ConfigChanged), the one event that applies the change before
+                # update-status: judged then.
+                untrusted = [
+                    Trust(app=CONSUMER, trusted=False),
+                    self.change(),
+                    Settle(),
+                    Check(app=CONSUMER),
+                ]
                 return [*untrusted, Trust(app=CONSUMER), Settle(), Check(app=CONSUMER)]
             case 'scale':
                 return self._scale()
@@ -650,7 +656,9 @@ class _Draw:
                 # With a change, so that the leader's reconcile meets it; judged once
                 # settled (Juju's retries after the outage applied it), before any later
                 # change could apply it in a hook of its own.
-                outage = ApiOutage(seconds=rng.choice((10.0, 60.0)), status=rng.choice((503, 500)))
+                seconds, status = rng.choice((10.0, 60.0)), rng.choice((503, 500))
+                # A lead's: 500, the first status a client's retry of 5xx must cover.
+                outage = ApiOutage(seconds=seconds, status=500 if self.lead else status)
                 return [outage, self.change(), Settle(), Check(app=CONSUMER)]
             case 'concurrently':
                 # Several actions at one moment, in a drawn order.

@@ -6,7 +6,7 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from ..model import STALE_WRITE, STILL_BLOCKED
+from ..model import STALE_WRITE, STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
 from ._run import LIVELOCK, UNIT_HUNG, UPSTREAM_KEPT
 
 _FAULT = re.compile(
@@ -24,6 +24,8 @@ REQUIREMENTS = {
     'rollout not done': 'the StatefulSet rollout completes',
     'refused data not blocked': 'data the library refuses leaves the consumer Blocked',
     STILL_BLOCKED: 'once the data is fixed, the consumer no longer shows it as refused',
+    UNTRUSTED_NOT_BLOCKED: 'without juju trust, the consumer says so: its leader is Blocked '
+    'naming juju trust',
     STALE_WRITE: 'no unit overwrites an object a leader elected after it wrote (a deposed '
     'leader, or a unit that never led; R1 between settle points)',
 }

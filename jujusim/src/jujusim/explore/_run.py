@@ -10,7 +10,15 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import STILL_BLOCKED, HookFailure, LivelockError, Model, ModelError, Snapshot
+from ..model import (
+    STILL_BLOCKED,
+    UNTRUSTED_NOT_BLOCKED,
+    HookFailure,
+    LivelockError,
+    Model,
+    ModelError,
+    Snapshot,
+)
 from ..scenarios import (
     CONFIGMAP_LEFT,
     Check,
@@ -103,6 +111,8 @@ def failure_class(problems: list[str] | tuple[str, ...]) -> tuple[str, ...]:
             kinds.add(REFUSED_NOT_BLOCKED)
         elif f' is {STILL_BLOCKED} ' in problem:
             kinds.add(STILL_BLOCKED)
+        elif f' is {UNTRUSTED_NOT_BLOCKED} ' in problem:
+            kinds.add(UNTRUSTED_NOT_BLOCKED)
         elif problem.startswith('ConfigMap ') and problem.endswith(CONFIGMAP_LEFT):
             kinds.add(UPSTREAM_KEPT)
         else:  # e.g. a stale write (STALE_WRITE): the text before the colon names it

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ._clock import MAX_VIRTUAL_SECONDS, VirtualClock
 from ._databags import Databag, Relation
-from ._expectations import STALE_WRITE, STILL_BLOCKED
+from ._expectations import STALE_WRITE, STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
 from ._faults import FaultPlan
 from ._lease import Lease
 from ._model import (
@@ -27,6 +27,7 @@ __all__ = [
     'STALE_WRITE',
     'STILL_BLOCKED',
     'TRACE_KINDS',
+    'UNTRUSTED_NOT_BLOCKED',
     'ActionOutcome',
     'Application',
     'Databag',

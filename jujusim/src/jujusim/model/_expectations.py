@@ -33,6 +33,8 @@ OVERWRITES = frozenset({'PATCH', 'PUT', 'DELETE'})
 STALE_WRITE = 'stale write'
 # How a consumer still Blocked on refused data once it was fixed is reported.
 STILL_BLOCKED = 'still Blocked on refused data'
+# How a consumer that does not say it needs `juju trust` while untrusted is reported.
+UNTRUSTED_NOT_BLOCKED = 'not Blocked naming juju trust while untrusted'
 
 # The kinds whose labels a consumer's write to another application's object may change.
 LABELLED_KINDS = frozenset({'Pod', 'Service', 'StatefulSet'})
@@ -454,6 +456,35 @@ class Expectations:
         return [
             f'{app} is {STILL_BLOCKED} ({stale!r}) on {", ".join(still)} though the data '
             f'asks for {self.desired_labels(app)} now'
+        ]
+
+    def judge_untrusted(
+        self,
+        app: str,
+        refused: str | None,
+        leader_status: tuple[str, str] | None,
+        *,
+        leader_in_error: bool,
+    ) -> list[str]:
+        """The problem with ``app``'s leader's status (workload, message) while untrusted.
+
+        Juju's Role for an application without ``juju trust`` lets its units read and
+        patch Pods and Services only (``kube/_rbac.py`` ``JujuAppPolicy``): no consumer
+        can make its labels follow the data then, and none is judged on them; but with a
+        service-mesh relation its leader must say what to run: Blocked naming ``juju
+        trust`` (or Blocked on data it refuses anyway). A leader in error is reported as
+        such by the check.
+        """
+        if self._mesh_relation(app) is None:
+            return []
+        workload, message = leader_status or ('', '')
+        if leader_in_error:
+            return []
+        if workload == 'blocked' and ('juju trust' in message or refused is not None):
+            return []
+        shown = f'{workload} {message!r}' if leader_status else 'no leader'
+        return [
+            f'{app} is {UNTRUSTED_NOT_BLOCKED} (no labels can be managed); its leader is {shown}'
         ]
 
     def leader_elected(self, app: str, unit: str) -> None:

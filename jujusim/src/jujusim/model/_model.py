@@ -917,7 +917,10 @@ class Model:
         in error or hung in a hook, an unfinished rollout and a livelock are failures
         too. When the provider's data must be refused, the leader must be Blocked and the
         labels those of the last data the consumer could accept; once the data is fixed,
-        no unit may show the Blocked status the leader showed for it. With
+        no unit may show the Blocked status the leader showed for it. While ``app`` is
+        not trusted (:meth:`trust`), its labels are not judged (Juju's Role for it refuses
+        what a consumer writes them with), but its leader must be Blocked naming
+        ``juju trust`` (``Expectations.judge_untrusted``). With
         ``hooks_must_not_fail``, every hook of ``app`` that failed during the run is a
         problem too (see
         :meth:`failed_hooks`): right labels reached only through Juju's retries; except
@@ -962,13 +965,25 @@ class Model:
         if shown is not None and shown[0] == 'blocked':
             # Blocked as its record was tampered with: right to stop writing.
             expectation = self._expectations.stopped_writing(app, expectation)
-        problems.extend(self._expectations.judge_status(app, expectation.blocked, shown, statuses))
-        problems.extend(str(v) for v in check_app(client, expectation))
+        trusted = self._world.app(app).trusted
+        if trusted:
+            problems.extend(
+                self._expectations.judge_status(app, expectation.blocked, shown, statuses)
+            )
+            problems.extend(str(v) for v in check_app(client, expectation))
+        else:
+            leader_unit = self._world.find_unit(leader) if leader else None
+            in_error = leader_unit is not None and leader_unit.failure is not None
+            problems.extend(
+                self._expectations.judge_untrusted(
+                    app, expectation.blocked, shown, leader_in_error=in_error
+                )
+            )
         if hooks_must_not_fail:
             problems.extend(
                 f.describe() for f in self.failed_hooks(app) if not f.kind.imposed_by_juju
             )
-        if not problems:
+        if not problems and trusted:
             self._expectations.settled_right(app, expectation.desired)
         return problems
 
