@@ -42,7 +42,7 @@ from lightkube.types import PatchType
 from pytest_operator.plugin import OpsTest
 from scenario_backend import charm_paths, leaves
 
-from jujusim.check import check_app, rollout_pending
+from jujusim.check import check_app, rollout_pending, untrusted_leader_problem
 from jujusim.scenarios import (
     UPSTREAM_CONFIGMAP,
     ApiError,
@@ -120,6 +120,7 @@ class JujuBackend:
         self.scale: dict[str, int] = {}
         self.relations: set[frozenset[str]] = set()
         self.charm_of: dict[str, pathlib.Path] = {}
+        self.trusted: dict[str, bool] = {}
 
     def unsupported(self, scenario: Scenario) -> str | None:
         """The first step with no real-Juju counterpart, if any."""
@@ -176,6 +177,7 @@ class JujuBackend:
             case Trust():
                 flags = ['--scope=cluster'] + ([] if step.trusted else ['--remove'])
                 await self._juju(where, 'trust', step.app, *flags)
+                self.trusted[step.app] = step.trusted
             case ForeignLabels():
                 await self._foreign_labels(step, where)
                 return  # followed with the pod's uid inside
@@ -219,6 +221,7 @@ class JujuBackend:
         )
         self.scale[step.app] = step.units
         self.charm_of[step.app] = charm
+        self.trusted[step.app] = step.trust
 
     async def _action(self, app: str, action: str, where: str, **params: str) -> None:
         unit = self.model.units[await self._leader(app, where)]
@@ -412,15 +415,30 @@ class JujuBackend:
 
     async def _check(self, step: Check, where: str) -> None:
         expectation = self.expected.expectation(step.app)
+        units = (await self._unit_status()).get(step.app, {})
         problems = [
             f'{name} is in error: {unit.workload_status.info}'
-            for name, unit in (await self._unit_status()).get(step.app, {}).items()
+            for name, unit in units.items()
             if unit.workload_status.status == 'error'
         ]
         pending = self._rollout_pending(step.app)
         if pending is not None:
             problems.append(f'StatefulSet {pending}')
-        problems += [str(v) for v in check_app(self.kube, expectation)]
+        if self.trusted.get(step.app, True):
+            problems += [str(v) for v in check_app(self.kube, expectation)]
+        elif any(step.app in apps for apps in self.relations):
+            # As jujusim's check: without trust no labels can follow the data, and they
+            # are not judged; the leader must say what to run.
+            leader = await self._leader(step.app, where)
+            status = (await self._unit_status())[step.app][leader].workload_status
+            problem = untrusted_leader_problem(
+                step.app,
+                (str(status.status), str(status.info or '')),
+                refused=expectation.blocked,
+                in_error=status.status == 'error',
+            )
+            if problem is not None:
+                problems.append(problem)
         if problems:
             raise CheckFailedError(where, problems)
 

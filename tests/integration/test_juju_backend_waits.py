@@ -23,7 +23,7 @@ from juju_backend import JujuBackend, oci_resources
 from pytest_operator.plugin import OpsTest
 
 from jujusim.kube import AdminPolicy, FakeKube, lightkube_client
-from jujusim.scenarios import ForeignLabels, ScenarioError
+from jujusim.scenarios import Check, CheckFailedError, ForeignLabels, ScenarioError
 
 NAMESPACE = 'scenario'
 TOKEN = 'test-admin'  # a fake cluster's token
@@ -242,3 +242,20 @@ def test_oci_resources_are_read_from_the_packed_metadata(tmp_path: pathlib.Path)
     with zipfile.ZipFile(charm, 'w') as archive:
         archive.writestr('metadata.yaml', yaml.safe_dump(metadata))
     assert oci_resources(charm) == {'web-image': 'busybox:1.37.0'}
+
+
+@pytest.mark.usefixtures('fast_polls')
+async def test_an_untrusted_consumer_is_judged_by_its_leaders_status(kube: FakeKube):
+    # As jujusim's check: without trust the labels are not judged, but the leader must
+    # say what to run. Shown failing on a leader that shows Active.
+    model = FakeJujuModel()
+    backend = _backend(kube, model)
+    backend.relations.add(frozenset({'consumer', 'provider'}))
+    backend.trusted['consumer'] = False
+    with pytest.raises(CheckFailedError, match='not Blocked naming juju trust while untrusted'):
+        await backend.run_step(Check(app='consumer'), 't')
+    leader = model.status.applications['consumer'].units['consumer/0']
+    leader.workload_status = _WorkloadStatus(
+        'blocked', 'cannot manage pod labels: run juju trust consumer --scope=cluster'
+    )
+    await backend.run_step(Check(app='consumer'), 't')

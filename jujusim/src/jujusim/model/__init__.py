@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..check import UNTRUSTED_NOT_BLOCKED
 from ._clock import MAX_VIRTUAL_SECONDS, VirtualClock
 from ._databags import Databag, Relation
-from ._expectations import STALE_WRITE, STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
+from ._expectations import STALE_WRITE, STILL_BLOCKED
 from ._faults import FaultPlan
 from ._lease import Lease
 from ._model import (

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
-from ..check import LabelExpectation, read_mesh_databag
+from ..check import LabelExpectation, read_mesh_databag, untrusted_leader_problem
 from ..kube import object_of_path
 from ._databags import Relation
 from ._world import World
@@ -33,8 +33,6 @@ OVERWRITES = frozenset({'PATCH', 'PUT', 'DELETE'})
 STALE_WRITE = 'stale write'
 # How a consumer still Blocked on refused data once it was fixed is reported.
 STILL_BLOCKED = 'still Blocked on refused data'
-# How a consumer that does not say it needs `juju trust` while untrusted is reported.
-UNTRUSTED_NOT_BLOCKED = 'not Blocked naming juju trust while untrusted'
 
 # The kinds whose labels a consumer's write to another application's object may change.
 LABELLED_KINDS = frozenset({'Pod', 'Service', 'StatefulSet'})
@@ -466,26 +464,16 @@ class Expectations:
         *,
         leader_in_error: bool,
     ) -> list[str]:
-        """The problem with ``app``'s leader's status (workload, message) while untrusted.
+        """The problem with ``app``'s leader's status while it is untrusted, if any.
 
-        Juju's Role for an application without ``juju trust`` lets its units read and
-        patch Pods and Services only (``kube/_rbac.py`` ``JujuAppPolicy``): no consumer
-        can make its labels follow the data then, and none is judged on them; but with a
-        service-mesh relation its leader must say what to run: Blocked naming ``juju
-        trust`` (or Blocked on data it refuses anyway). A leader in error is reported as
-        such by the check.
+        Judged only with a service-mesh relation (``jujusim.check.untrusted_leader_problem``).
         """
         if self._mesh_relation(app) is None:
             return []
-        workload, message = leader_status or ('', '')
-        if leader_in_error:
-            return []
-        if workload == 'blocked' and ('juju trust' in message or refused is not None):
-            return []
-        shown = f'{workload} {message!r}' if leader_status else 'no leader'
-        return [
-            f'{app} is {UNTRUSTED_NOT_BLOCKED} (no labels can be managed); its leader is {shown}'
-        ]
+        problem = untrusted_leader_problem(
+            app, leader_status, refused=refused, in_error=leader_in_error
+        )
+        return [] if problem is None else [problem]
 
     def leader_elected(self, app: str, unit: str) -> None:
         """A claim of ``app``'s lease by ``unit`` landed (a new holder): a new term."""
