@@ -385,6 +385,30 @@ WEAKENINGS: tuple[Weakening, ...] = (
         ),
     ),
     Weakening(
+        name='refuses-an-empty-value',
+        mechanism="label values are checked against Kubernetes' syntax, which allows an "
+        'empty value: valid data is applied, not refused',
+        edits=(
+            Edit(
+                file='_validation.py',
+                anchor='    if value and (len(value) > _NAME_MAX or',
+                replacement='    if True and (len(value) > _NAME_MAX or',
+            ),
+        ),
+    ),
+    Weakening(
+        name='mesh-type-only-json',
+        mechanism='the provider data is validated whole: a mesh_type that is not a JSON '
+        'string is refused',
+        edits=(
+            Edit(
+                file='_service_mesh.py',
+                anchor='        if not isinstance(mesh_type, str):\n',
+                replacement='        if False:\n',
+            ),
+        ),
+    ),
+    Weakening(
         name='reserved-prefix-partly-refused',
         mechanism='keys under the prefixes reserved for Kubernetes (kubernetes.io/, k8s.io/) '
         'are refused, each of them',

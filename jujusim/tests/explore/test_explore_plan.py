@@ -21,7 +21,14 @@ from jujusim.explore import (
     switching_prelude,
 )
 from jujusim.explore._explore import StartAffinity, _cores_per_job, _on_one_core
-from jujusim.explore._generate import LEADS, REFUSED, REFUSED_DATA, leads
+from jujusim.explore._generate import (
+    EDGE_LABELS,
+    LEADS,
+    MALFORMED_MESH_TYPES,
+    REFUSED,
+    REFUSED_DATA,
+    leads,
+)
 from jujusim.explore._run import start_seed
 from jujusim.scenarios import (
     ApiError,
@@ -787,7 +794,14 @@ def test_a_runs_schedules_start_with_each_designed_episode_in_turn():
             if not moved:
                 # Every case of every kind of bad data, each judged.
                 bad = [s for s in body[: body.index(back)] if _any_refused(s)]
-                assert len(bad) == len({repr(s) for s in bad}) == sum(map(len, REFUSED_DATA))
+                cases = sum(map(len, REFUSED_DATA)) + len(MALFORMED_MESH_TYPES)
+                assert len(bad) == len({repr(s) for s in bad}) == cases
+                # Then data at the edges of label syntax, applied and judged.
+                edge = body.index(back) + 3
+                applied = body[edge]
+                assert isinstance(applied, SetLabels) and applied.via == 'config', applied
+                assert applied.labels.items() >= EDGE_LABELS.items()
+                assert body[edge + 1 : edge + 3] == (Settle(), Check(app='consumer'))
                 every += 1
         elif lead.kind == 'scale':
             # The leader moved to the highest ordinal, then removed by the scale-down, its

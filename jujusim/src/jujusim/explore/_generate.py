@@ -108,6 +108,14 @@ REFUSED_DATA: tuple[tuple[tuple[str, str, object], ...], ...] = (
 )
 # The mesh type beside raw labels, as the provider publishes it (a JSON string).
 RAW_MESH_TYPE = '"istio"'
+# A mesh_type field that is no JSON string, beside valid labels. In the refused-data lead's
+# cases only: a kind of REFUSED_DATA more would change what every seed draws.
+MALFORMED_MESH_TYPES = ('42', 'null', '{"kind": "istio"}', 'istio')
+# Data a consumer must apply, at the edges of label syntax (apimachinery
+# validation.go: a value may be empty, a value and a name part at most 63 characters):
+# in the refused-data lead, after its last case, so that a check off by one the other
+# way (refusing what is valid) meets it in every default run.
+EDGE_LABELS: Mapping[str, str] = {'team': '', 'foo': 'v' * 63, 'k' * 63: 'a'}
 # How often a batch that will be cut short is the ADR's reset to {} (when there are
 # labels to reset): its record then says a batch is open whose target is empty.
 RESET_ODDS = 0.5
@@ -566,6 +574,7 @@ class _Draw:
                     # consumer missing one check (a length off by one, a final newline, an
                     # uppercase prefix) meets the case it misses in every default run.
                     cases = [case for kind in REFUSED_DATA for case in kind]
+                    cases += [('raw-mesh-type', '', text) for text in MALFORMED_MESH_TYPES]
                 else:
                     cases = [None] * rng.randint(1, 3)
                 for case in cases:
@@ -581,6 +590,11 @@ class _Draw:
                     steps += [LeaderChange(app=CONSUMER), Settle()] if moved else []
                     back = SetLabels(app=PROVIDER, labels=self.desired, via='action')
                     steps += [back, Settle(), Check(app=CONSUMER)]
+                if branch is not None and branch < 0.5:
+                    # A lead's: then data at the edges of label syntax, to be applied.
+                    self.desired = {**self.desired, **EDGE_LABELS}
+                    steps += [SetLabels(app=PROVIDER, labels=self.desired)]
+                    steps += [Settle(), Check(app=CONSUMER)]
                 return steps
             case 'relation_readded':
                 # Half the time with the labels applied first, so that the removal has
@@ -856,12 +870,16 @@ class _Draw:
         """The provider's data, which the consumer must refuse: ``case`` (drawn if None).
 
         A bad key or value added to it, a value that is not a string, or a labels field
-        that is not a JSON object (:data:`REFUSED_DATA`). ``desired`` stays the last data
+        that is not a JSON object (:data:`REFUSED_DATA`); or a mesh_type field that is
+        not a JSON string (:data:`MALFORMED_MESH_TYPES`). ``desired`` stays the last data
         the consumer accepted.
         """
         if case is None:
             case = self.rng.choice(self.rng.choice(REFUSED_DATA))
         how, key, value = case
+        if how == 'raw-mesh-type':
+            labels = json.dumps(self.desired, sort_keys=True)
+            return PublishRaw(app=PROVIDER, data={'labels': labels, 'mesh_type': str(value)})
         if how == 'label':
             return SetLabels(app=PROVIDER, labels={**self.desired, key: str(value)})
         if how == 'raw-value':
