@@ -14,7 +14,8 @@ from collections.abc import Callable, Iterable
 
 from . import explore as explore_
 from . import scenarios
-from .model import STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
+from .check import UNTRUSTED_NOT_BLOCKED
+from .model import STILL_BLOCKED
 
 Progress = Callable[[Iterable[explore_.Result], int], Iterable[explore_.Result]]
 """Wraps the stream of results (with how many to expect), e.g. in a progress bar."""

@@ -20,10 +20,12 @@ def untrusted_leader_problem(
     """The problem with an untrusted consumer's leader's status (workload, message), if any.
 
     Juju's Role for an application without ``juju trust`` lets its units read and patch
-    Pods and Services only (``jujusim.kube.JujuAppPolicy``): no consumer can make its
-    labels follow the data then, so none is judged on them; but its leader must say what
-    to run: Blocked naming ``juju trust``, or Blocked on data it must refuse anyway
-    (``refused``). A leader in error (``in_error``) is reported as such elsewhere.
+    Pods and Services only (juju/juju ``caas/kubernetes/provider/application/trust.go``
+    ``getDefaultApplicationNamespaceRules``, as ``jujusim.kube.JujuAppPolicy``): no
+    consumer can make its labels follow the data then, so none is judged on them; but its
+    leader must say what to run: Blocked naming ``juju trust``, or Blocked on data it must
+    refuse anyway (``refused``). A leader in error (``in_error``) is reported as such
+    elsewhere.
     ``leader_status`` None: no leader.
     """
     if in_error:

@@ -111,8 +111,9 @@ RAW_MESH_TYPE = '"istio"'
 # A mesh_type field that is no JSON string, beside valid labels. In the refused-data lead's
 # cases only: a kind of REFUSED_DATA more would change what every seed draws.
 MALFORMED_MESH_TYPES = ('42', 'null', '{"kind": "istio"}', 'istio')
-# Data a consumer must apply, at the edges of label syntax (apimachinery
-# validation.go: a value may be empty, a value and a name part at most 63 characters):
+# Data a consumer must apply, at the edges of label syntax (kubernetes/apimachinery
+# pkg/util/validation/validation.go IsValidLabelValue and IsQualifiedName: a value may be
+# empty, a value and a name part at most 63 characters):
 # in the refused-data lead, after its last case, so that a check off by one the other
 # way (refusing what is valid) meets it in every default run.
 EDGE_LABELS: Mapping[str, str] = {'team': '', 'foo': 'v' * 63, 'k' * 63: 'a'}

@@ -6,7 +6,8 @@ import re
 import shlex
 from collections.abc import Iterable
 
-from ..model import STALE_WRITE, STILL_BLOCKED, UNTRUSTED_NOT_BLOCKED
+from ..check import UNTRUSTED_NOT_BLOCKED
+from ..model import STALE_WRITE, STILL_BLOCKED
 from ._run import LIVELOCK, UNIT_HUNG, UPSTREAM_KEPT
 
 _FAULT = re.compile(

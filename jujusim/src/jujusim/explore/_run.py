@@ -10,15 +10,8 @@ import pathlib
 import re
 from collections.abc import Callable
 
-from ..model import (
-    STILL_BLOCKED,
-    UNTRUSTED_NOT_BLOCKED,
-    HookFailure,
-    LivelockError,
-    Model,
-    ModelError,
-    Snapshot,
-)
+from ..check import UNTRUSTED_NOT_BLOCKED
+from ..model import STILL_BLOCKED, HookFailure, LivelockError, Model, ModelError, Snapshot
 from ..scenarios import (
     CONFIGMAP_LEFT,
     Check,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ..check import UNTRUSTED_NOT_BLOCKED
 from ._clock import MAX_VIRTUAL_SECONDS, VirtualClock
 from ._databags import Databag, Relation
 from ._expectations import STALE_WRITE, STILL_BLOCKED
@@ -28,7 +27,6 @@ __all__ = [
     'STALE_WRITE',
     'STILL_BLOCKED',
     'TRACE_KINDS',
-    'UNTRUSTED_NOT_BLOCKED',
     'ActionOutcome',
     'Application',
     'Databag',
