@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import subprocess
 import textwrap
+import threading
 import time
 from typing import Any
 
@@ -471,6 +472,13 @@ def test_get_watch_and_rollout_status_use_watch(served_stepped: Served, tmp_path
         assert served.fake.watches.open_watches >= count, 'kubectl opened no watch'
 
     watcher = start('get', 'pods', '-w', '--request-timeout=0')
+    # Read as it prints: the rollout can end before the watcher has printed its last
+    # event, and terminating it then would lose that line.
+    printed: list[str] = []
+    stdout = watcher.stdout
+    assert stdout is not None  # piped by start()
+    reader = threading.Thread(target=lambda: printed.extend(iter(stdout.readline, '')))
+    reader.start()
     rollout: subprocess.Popen[str] | None = None
     try:
         wait_for_watches(1)
@@ -486,7 +494,14 @@ def test_get_watch_and_rollout_status_use_watch(served_stepped: Served, tmp_path
         if rollout is not None and rollout.poll() is None:
             rollout.kill()
             rollout.communicate()
+        deadline = time.monotonic() + 10
+        while not {'web-0 ', 'web-1 '} <= {line[:6] for line in printed}:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         watcher.terminate()
-        out, err = watcher.communicate(timeout=10)
+        reader.join(timeout=10)  # its stdout ends with it
+        _, err = watcher.communicate(timeout=10)
+    out = ''.join(printed)
     names = {line.split()[0] for line in out.splitlines()[1:] if line.strip()}
     assert names == {'web-0', 'web-1'}, (out, err)
